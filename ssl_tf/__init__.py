@@ -1,0 +1,1 @@
+"""ssl_tf: self-supervised learning of image representations."""

@@ -1,0 +1,395 @@
+"""Experiment configuration: frozen dataclasses with validation.
+
+An `ExperimentConfig` is what every entry point receives: the CLI builds one
+from a preset plus `key=value` overrides, a pipeline component receives its
+JSON form. Validation runs before any expensive work (data loading, model
+building, creating the output directory), and every error names the key and
+the allowed values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import typing
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is invalid."""
+
+
+def _suggest(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _check_choice(key: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ConfigError(
+            f"`{key}` must be one of {sorted(allowed)}. Received: "
+            f"{key}={value!r}.{_suggest(str(value), allowed)}"
+        )
+
+
+def _check_range(key, value, low=None, high=None, low_open=False) -> None:
+    bad = (low is not None and (value <= low if low_open else value < low)) or (
+        high is not None and value > high
+    )
+    if bad:
+        bound = []
+        if low is not None:
+            bound.append(f"{'>' if low_open else '>='} {low}")
+        if high is not None:
+            bound.append(f"<= {high}")
+        raise ConfigError(
+            f"`{key}` must be {' and '.join(bound)}. Received: {key}={value!r}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where images come from and how they are batched.
+
+    Args:
+        source: `tfds`, `folder`, `tfrecord` or `arrays` (in-memory only).
+        name: TFDS dataset name, or the folder / TFRecord glob path.
+        split: split used for pretraining (TFDS split syntax allowed).
+        eval_split: split used as the test set by evaluation.
+        data_dir: TFDS data directory; `None` honours `TFDS_DATA_DIR`.
+        image_size: every image is resized to this square size.
+        shuffle_buffer: size of the tf.data shuffle buffer.
+        allow_outside_root: accept manifest paths outside the dataset root.
+    """
+
+    source: str = "tfds"
+    name: str = "cifar10"
+    split: str = "train"
+    eval_split: str = "test"
+    data_dir: str | None = None
+    image_size: int = 32
+    shuffle_buffer: int = 10_000
+    allow_outside_root: bool = False
+
+    def validate(self) -> None:
+        _check_choice("data.source", self.source, SOURCES)
+        _check_range("data.image_size", self.image_size, low=8)
+        _check_range("data.shuffle_buffer", self.shuffle_buffer, low=0)
+
+
+SOURCES = ("tfds", "folder", "tfrecord", "arrays")
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    """The SimCLR augmentation recipe, applied to whole batches.
+
+    Args:
+        crop_scale: area range of the random resized crop.
+        crop_ratio: aspect-ratio range of the random resized crop.
+        flip: random horizontal flip.
+        jitter_strength: colour-jitter strength `s` (0 turns it off).
+        jitter_prob: probability of applying colour jitter to an image.
+        grayscale_prob: probability of converting an image to grayscale.
+        blur: Gaussian blur; `None` means on for images of 64 px or more.
+        solarize_prob: probability of solarization (0 turns it off).
+        placement: `host` (inside tf.data) or `device` (top of train_step).
+        backend: `keras` (Keras 3 layers) or `keras_cv` (KerasCV layers).
+    """
+
+    crop_scale: tuple[float, float] = (0.08, 1.0)
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    flip: bool = True
+    jitter_strength: float = 0.5
+    jitter_prob: float = 0.8
+    grayscale_prob: float = 0.2
+    blur: bool | None = None
+    solarize_prob: float = 0.0
+    placement: str = "host"
+    backend: str = "keras"
+
+    def validate(self) -> None:
+        _check_choice("augment.placement", self.placement, ("host", "device"))
+        _check_choice("augment.backend", self.backend, ("keras", "keras_cv"))
+        low, high = self.crop_scale
+        if not 0 < low <= high <= 1:
+            raise ConfigError(
+                "`augment.crop_scale` must satisfy 0 < low <= high <= 1. "
+                f"Received: augment.crop_scale={self.crop_scale}"
+            )
+        for key in ("jitter_prob", "grayscale_prob", "solarize_prob"):
+            _check_range(f"augment.{key}", getattr(self, key), 0, 1)
+        _check_range("augment.jitter_strength", self.jitter_strength, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderConfig:
+    """The backbone that becomes the exported encoder.
+
+    Args:
+        name: `resnet18|34|50`, `cbr_tiny|small|large_t|large_w`, or any
+            `keras.applications` model name (built with `weights=None`).
+        stem: `cifar` (3x3 stride-1 conv, no max-pool) or `imagenet`.
+        width: channel width multiplier.
+    """
+
+    name: str = "resnet18"
+    stem: str = "cifar"
+    width: float = 1.0
+
+    def validate(self) -> None:
+        _check_choice("encoder.stem", self.stem, ("cifar", "imagenet"))
+        _check_range("encoder.width", self.width, low=0, low_open=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, distribution, checkpoints and logging.
+
+    Args:
+        batch_size: global batch size (per-replica x replicas).
+        epochs: number of passes over the data.
+        steps_per_epoch: `None` = one pass over the split.
+        optimizer: `lars`, `sgd`, `adam` or `adamw`.
+        learning_rate: base rate for a global batch of 256.
+        lr_scaling: `linear` (lr * batch/256), `sqrt` or `none`.
+        weight_decay: decoupled weight decay (BN and biases excluded).
+        momentum: momentum of SGD / LARS.
+        warmup_epochs: linear warm-up length before cosine decay.
+        strategy: `auto`, `default`, `mirrored`, `tpu` or `cpu:N` (N
+            logical CPU replicas, for tests and debugging).
+        seed: global seed for weights, shuffling and augmentation.
+        checkpoint_every_steps: save a checkpoint every N steps (0 = only at
+            epoch ends).
+        checkpoint_every_seconds: also save when this much time has passed.
+        keep_checkpoints: how many checkpoints to keep.
+        jit_compile: XLA-compile the train step (not with MirroredStrategy
+            on CPU).
+        mixed_precision: `none` or `bfloat16` / `float16` compute.
+    """
+
+    batch_size: int = 256
+    epochs: int = 10
+    steps_per_epoch: int | None = None
+    optimizer: str = "lars"
+    learning_rate: float = 0.3
+    lr_scaling: str = "linear"
+    weight_decay: float = 1e-6
+    momentum: float = 0.9
+    warmup_epochs: float = 1.0
+    strategy: str = "auto"
+    seed: int = 0
+    checkpoint_every_steps: int = 0
+    checkpoint_every_seconds: float = 600.0
+    keep_checkpoints: int = 3
+    jit_compile: bool = False
+    mixed_precision: str = "none"
+
+    def validate(self) -> None:
+        _check_range("train.batch_size", self.batch_size, low=2)
+        _check_range("train.epochs", self.epochs, low=1)
+        if self.steps_per_epoch is not None:
+            _check_range("train.steps_per_epoch", self.steps_per_epoch, low=1)
+        _check_choice(
+            "train.optimizer", self.optimizer, ("lars", "sgd", "adam", "adamw")
+        )
+        _check_range(
+            "train.learning_rate", self.learning_rate, low=0, low_open=True
+        )
+        _check_choice(
+            "train.lr_scaling", self.lr_scaling, ("linear", "sqrt", "none")
+        )
+        _check_range("train.weight_decay", self.weight_decay, low=0)
+        _check_range("train.momentum", self.momentum, 0, 1)
+        _check_range("train.warmup_epochs", self.warmup_epochs, low=0)
+        if not (
+            self.strategy in ("auto", "default", "mirrored", "tpu")
+            or self.strategy.startswith("cpu:")
+        ):
+            raise ConfigError(
+                "`train.strategy` must be one of ['auto', 'cpu:N', 'default', "
+                f"'mirrored', 'tpu']. Received: train.strategy={self.strategy!r}"
+            )
+        _check_range(
+            "train.checkpoint_every_steps", self.checkpoint_every_steps, low=0
+        )
+        _check_range("train.keep_checkpoints", self.keep_checkpoints, low=1)
+        _check_choice(
+            "train.mixed_precision",
+            self.mixed_precision,
+            ("none", "bfloat16", "float16"),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """One pretraining experiment.
+
+    Args:
+        name: run name; names the run and export directories.
+        method: registered method name (see `ssl_tf.methods.list_methods()`).
+        method_options: keyword overrides of the method's config dataclass.
+        encoder, data, augment, train: the sections above.
+        output_dir: checkpoints and TensorBoard logs go to
+            `<output_dir>/<name>`.
+        export_dir: the encoder is exported to `<export_dir>/<name>`.
+    """
+
+    name: str = "run"
+    method: str = "simclr"
+    method_options: dict = dataclasses.field(default_factory=dict)
+    encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    output_dir: str = "runs"
+    export_dir: str = "saved_models"
+
+    def validate(self) -> ExperimentConfig:
+        """Checks every section; returns self so calls can be chained."""
+        for section in (self.encoder, self.data, self.augment, self.train):
+            section.validate()
+        # Imported here: methods import models and losses, which must not be
+        # needed just to parse a config.
+        from ssl_tf import methods
+
+        method_config = methods.make_method_config(
+            self.method, self.method_options
+        )
+        method_config.validate(self)
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ExperimentConfig:
+        return from_dict(json.loads(text))
+
+
+_TOP_FIELDS = ("name", "method", "method_options", "output_dir", "export_dir")
+_SECTIONS = {
+    "encoder": EncoderConfig,
+    "data": DataConfig,
+    "augment": AugmentConfig,
+    "train": TrainConfig,
+}
+
+
+def _coerce(cls, key: str, value: Any):
+    """Converts `value` (a string from the CLI, or JSON) to the field type."""
+    hints = typing.get_type_hints(cls)
+    if key not in hints:
+        raise ConfigError(
+            f"Unknown config key {key!r} for {cls.__name__}. Valid keys: "
+            f"{sorted(hints)}.{_suggest(key, hints)}"
+        )
+    hint = hints[key]
+    if not isinstance(value, str):
+        if isinstance(value, list):
+            return tuple(value)
+        return value
+    text = value.strip()
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    allows_none = type(None) in args
+    if allows_none and text.lower() in ("none", "null"):
+        return None
+    base = hint
+    if args and origin is not tuple and origin is not dict:
+        base = next(a for a in args if a is not type(None))
+    try:
+        if base is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if base in (int, float):
+            number = float(text) if base is float else int(text)
+            return number
+        if typing.get_origin(base) is tuple or base is tuple:
+            parsed = json.loads(text) if text.startswith("[") else text.split(",")
+            inner = typing.get_args(base)[0] if typing.get_args(base) else float
+            return tuple(inner(x) for x in parsed)
+        if base is dict or typing.get_origin(base) is dict:
+            return json.loads(text)
+    except (ValueError, TypeError, json.JSONDecodeError) as error:
+        raise ConfigError(
+            f"`{key}` expects {getattr(base, '__name__', base)}. Received: "
+            f"{key}={value!r}"
+        ) from error
+    return text
+
+
+def from_dict(raw: dict) -> ExperimentConfig:
+    """Builds a config from a nested dict (e.g. parsed JSON)."""
+    top = {}
+    for key, value in raw.items():
+        if key in _SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"`{key}` must be a mapping. Received: {value!r}")
+            cls = _SECTIONS[key]
+            top[key] = cls(**{k: _coerce(cls, k, v) for k, v in value.items()})
+        else:
+            top[key] = _coerce(ExperimentConfig, key, value)
+    return ExperimentConfig(**top)
+
+
+def apply_overrides(
+    config: ExperimentConfig, overrides: dict[str, Any]
+) -> ExperimentConfig:
+    """Returns `config` with dotted-key overrides applied.
+
+    `{"train.batch_size": "128", "temperature": "0.2"}`: a key that is not a
+    config field but a field of the method's config goes to
+    `method_options` (so `temperature=0.2` works as `method_options`).
+
+    Raises:
+        ConfigError: for an unknown key, naming the closest valid one.
+    """
+    from ssl_tf import methods
+
+    sections = {name: {} for name in _SECTIONS}
+    top: dict[str, Any] = {}
+    method_options = dict(config.method_options)
+    # The method may itself be overridden; resolve it first.
+    method = overrides.get("method", config.method)
+    method_fields = methods.method_config_fields(str(method))
+    for key, value in overrides.items():
+        section, _, field = key.rpartition(".")
+        if section in _SECTIONS:
+            sections[section][field] = _coerce(_SECTIONS[section], field, value)
+        elif section == "method_options" or (not section and key in method_fields):
+            method_options[field] = value
+        elif not section and key in _TOP_FIELDS:
+            top[key] = _coerce(ExperimentConfig, key, value)
+        elif not section:
+            valid = all_keys() + sorted(method_fields)
+            raise ConfigError(
+                f"Unknown config key {key!r}.{_suggest(key, valid)} Valid "
+                f"keys: {valid}"
+            )
+        else:
+            valid = list(_SECTIONS) + ["method_options"]
+            raise ConfigError(
+                f"Unknown config section {section!r} in {key!r}. Valid "
+                f"sections: {valid}.{_suggest(section, valid)}"
+            )
+    replaced = {
+        name: dataclasses.replace(getattr(config, name), **fields)
+        for name, fields in sections.items()
+        if fields
+    }
+    return dataclasses.replace(
+        config, **top, **replaced, method_options=method_options
+    )
+
+
+def all_keys() -> list[str]:
+    """Every dotted config key, for error messages and `--help`."""
+    keys = [f.name for f in dataclasses.fields(ExperimentConfig)]
+    for name, cls in _SECTIONS.items():
+        keys += [f"{name}.{f.name}" for f in dataclasses.fields(cls)]
+    return keys

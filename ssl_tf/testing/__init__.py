@@ -1,0 +1,5 @@
+"""Test helpers shared by the test suite: a TestCase and tiny fixtures."""
+
+from ssl_tf.testing.test_case import TestCase, tiny_images
+
+__all__ = ["TestCase", "tiny_images"]

@@ -1,0 +1,29 @@
+"""`TestCase`: `tf.test.TestCase` + `absl.parameterized.TestCase`."""
+
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+
+def tiny_images(n=8, size=16, seed=0, channels=3):
+    """Random uint8 images of shape `(n, size, size, channels)`."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(n, size, size, channels), dtype=np.uint8)
+
+
+class TestCase(tf.test.TestCase, parameterized.TestCase):
+    """Base class for ssl_tf tests."""
+
+    def run_layer_checks(self, layer, input_shape, dtype="float32"):
+        """Output shape, config round trip, eager and inside `tf.data.map`."""
+        inputs = tf.random.uniform(input_shape, dtype=dtype)
+        eager = layer(inputs)
+        rebuilt = layer.__class__.from_config(layer.get_config())
+        self.assertEqual(rebuilt.get_config(), layer.get_config())
+        dataset = tf.data.Dataset.from_tensors(inputs).map(layer)
+        in_graph = next(iter(dataset))
+        shapes = tf.nest.map_structure(lambda t: tuple(t.shape), eager)
+        self.assertEqual(
+            shapes, tf.nest.map_structure(lambda t: tuple(t.shape), in_graph)
+        )
+        return eager, in_graph

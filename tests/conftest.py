@@ -1,0 +1,32 @@
+"""Pytest setup: 2 logical CPU devices, the `large` marker, quiet logs."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+# Two logical CPUs so MirroredStrategy tests run on one physical CPU. This
+# must happen before TensorFlow initialises its devices.
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0],
+    [tf.config.LogicalDeviceConfiguration()] * 2,
+)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run_large", action="store_true", help="also run @large tests"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run_large"):
+        return
+    skip = pytest.mark.skip(reason="large test: pass --run_large to run it")
+    for item in items:
+        if "large" in item.keywords:
+            item.add_marker(skip)
