@@ -20,7 +20,7 @@ class ConfigError(ValueError):
     """A configuration key or value is invalid."""
 
 
-def _suggest(name: str, choices) -> str:
+def suggest(name: str, choices) -> str:
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
 
@@ -29,7 +29,7 @@ def _check_choice(key: str, value, allowed) -> None:
     if value not in allowed:
         raise ConfigError(
             f"`{key}` must be one of {sorted(allowed)}. Received: "
-            f"{key}={value!r}.{_suggest(str(value), allowed)}"
+            f"{key}={value!r}.{suggest(str(value), allowed)}"
         )
 
 
@@ -60,6 +60,7 @@ class DataConfig:
         data_dir: TFDS data directory; `None` honours `TFDS_DATA_DIR`.
         image_size: every image is resized to this square size.
         shuffle_buffer: size of the tf.data shuffle buffer.
+        cache: keep decoded, resized images in memory after the first epoch.
         allow_outside_root: accept manifest paths outside the dataset root.
     """
 
@@ -70,6 +71,7 @@ class DataConfig:
     data_dir: str | None = None
     image_size: int = 32
     shuffle_buffer: int = 10_000
+    cache: bool = True
     allow_outside_root: bool = False
 
     def validate(self) -> None:
@@ -277,13 +279,13 @@ _SECTIONS = {
 }
 
 
-def _coerce(cls, key: str, value: Any):
+def coerce(cls, key: str, value: Any):
     """Converts `value` (a string from the CLI, or JSON) to the field type."""
     hints = typing.get_type_hints(cls)
     if key not in hints:
         raise ConfigError(
             f"Unknown config key {key!r} for {cls.__name__}. Valid keys: "
-            f"{sorted(hints)}.{_suggest(key, hints)}"
+            f"{sorted(hints)}.{suggest(key, hints)}"
         )
     hint = hints[key]
     if not isinstance(value, str):
@@ -331,9 +333,9 @@ def from_dict(raw: dict) -> ExperimentConfig:
             if not isinstance(value, dict):
                 raise ConfigError(f"`{key}` must be a mapping. Received: {value!r}")
             cls = _SECTIONS[key]
-            top[key] = cls(**{k: _coerce(cls, k, v) for k, v in value.items()})
+            top[key] = cls(**{k: coerce(cls, k, v) for k, v in value.items()})
         else:
-            top[key] = _coerce(ExperimentConfig, key, value)
+            top[key] = coerce(ExperimentConfig, key, value)
     return ExperimentConfig(**top)
 
 
@@ -360,22 +362,22 @@ def apply_overrides(
     for key, value in overrides.items():
         section, _, field = key.rpartition(".")
         if section in _SECTIONS:
-            sections[section][field] = _coerce(_SECTIONS[section], field, value)
+            sections[section][field] = coerce(_SECTIONS[section], field, value)
         elif section == "method_options" or (not section and key in method_fields):
             method_options[field] = value
         elif not section and key in _TOP_FIELDS:
-            top[key] = _coerce(ExperimentConfig, key, value)
+            top[key] = coerce(ExperimentConfig, key, value)
         elif not section:
             valid = all_keys() + sorted(method_fields)
             raise ConfigError(
-                f"Unknown config key {key!r}.{_suggest(key, valid)} Valid "
+                f"Unknown config key {key!r}.{suggest(key, valid)} Valid "
                 f"keys: {valid}"
             )
         else:
             valid = list(_SECTIONS) + ["method_options"]
             raise ConfigError(
                 f"Unknown config section {section!r} in {key!r}. Valid "
-                f"sections: {valid}.{_suggest(section, valid)}"
+                f"sections: {valid}.{suggest(section, valid)}"
             )
     replaced = {
         name: dataclasses.replace(getattr(config, name), **fields)

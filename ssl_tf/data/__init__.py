@@ -1,0 +1,26 @@
+"""Data: image sources and the batched pretraining pipeline."""
+
+from ssl_tf.data import pipeline
+from ssl_tf.data.pipeline import eval_dataset, pretrain_dataset, steps_per_epoch
+from ssl_tf.data.sources import (
+    DataError,
+    SourceInfo,
+    load_arrays,
+    load_folder,
+    load_source,
+    load_tfds,
+    load_tfrecord,
+)
+
+__all__ = [
+    "DataError",
+    "SourceInfo",
+    "eval_dataset",
+    "load_arrays",
+    "load_folder",
+    "load_source",
+    "load_tfds",
+    "load_tfrecord",
+    "pretrain_dataset",
+    "steps_per_epoch",
+]

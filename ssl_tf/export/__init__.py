@@ -1,0 +1,21 @@
+"""Export and load encoders."""
+
+from ssl_tf.export.saved_model import (
+    ExportError,
+    LoadedEncoder,
+    export_encoder,
+    fingerprint,
+    load_encoder,
+    load_keras_encoder,
+    read_metadata,
+)
+
+__all__ = [
+    "ExportError",
+    "LoadedEncoder",
+    "export_encoder",
+    "fingerprint",
+    "load_encoder",
+    "load_keras_encoder",
+    "read_metadata",
+]

@@ -1,0 +1,263 @@
+"""View recipes: one augmented view, two views, and the SimCLR recipe."""
+
+import keras
+import tensorflow as tf
+
+from ssl_tf.augment import color, crop, seeding
+
+
+@keras.saving.register_keras_serializable(package="ssl_tf")
+class SimCLRAugment(keras.layers.Layer):
+    """The SimCLR augmentation recipe on a batch of images.
+
+    Random resized crop, horizontal flip, colour jitter (p=0.8), grayscale
+    (p=0.2), optional Gaussian blur (p=0.5, sigma in [0.1, 2]) and
+    solarization, each with per-image random parameters. Takes uint8 (or
+    float in [0, 255]) images of any size, returns float32 images in [0, 1]
+    of shape `(batch, image_size, image_size, 3)`. Safe inside `tf.data`.
+
+    Pass `seed=<int32 (2,) tensor>` when calling to make the result a pure
+    function of that seed (used for exact resume); without it the layer's
+    own generators are used.
+
+    Args:
+        image_size: Integer. Output side length.
+        crop_scale, crop_ratio: ranges of the random resized crop.
+        flip: Boolean. Random horizontal flip.
+        jitter_strength: Float. Colour-jitter strength s.
+        jitter_prob: Float. Probability of colour jitter.
+        grayscale_prob: Float. Probability of grayscale.
+        blur: Boolean. Random Gaussian blur with p=0.5.
+        solarize_prob: Float. Probability of solarization.
+        seed: Integer. Seed for the layers' own generators.
+
+    Reference:
+     - [Chen et al., 2020](https://arxiv.org/abs/2002.05709), appendix A.
+    """
+
+    def __init__(
+        self,
+        image_size,
+        crop_scale=(0.08, 1.0),
+        crop_ratio=(3 / 4, 4 / 3),
+        flip=True,
+        jitter_strength=0.5,
+        jitter_prob=0.8,
+        grayscale_prob=0.2,
+        blur=False,
+        solarize_prob=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.image_size = image_size
+        self.crop_scale = tuple(crop_scale)
+        self.crop_ratio = tuple(crop_ratio)
+        self.flip = flip
+        self.jitter_strength = jitter_strength
+        self.jitter_prob = jitter_prob
+        self.grayscale_prob = grayscale_prob
+        self.blur = blur
+        self.solarize_prob = solarize_prob
+        self.seed = seed
+        self.steps = self._build_steps()
+
+    def _build_steps(self):
+        seed = self.seed
+        unit = (0.0, 1.0)
+        steps = [
+            crop.RandomResizedCrop(
+                self.image_size,
+                self.image_size,
+                self.crop_scale,
+                self.crop_ratio,
+                seed=seed,
+            )
+        ]
+        if self.flip:
+            steps.append(
+                color.SeededImageLayer(
+                    keras.layers.RandomFlip("horizontal", seed=seed)
+                )
+            )
+        if self.jitter_strength > 0 and self.jitter_prob > 0:
+            steps.append(
+                color.RandomApply(
+                    color.ColorJitter(self.jitter_strength, seed=seed),
+                    rate=self.jitter_prob,
+                    seed=seed,
+                )
+            )
+        if self.grayscale_prob > 0:
+            steps.append(
+                color.SeededImageLayer(
+                    keras.layers.RandomGrayscale(self.grayscale_prob, seed=seed)
+                )
+            )
+        if self.blur:
+            # SimCLR: kernel 10% of the image side, sigma in [0.1, 2], p=0.5.
+            kernel = max(3, (self.image_size // 10) | 1)
+            steps.append(
+                color.SeededImageLayer(
+                    keras.layers.RandomGaussianBlur(
+                        factor=0.5,
+                        kernel_size=kernel,
+                        sigma=(0.1, 2.0),
+                        value_range=unit,
+                        seed=seed,
+                    )
+                )
+            )
+        if self.solarize_prob > 0:
+            steps.append(
+                color.RandomApply(
+                    color.SeededImageLayer(
+                        keras.layers.Solarization(
+                            threshold_factor=(0.5, 0.5), value_range=unit
+                        )
+                    ),
+                    rate=self.solarize_prob,
+                    seed=seed,
+                )
+            )
+        return steps
+
+    def call(self, images, seed=None):
+        images = tf.cast(images, tf.float32) / 255.0
+        for index, step in enumerate(self.steps):
+            images = step(images, seed=seeding.derive(seed, index))
+        return images
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.image_size, self.image_size, 3)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "image_size": self.image_size,
+            "crop_scale": self.crop_scale,
+            "crop_ratio": self.crop_ratio,
+            "flip": self.flip,
+            "jitter_strength": self.jitter_strength,
+            "jitter_prob": self.jitter_prob,
+            "grayscale_prob": self.grayscale_prob,
+            "blur": self.blur,
+            "solarize_prob": self.solarize_prob,
+            "seed": self.seed,
+        }
+
+
+def simclr_recipe(augment_config, image_size, seed=None):
+    """The recipe of `AugmentConfig` as a layer (Keras or KerasCV build)."""
+    blur = augment_config.blur
+    if blur is None:
+        blur = image_size >= 64
+    if augment_config.backend == "keras_cv":
+        return KerasCVAugment(augment_config, image_size, blur, seed)
+    return SimCLRAugment(
+        image_size,
+        crop_scale=augment_config.crop_scale,
+        crop_ratio=augment_config.crop_ratio,
+        flip=augment_config.flip,
+        jitter_strength=augment_config.jitter_strength,
+        jitter_prob=augment_config.jitter_prob,
+        grayscale_prob=augment_config.grayscale_prob,
+        blur=blur,
+        solarize_prob=augment_config.solarize_prob,
+        seed=seed,
+    )
+
+
+class KerasCVAugment(keras.layers.Layer):
+    """The same recipe from KerasCV layers, for comparison.
+
+    KerasCV layers keep their own random state, so runs with this backend
+    are not step-seeded: a resumed run sees different augmentations.
+    """
+
+    def __init__(self, augment_config, image_size, blur, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        import keras_cv  # optional dependency, imported only for this backend
+
+        s = augment_config.jitter_strength
+        layers = keras_cv.layers
+        self.steps = [
+            crop.keras_cv_random_resized_crop(
+                image_size,
+                image_size,
+                augment_config.crop_scale,
+                augment_config.crop_ratio,
+                seed,
+            ),
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomApply(
+                layers.RandomColorJitter(
+                    value_range=(0, 1),
+                    brightness_factor=0.8 * s,
+                    contrast_factor=0.8 * s,
+                    saturation_factor=(0.5 - 0.4 * s, 0.5 + 0.4 * s),
+                    hue_factor=0.2 * s,
+                    seed=seed,
+                ),
+                rate=augment_config.jitter_prob,
+                seed=seed,
+            ),
+            layers.RandomApply(
+                layers.Grayscale(output_channels=3),
+                rate=augment_config.grayscale_prob,
+                seed=seed,
+            ),
+        ]
+        if blur:
+            kernel = max(3, (image_size // 10) | 1)
+            self.steps.append(
+                layers.RandomApply(
+                    layers.RandomGaussianBlur(kernel, (0.1, 2.0), seed=seed),
+                    rate=0.5,
+                    seed=seed,
+                )
+            )
+
+    def call(self, images, seed=None):
+        del seed  # KerasCV layers are stateful; see the class docstring.
+        images = tf.cast(images, tf.float32) / 255.0
+        for step in self.steps:
+            images = step(images)
+        return tf.clip_by_value(images, 0.0, 1.0)
+
+
+@keras.saving.register_keras_serializable(package="ssl_tf")
+class TwoViews(keras.layers.Layer):
+    """Two independent augmentations of each image: `{view_1, view_2}`.
+
+    Args:
+        recipe: The augmentation layer applied twice.
+    """
+
+    def __init__(self, recipe, **kwargs):
+        super().__init__(**kwargs)
+        self.recipe = recipe
+
+    def call(self, batch, seed=None):
+        images = batch["images"] if isinstance(batch, dict) else batch
+        out = {
+            "view_1": self.recipe(images, seed=seeding.derive(seed, 1)),
+            "view_2": self.recipe(images, seed=seeding.derive(seed, 2)),
+        }
+        if isinstance(batch, dict) and "labels" in batch:
+            out["labels"] = batch["labels"]
+        return out
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "recipe": keras.saving.serialize_keras_object(self.recipe),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["recipe"] = keras.saving.deserialize_keras_object(
+            config["recipe"]
+        )
+        return cls(**config)

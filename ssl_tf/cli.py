@@ -1,0 +1,217 @@
+"""`ssl-tf`: the command-line entry point.
+
+    ssl-tf pretrain --preset cifar10-quick [--method moco] [key=value ...]
+    ssl-tf export   --preset cifar10-quick [--random] [key=value ...]
+    ssl-tf eval linear|knn|fewshot|finetune|neighbors|projector --model PATH
+    ssl-tf eval report results/*.json
+    ssl-tf demo     --preset cifar10-quick [--methods simclr,moco]
+    ssl-tf methods | presets
+
+Overrides are `section.key=value` (e.g. `train.epochs=5`) or a method option
+(`temperature=0.2`). Only this module parses arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def _parse_overrides(items):
+    overrides = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(
+                f"error: override {item!r} must look like key=value "
+                "(e.g. train.epochs=5)"
+            )
+        key, value = item.split("=", 1)
+        overrides[key.strip()] = value
+    return overrides
+
+
+def _experiment(args):
+    from ssl_tf import config as config_lib
+    from ssl_tf import presets
+
+    config = presets.get_preset(args.preset, args.method)
+    overrides = _parse_overrides(args.overrides)
+    if args.name:
+        overrides["name"] = args.name
+    return config_lib.apply_overrides(config, overrides).validate()
+
+
+def _add_experiment_args(parser):
+    parser.add_argument("--preset", default="cifar10-quick")
+    parser.add_argument("--method", default="simclr")
+    parser.add_argument("--name", default=None, help="run name")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides")
+
+
+def cmd_pretrain(args):
+    from ssl_tf.training import run
+
+    config = _experiment(args)
+    if args.print_config:
+        print(config.to_json())
+        return 0
+    result = run.pretrain(config, do_export=not args.no_export)
+    print(f"Run directory: {result.run_dir}  ({result.seconds:.0f} s)")
+    return 0
+
+
+def cmd_export(args):
+    from ssl_tf.training import export_run
+
+    config = _experiment(args)
+    path = export_run.export_from_run(config, random_init=args.random)
+    print(f"Exported encoder to {path}")
+    return 0
+
+
+def _data_config(args, image_size):
+    from ssl_tf.config import DataConfig
+
+    config = DataConfig(
+        source=args.source,
+        name=args.dataset,
+        split=args.train_split,
+        eval_split=args.test_split,
+        data_dir=args.data_dir,
+        image_size=image_size or 32,
+    )
+    config.validate()
+    return config
+
+
+def cmd_eval(args):
+    from ssl_tf.evaluation import protocols, report
+
+    if args.protocol == "report":
+        print(report.merge_reports(args.inputs))
+        return 0
+    if not args.model:
+        raise SystemExit("error: `ssl-tf eval` needs --model PATH")
+    options = _parse_overrides(args.option)
+    results = []
+    for model in args.model:
+        data_config = _data_config(args, args.image_size)
+        output = None
+        if args.output_dir:
+            tag = os.path.basename(os.path.normpath(model))
+            dataset = args.dataset.replace("/", "_")
+            output = os.path.join(
+                args.output_dir, f"{args.protocol}-{dataset}-{tag}.json"
+            )
+        results.append(
+            protocols.run(
+                args.protocol, model, data_config, options=options,
+                output_path=output,
+            )
+        )
+    print(report.markdown_table(results))
+    return 0
+
+
+def cmd_demo(args):
+    from ssl_tf import demo
+
+    demo.main(
+        preset=args.preset,
+        methods=args.methods.split(","),
+        overrides=_parse_overrides(args.overrides),
+        results_dir=args.results_dir,
+    )
+    return 0
+
+
+def cmd_methods(args):
+    from ssl_tf import methods
+
+    for name in methods.list_methods():
+        doc = (methods.get_method(name).__doc__ or "").strip().splitlines()[0]
+        print(f"{name:12s} {doc}")
+    return 0
+
+
+def cmd_presets(args):
+    from ssl_tf import presets
+
+    for name in presets.list_presets():
+        print(name)
+    return 0
+
+
+def build_parser():
+    from ssl_tf import methods
+
+    parser = argparse.ArgumentParser(prog="ssl-tf", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("pretrain", help="pretrain an encoder (resumes)")
+    _add_experiment_args(p)
+    p.set_defaults(func=cmd_pretrain)
+    p.add_argument("--no-export", action="store_true")
+    p.add_argument("--print-config", action="store_true")
+    # Method names come from the registry, so a new method shows up here.
+    p.epilog = f"methods: {', '.join(methods.list_methods())}"
+
+    p = sub.add_parser("export", help="export a run's encoder (or random init)")
+    _add_experiment_args(p)
+    p.add_argument("--random", action="store_true",
+                   help="export a randomly initialised encoder (baseline)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("eval", help="evaluate exported encoders")
+    p.add_argument("protocol", choices=["linear", "knn", "fewshot", "finetune",
+                                        "neighbors", "projector", "report"])
+    p.add_argument("inputs", nargs="*", help="result JSON files (report)")
+    p.add_argument("--model", action="append", help="export dir, SavedModel or .keras (repeatable)")
+    p.add_argument("--dataset", default="cifar10")
+    p.add_argument("--source", default="tfds",
+                   choices=["tfds", "folder", "tfrecord"])
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--train-split", default="train")
+    p.add_argument("--test-split", default="test")
+    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--output-dir", default="results")
+    p.add_argument("--option", action="append", default=[],
+                   help="protocol option key=value (repeatable)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("demo", help="pretrain, export and evaluate vs random init")
+    p.add_argument("--preset", default="cifar10-quick")
+    p.add_argument("--methods", default="simclr")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("overrides", nargs="*")
+    p.set_defaults(func=cmd_demo)
+
+    sub.add_parser("methods", help="list methods").set_defaults(func=cmd_methods)
+    sub.add_parser("presets", help="list presets").set_defaults(func=cmd_presets)
+    return parser
+
+
+def main(argv=None):
+    from ssl_tf.config import ConfigError
+    from ssl_tf.data import DataError
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("absl", "tensorflow", "h5py"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Batched, augmented, resumable tf.data pipelines for pretraining.
+
+Every batch has a global index `g = epoch * steps + step`, and everything
+random about it (which images, which augmentations) is a pure function of
+`(seed, g)`. A resumed run therefore sees exactly the batches an
+uninterrupted run would have seen, without replaying the earlier ones.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import numpy as np
+import tensorflow as tf
+
+from ssl_tf import augment
+
+logger = logging.getLogger("ssl_tf.data")
+
+# Decoded datasets up to this size are held in memory and shuffled
+# globally by index; larger ones stream through a shuffle buffer.
+MAX_IN_MEMORY_BYTES = 1536 << 20
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+    steps = num_examples // batch_size
+    if steps < 1:
+        raise ValueError(
+            f"The dataset has {num_examples} images, fewer than one batch of "
+            f"{batch_size}. Lower `train.batch_size`."
+        )
+    return steps
+
+
+def materialize(source, info):
+    """All elements of a decoded source as NumPy arrays (one pass)."""
+    arrays = {}
+    for batch in source.batch(1024).prefetch(2):
+        for key, value in batch.items():
+            arrays.setdefault(key, []).append(value.numpy())
+    return {key: np.concatenate(parts) for key, parts in arrays.items()}
+
+
+def _in_memory_batches(arrays, batch_size, steps, seed, first, last):
+    """Batches `first..last-1` by global index, globally shuffled per epoch."""
+    with tf.device("/cpu:0"):
+        # Variables, not constants: keeps large arrays out of the graph.
+        tensors = {
+            key: tf.Variable(value, trainable=False, name=f"data_{key}")
+            for key, value in arrays.items()
+        }
+    count = len(next(iter(arrays.values())))
+    offsets = tf.range(batch_size, dtype=tf.int64)
+
+    def make_batch(index):
+        epoch, step = index // steps, index % steps
+        positions = step * batch_size + offsets
+        order = tf.random.experimental.index_shuffle(
+            positions,
+            seed=tf.stack([tf.cast(seed, tf.int64), epoch]),
+            max_index=count - 1,
+        )
+        batch = {key: tf.gather(t, order) for key, t in tensors.items()}
+        return index, batch
+
+    return tf.data.Dataset.range(first, last).map(make_batch)
+
+
+def _streamed_batches(source, batch_size, steps, seed, buffer, first, last):
+    """Shuffle-buffer batches for data that does not fit in memory."""
+    start_epoch, end_epoch = first // steps, -(-last // steps)
+
+    def epoch_batches(epoch):
+        batches = source.shuffle(
+            buffer or 1, seed=seed * 100_003 + epoch,
+            reshuffle_each_iteration=False,
+        ).batch(batch_size, drop_remainder=True).take(steps)
+        indices = tf.data.Dataset.range(epoch * steps, (epoch + 1) * steps)
+        return tf.data.Dataset.zip((indices, batches))
+
+    epochs = [epoch_batches(e) for e in range(start_epoch, end_epoch)]
+    dataset = functools.reduce(lambda a, b: a.concatenate(b), epochs)
+    return dataset.skip(first - start_epoch * steps).take(last - first)
+
+
+def pretrain_dataset(
+    source,
+    info,
+    *,
+    batch_size,
+    image_size,
+    views=None,
+    seed=0,
+    shuffle_buffer=10_000,
+    cache=True,
+    epochs=1,
+    start_epoch=0,
+    start_step=0,
+    steps=None,
+    arrays=None,
+):
+    """Batches `[start_epoch * steps + start_step, epochs * steps)` with views.
+
+    Args:
+        source, info: from `ssl_tf.data.load_source`.
+        views: augmentation layer called as `views(batch, seed=...)`;
+            `None` leaves augmentation to the model's `train_step`.
+        cache: hold decoded images in memory when they fit.
+        arrays: already materialized arrays (to share between calls).
+
+    Returns:
+        The dataset; its element is `views(batch)` (or the raw batch).
+    """
+    steps = steps or steps_per_epoch(info.num_examples, batch_size)
+    first = start_epoch * steps + start_step
+    last = epochs * steps
+    bytes_needed = info.num_examples * image_size * image_size * 3
+    if arrays is None and cache and bytes_needed <= MAX_IN_MEMORY_BYTES:
+        arrays = materialize(source, info)
+    if arrays is not None:
+        dataset = _in_memory_batches(arrays, batch_size, steps, seed, first, last)
+    else:
+        dataset = _streamed_batches(
+            source, batch_size, steps, seed, shuffle_buffer, first, last
+        )
+    if views is not None:
+
+        def augment_batch(index, batch):
+            return views(batch, seed=augment.batch_seed(seed, index))
+
+        dataset = dataset.map(
+            augment_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+    else:
+        dataset = dataset.map(lambda index, batch: batch)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def eval_dataset(source, batch_size):
+    """Unshuffled batches for feature extraction and evaluation."""
+    return source.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,301 @@
+"""Image sources: TFDS, image folders, TFRecords and NumPy arrays.
+
+Every source yields unbatched `{"images": uint8 (S, S, 3)}` elements, plus
+`"labels"` (int64) when the source has them, and reports what it holds in a
+`SourceInfo`. Grayscale images are expanded to RGB and everything is resized
+to `image_size`, so the rest of the pipeline sees one format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import logging
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from ssl_tf.data import images as image_io
+
+logger = logging.getLogger("ssl_tf.data")
+
+
+class DataError(ValueError):
+    """A dataset, split or file cannot be used."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceInfo:
+    """What a source holds.
+
+    Args:
+        num_examples: number of usable images.
+        num_classes: number of labels, or None for unlabeled data.
+        class_names: label names when known.
+        description: human-readable origin, for logs and reports.
+        scan: the bad-image scan, for folder and TFRecord sources.
+    """
+
+    num_examples: int
+    num_classes: int | None
+    class_names: tuple[str, ...] = ()
+    description: str = ""
+    scan: image_io.ScanReport | None = None
+
+
+def _to_rgb_resized(image, image_size):
+    image = tf.convert_to_tensor(image)
+    if image.shape.rank == 2:
+        image = image[..., None]
+    channels = tf.shape(image)[-1]
+    image = tf.cond(
+        channels == 1, lambda: tf.tile(image, [1, 1, 3]), lambda: image[..., :3]
+    )
+    image.set_shape([None, None, 3])
+    if image.dtype != tf.uint8:
+        image = tf.cast(tf.clip_by_value(image, 0, 255), tf.uint8)
+    shape = tf.shape(image)
+    same = tf.logical_and(shape[0] == image_size, shape[1] == image_size)
+
+    def resize():
+        resized = tf.image.resize(image, (image_size, image_size), antialias=True)
+        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+    image = tf.cond(same, lambda: image, resize)
+    image.set_shape([image_size, image_size, 3])
+    return image
+
+
+def load_tfds(name, split, image_size, data_dir=None):
+    """A TFDS dataset by name and split, read offline if already prepared."""
+    import tensorflow_datasets as tfds  # heavy import, only when used
+
+    data_dir = data_dir or os.environ.get("TFDS_DATA_DIR")
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as error:  # tfds raises several types for bad names
+        raise DataError(f"Unknown TFDS dataset {name!r}: {error}") from error
+    if not builder.is_prepared():
+        builder.download_and_prepare()
+    splits = builder.info.splits
+    try:
+        num_examples = splits[split].num_examples
+    except (KeyError, ValueError) as error:
+        raise DataError(
+            f"Dataset {name!r} has no split {split!r}. Available splits: "
+            f"{sorted(splits.keys())}"
+        ) from error
+    features = builder.info.features
+    image_key = "image" if "image" in features else None
+    if image_key is None:
+        raise DataError(f"TFDS dataset {name!r} has no 'image' feature.")
+    label_feature = features["label"] if "label" in features else None
+    dataset = builder.as_dataset(split=split, shuffle_files=False)
+
+    def convert(example):
+        out = {"images": _to_rgb_resized(example[image_key], image_size)}
+        if label_feature is not None:
+            out["labels"] = tf.cast(example["label"], tf.int64)
+        return out
+
+    info = SourceInfo(
+        num_examples=num_examples,
+        num_classes=getattr(label_feature, "num_classes", None),
+        class_names=tuple(getattr(label_feature, "names", ()) or ()),
+        description=f"tfds:{name}/{split}",
+    )
+    return dataset.map(convert, num_parallel_calls=tf.data.AUTOTUNE), info
+
+
+def _list_folder(root):
+    """(paths, labels, class names); labels are None for a flat folder."""
+    if not os.path.isdir(root):
+        raise DataError(f"Image folder {root!r} does not exist.")
+    entries = sorted(os.listdir(root))
+    classes = [e for e in entries if os.path.isdir(os.path.join(root, e))]
+    if classes:
+        paths, labels = [], []
+        for index, name in enumerate(classes):
+            for dirpath, _, files in sorted(os.walk(os.path.join(root, name))):
+                for file in sorted(files):
+                    if file.lower().endswith(image_io.IMAGE_EXTENSIONS):
+                        paths.append(os.path.join(dirpath, file))
+                        labels.append(index)
+        return paths, labels, tuple(classes)
+    paths = [
+        os.path.join(root, e)
+        for e in entries
+        if e.lower().endswith(image_io.IMAGE_EXTENSIONS)
+    ]
+    return paths, None, ()
+
+
+def load_folder(root, image_size):
+    """Images in `root`; class sub-folders become labels.
+
+    Every file is checked once before training; unusable files are skipped
+    and named in the log (see `ssl_tf.data.images`).
+    """
+    paths, labels, classes = _list_folder(root)
+    report = image_io.scan_files(paths)
+    image_io.require_usable(report, root)
+    label_of = dict(zip(paths, labels)) if labels is not None else None
+    good = list(report.good)
+    dataset = tf.data.Dataset.from_tensor_slices(good)
+
+    def read(path):
+        return image_io.decode_image(tf.io.read_file(path), image_size)
+
+    if label_of is not None:
+        good_labels = np.array([label_of[p] for p in good], np.int64)
+        dataset = tf.data.Dataset.from_tensor_slices((good, good_labels))
+        dataset = dataset.map(
+            lambda p, y: {"images": read(p), "labels": y},
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    else:
+        dataset = dataset.map(
+            lambda p: {"images": read(p)}, num_parallel_calls=tf.data.AUTOTUNE
+        )
+    info = SourceInfo(
+        num_examples=len(good),
+        num_classes=len(classes) or None,
+        class_names=classes,
+        description=f"folder:{root}",
+        scan=report,
+    )
+    return dataset, info
+
+
+_IMAGE_KEYS = ("image", "image/encoded", "image_raw")
+_LABEL_KEYS = ("label", "image/class/label")
+
+
+def _record_keys(first_record):
+    example = tf.train.Example.FromString(first_record)
+    keys = set(example.features.feature)
+    image_key = next((k for k in _IMAGE_KEYS if k in keys), None)
+    label_key = next((k for k in _LABEL_KEYS if k in keys), None)
+    if image_key is None:
+        raise DataError(
+            f"TFRecord examples have no image bytes feature; looked for "
+            f"{list(_IMAGE_KEYS)}, found {sorted(keys)}."
+        )
+    return image_key, label_key
+
+
+def load_tfrecord(pattern, image_size):
+    """`tf.train.Example` records with encoded image bytes (+ int label)."""
+    files = sorted(glob.glob(pattern))
+    if not files:
+        raise DataError(f"No TFRecord files match {pattern!r}.")
+    raw = tf.data.TFRecordDataset(files)
+    records = [r.numpy() for r in raw]
+    if not records:
+        raise DataError(f"TFRecord files {pattern!r} hold no records.")
+    image_key, label_key = _record_keys(records[0])
+
+    def image_bytes(record):
+        return tf.train.Example.FromString(record).features.feature[
+            image_key
+        ].bytes_list.value[0]
+
+    report = image_io.scan_bytes(
+        (f"{pattern}#{i}", image_bytes(r)) for i, r in enumerate(records)
+    )
+    image_io.require_usable(report, pattern)
+    keep = np.zeros(len(records), bool)
+    for item in report.good:
+        keep[int(item.rsplit("#", 1)[1])] = True
+    spec = {image_key: tf.io.FixedLenFeature([], tf.string)}
+    if label_key:
+        spec[label_key] = tf.io.FixedLenFeature([], tf.int64)
+
+    def parse(record):
+        example = tf.io.parse_single_example(record, spec)
+        out = {"images": image_io.decode_image(example[image_key], image_size)}
+        if label_key:
+            out["labels"] = example[label_key]
+        return out
+
+    dataset = tf.data.Dataset.zip(
+        (raw, tf.data.Dataset.from_tensor_slices(keep))
+    ).filter(lambda record, ok: ok)
+    dataset = dataset.map(
+        lambda record, ok: parse(record), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    num_classes = None
+    if label_key:
+        labels = [
+            tf.train.Example.FromString(r).features.feature[label_key]
+            .int64_list.value[0]
+            for r, k in zip(records, keep)
+            if k
+        ]
+        num_classes = int(max(labels)) + 1 if labels else None
+    info = SourceInfo(
+        num_examples=int(keep.sum()),
+        num_classes=num_classes,
+        description=f"tfrecord:{pattern}",
+        scan=report,
+    )
+    return dataset, info
+
+
+def load_arrays(images, labels=None, image_size=None):
+    """In-memory images `(n, h, w[, c])` (uint8 or [0, 255]) and labels."""
+    images = np.asarray(images)
+    if images.ndim not in (3, 4) or len(images) == 0:
+        raise DataError(
+            "`images` must be a non-empty array of shape (n, h, w) or "
+            f"(n, h, w, c). Received shape {images.shape}"
+        )
+    size = image_size or images.shape[1]
+    elements = {"images": images}
+    if labels is not None:
+        labels = np.asarray(labels, np.int64)
+        if len(labels) != len(images):
+            raise DataError(
+                f"{len(images)} images but {len(labels)} labels were given."
+            )
+        elements["labels"] = labels
+    dataset = tf.data.Dataset.from_tensor_slices(elements)
+
+    def convert(element):
+        element = dict(element)
+        element["images"] = _to_rgb_resized(element["images"], size)
+        return element
+
+    info = SourceInfo(
+        num_examples=len(images),
+        num_classes=int(labels.max()) + 1 if labels is not None else None,
+        description=f"arrays{tuple(images.shape)}",
+    )
+    return dataset.map(convert, num_parallel_calls=tf.data.AUTOTUNE), info
+
+
+def load_source(data_config, split=None, arrays=None):
+    """The source named by a `DataConfig`, for `split` (default: train)."""
+    split = split or data_config.split
+    size = data_config.image_size
+    if data_config.source == "tfds":
+        return load_tfds(data_config.name, split, size, data_config.data_dir)
+    if data_config.source == "folder":
+        root = data_config.name
+        if split and os.path.isdir(os.path.join(root, split)):
+            root = os.path.join(root, split)
+        return load_folder(root, size)
+    if data_config.source == "tfrecord":
+        pattern = data_config.name
+        if "{split}" in pattern:
+            pattern = pattern.format(split=split)
+        return load_tfrecord(pattern, size)
+    if data_config.source == "arrays":
+        if arrays is None:
+            raise DataError(
+                "`data.source='arrays'` needs the arrays: pass "
+                "`arrays=(images, labels)`."
+            )
+        return load_arrays(*arrays, image_size=size)
+    raise DataError(f"Unknown data source {data_config.source!r}.")

@@ -1,0 +1,144 @@
+"""`SSLModel` (the one train_step) and the method registry."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from ssl_tf import augment
+from ssl_tf.config import ConfigError, coerce
+
+_REGISTRY: dict[str, type] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodConfig:
+    """Base of every method's config dataclass."""
+
+    def validate(self, experiment) -> None:
+        """Checks values against the whole experiment; raises ConfigError."""
+        del experiment
+
+
+def register_method(name: str, config_cls: type):
+    """Class decorator adding an `SSLModel` subclass to the registry.
+
+    Raises:
+        KeyError: if `name` is already registered.
+    """
+
+    def decorator(cls):
+        if name in _REGISTRY:
+            raise KeyError(f"Method {name!r} is already registered.")
+        cls.method_name = name
+        cls.config_cls = config_cls
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorator
+
+
+def unregister_method(name: str) -> None:
+    """Removes a method (for tests that register throwaway methods)."""
+    _REGISTRY.pop(name, None)
+
+
+def get_method(name: str) -> type:
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"Unknown method {name!r}. Available: {sorted(_REGISTRY)}"
+        )
+    return _REGISTRY[name]
+
+
+def list_methods() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def method_config_fields(name: str) -> set[str]:
+    if name not in _REGISTRY:
+        return set()
+    return {f.name for f in dataclasses.fields(_REGISTRY[name].config_cls)}
+
+
+def make_method_config(name: str, options: dict) -> MethodConfig:
+    """The method's config dataclass with `options` applied and coerced."""
+    if name not in _REGISTRY:
+        raise ConfigError(
+            f"`method` must be one of {sorted(_REGISTRY)}. Received: "
+            f"method={name!r}"
+        )
+    config_cls = _REGISTRY[name].config_cls
+    values = {k: coerce(config_cls, k, v) for k, v in options.items()}
+    return config_cls(**values)
+
+
+class SSLModel(keras.Model):
+    """Encoder + method heads, trained by one shared `train_step`.
+
+    A method subclass provides `make_views` (its augmentation), and
+    `compute_ssl_loss` (its loss on one batch of views); methods with state
+    outside the gradient (MoCo's key encoder and queue) update it in
+    `after_train_step`.
+
+    Args:
+        encoder: The backbone `keras.Model`; this is what gets exported.
+        config: The method's config dataclass.
+        views: Optional augmentation layer applied at the top of
+            `train_step` (augmentation on the device); `None` when the
+            data pipeline already produced the views.
+        seed: Integer seed for device-side augmentation.
+    """
+
+    needs_labels = False
+
+    def __init__(self, encoder, config, views=None, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.method_config = config
+        self.views = views
+        self.seed = seed
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+
+    @staticmethod
+    def make_views(augment_config, image_size, seed=None):
+        """The layer turning `{"images": uint8 batch}` into loss inputs."""
+        raise NotImplementedError
+
+    def compute_ssl_loss(self, inputs, training):
+        """The scalar loss of one (per-replica) batch of views."""
+        raise NotImplementedError
+
+    def after_train_step(self, inputs):
+        """State updates after the optimizer step (EMA, queues)."""
+
+    def call(self, images, training=False):
+        return self.encoder(images, training=training)
+
+    def build_from_batch(self, inputs):
+        """Creates every variable by running the loss once, untrained."""
+        self.compute_ssl_loss(inputs, training=False)
+        for metric in self.metrics:
+            metric.reset_state()
+        self.built = True
+
+    def train_step(self, data):
+        if self.views is not None:
+            step = self.optimizer.iterations
+            data = self.views(data, seed=augment.batch_seed(self.seed, step))
+        with tf.GradientTape() as tape:
+            # Losses use the "sum_over_batch_size" reduction, which Keras
+            # already divides by the replica count under tf.distribute.
+            loss = self.compute_ssl_loss(data, training=True)
+            scaled = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply(gradients, variables)
+        self.after_train_step(data)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        self.loss_tracker.update_state(loss * replicas)
+        logs = {metric.name: metric.result() for metric in self.metrics}
+        logs["learning_rate"] = self.optimizer.learning_rate
+        return logs

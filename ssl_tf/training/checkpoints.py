@@ -1,0 +1,150 @@
+"""Checkpoints that make a killed run resumable at the exact step."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import keras
+import tensorflow as tf
+
+logger = logging.getLogger("ssl_tf.training")
+
+
+class Checkpointer:
+    """Saves and restores model, optimizer and the position in the data.
+
+    Uses `tf.train.CheckpointManager`, which writes a checkpoint's files
+    before pointing the `checkpoint` index at it, so a process killed
+    mid-save leaves the previous checkpoint as the latest one.
+
+    Args:
+        directory: where checkpoints go.
+        model: the SSL model (its weights include method state such as
+            MoCo's queue and key encoder).
+        optimizer: the optimizer (slots, iteration count).
+        keep: how many checkpoints to keep.
+    """
+
+    def __init__(self, directory, model, optimizer, keep=3):
+        self.directory = directory
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.checkpoint = tf.train.Checkpoint(
+            model=model,
+            optimizer=optimizer,
+            epoch=self.epoch,
+            step_in_epoch=self.step_in_epoch,
+        )
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, directory, max_to_keep=keep
+        )
+
+    def restore(self):
+        """Restores the latest checkpoint; returns `(epoch, step_in_epoch)`.
+
+        `(0, 0)` when there is none.
+        """
+        latest = self.manager.latest_checkpoint
+        if latest is None:
+            return 0, 0
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        return int(self.epoch.numpy()), int(self.step_in_epoch.numpy())
+
+    def save(self, epoch, step_in_epoch, global_step):
+        self.epoch.assign(epoch)
+        self.step_in_epoch.assign(step_in_epoch)
+        path = self.manager.save(checkpoint_number=global_step)
+        logger.info(
+            "Saved checkpoint %s (epoch %d, step %d)", path, epoch, step_in_epoch
+        )
+        return path
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or Inf; nothing was saved from that state."""
+
+
+class CheckpointCallback(keras.callbacks.Callback):
+    """Saves every N steps, every T seconds and at each epoch end.
+
+    Before saving it checks that the loss is finite: a NaN or Inf stops
+    training with `TrainingDivergedError` naming the step, and the last good
+    checkpoint stays the latest.
+
+    Args:
+        checkpointer: a `Checkpointer`.
+        steps_per_epoch: steps in one epoch.
+        every_steps: save every this many steps (0: only at epoch ends).
+        every_seconds: also save when this much time has passed.
+        start_epoch, start_step: where this run resumed.
+    """
+
+    def __init__(
+        self,
+        checkpointer,
+        steps_per_epoch,
+        every_steps=0,
+        every_seconds=600.0,
+        start_epoch=0,
+        start_step=0,
+    ):
+        super().__init__()
+        self.checkpointer = checkpointer
+        self.steps_per_epoch = steps_per_epoch
+        self.every_steps = every_steps
+        self.every_seconds = every_seconds
+        self.epoch = start_epoch
+        # The first epoch of a resumed run starts part-way in.
+        self.offset = start_step
+        self.last_save = time.monotonic()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def _global_step(self):
+        return int(self.model.optimizer.iterations.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        step_in_epoch = self.offset + batch + 1
+        if loss is not None and not _finite(loss):
+            self.model.stop_training = True
+            raise TrainingDivergedError(
+                f"Loss became {float(loss)} at epoch {self.epoch}, step "
+                f"{step_in_epoch} (global step {self._global_step()}). "
+                "Training stopped; the last good checkpoint in "
+                f"{self.checkpointer.directory} is kept and nothing was "
+                "exported."
+            )
+        due_steps = self.every_steps and step_in_epoch % self.every_steps == 0
+        due_time = time.monotonic() - self.last_save >= self.every_seconds
+        if (due_steps or due_time) and step_in_epoch < self.steps_per_epoch:
+            self.checkpointer.save(
+                self.epoch, step_in_epoch, self._global_step()
+            )
+            self.last_save = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.offset = 0
+        self.checkpointer.save(epoch + 1, 0, self._global_step())
+        self.last_save = time.monotonic()
+
+
+def _finite(value):
+    try:
+        return bool(tf.math.is_finite(float(value)))
+    except (TypeError, ValueError):
+        return True
+
+
+def run_directory_is_writable(path):
+    """True if `path` (or its nearest existing parent) can be written."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            return False
+        probe = parent
+    return os.access(probe, os.W_OK)

@@ -1,0 +1,52 @@
+"""Exporting a run's encoder from its latest checkpoint, or a random init."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+from ssl_tf import export, models
+from ssl_tf.config import ConfigError, ExperimentConfig
+from ssl_tf.training import checkpoints, run
+
+
+def random_export_dir(config: ExperimentConfig) -> str:
+    return os.path.join(config.export_dir, f"{config.name}-random")
+
+
+def export_random_encoder(config: ExperimentConfig) -> str:
+    """Exports the untrained encoder of `config` (the baseline row)."""
+    encoder = models.build_encoder(
+        config.encoder, config.data.image_size, seed=config.train.seed
+    )
+    return export.export_encoder(
+        encoder,
+        random_export_dir(config),
+        config.data.image_size,
+        metadata={"config": json.loads(config.to_json()), "method": "random"},
+    )
+
+
+def export_from_run(config: ExperimentConfig, random_init=False) -> str:
+    """Exports the encoder of the latest checkpoint of `config`'s run."""
+    run.check_before_work(config)
+    if random_init:
+        return export_random_encoder(config)
+    directory = os.path.join(run.run_dir(config), "checkpoints")
+    if tf.train.latest_checkpoint(directory) is None:
+        raise ConfigError(
+            f"No checkpoint in {directory}: run `ssl-tf pretrain` first."
+        )
+    strategy = tf.distribute.get_strategy()
+    model, optimizer = run.build_model(config, strategy, steps_per_epoch=1)
+    checkpoint = tf.train.Checkpoint(model=model)
+    # expect_partial: the optimizer and progress counters are not needed.
+    checkpoint.restore(tf.train.latest_checkpoint(directory)).expect_partial()
+    return export.export_encoder(
+        model.encoder,
+        run.export_dir(config),
+        config.data.image_size,
+        metadata={"config": json.loads(config.to_json()), "method": config.method},
+    )

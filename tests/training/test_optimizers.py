@@ -1,0 +1,325 @@
+import copy
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl.testing import parameterized
+
+from ssl_tf import config as config_lib
+from ssl_tf import testing
+from ssl_tf.training import optimizers, schedules
+
+_NO_DECAY = ["gamma", "bias"]
+
+
+def lars_reference(
+    weights,
+    grads_per_step,
+    learning_rate,
+    momentum,
+    weight_decay,
+    eta,
+    no_decay,
+    no_adaptation,
+    nesterov=False,
+):
+    """SimCLR's `lars_optimizer.py` (classic momentum) in float64 NumPy."""
+    weights = {k: np.array(w, np.float64) for k, w in weights.items()}
+    velocities = {k: np.zeros_like(w) for k, w in weights.items()}
+    for grads in grads_per_step:
+        for key, w in weights.items():
+            g = np.array(grads[key], np.float64)
+            if key not in no_decay:
+                g = g + weight_decay * w
+            trust_ratio = 1.0
+            if key not in no_adaptation:
+                w_norm, g_norm = np.linalg.norm(w), np.linalg.norm(g)
+                if w_norm > 0 and g_norm > 0:
+                    trust_ratio = eta * w_norm / g_norm
+            scaled_lr = learning_rate * trust_ratio
+            velocities[key] = momentum * velocities[key] + scaled_lr * g
+            if nesterov:
+                update = momentum * velocities[key] + scaled_lr * g
+            else:
+                update = velocities[key]
+            weights[key] = w - update
+    return weights
+
+
+def make_variables(rng):
+    initial = {
+        "kernel": rng.normal(size=(3, 2)),
+        "gamma": 1.0 + 0.1 * rng.normal(size=(2,)),
+        "bias": 0.1 * rng.normal(size=(2,)),
+    }
+    variables = [
+        keras.Variable(value, dtype="float32", name=key)
+        for key, value in initial.items()
+    ]
+    return initial, variables
+
+
+class LARSTest(testing.TestCase):
+    @parameterized.named_parameters(
+        ("explicit_exclusions", dict(exclude_from_adaptation=_NO_DECAY)),
+        ("nesterov", dict(exclude_from_adaptation=_NO_DECAY, nesterov=True)),
+        # As in SimCLR, `None` reuses the weight decay exclusions.
+        ("adaptation_defaults_to_decay_exclusions", {}),
+        ("in_graph", dict(exclude_from_adaptation=_NO_DECAY), True),
+    )
+    def test_three_steps_match_numpy_reference(self, kwargs, in_graph=False):
+        rng = np.random.default_rng(0)
+        initial, variables = make_variables(rng)
+        grads_per_step = [
+            {k: rng.normal(size=v.shape) for k, v in initial.items()}
+            for _ in range(3)
+        ]
+        hyper = dict(learning_rate=0.5, momentum=0.9, weight_decay=0.1)
+        optimizer = optimizers.LARS(trust_coefficient=0.5, **hyper, **kwargs)
+        optimizer.exclude_from_weight_decay(var_names=_NO_DECAY)
+
+        def apply(grads):
+            optimizer.apply(grads, variables)
+
+        if in_graph:
+            optimizer.build(variables)
+            apply = tf.function(apply)
+        for grads in grads_per_step:
+            apply([grads[v.name].astype("float32") for v in variables])
+
+        expected = lars_reference(
+            initial,
+            grads_per_step,
+            eta=0.5,
+            no_decay=_NO_DECAY,
+            no_adaptation=_NO_DECAY,
+            nesterov=kwargs.get("nesterov", False),
+            **hyper,
+        )
+        for variable in variables:
+            self.assertAllClose(
+                variable, expected[variable.name], rtol=1e-5, atol=1e-6
+            )
+
+    def test_adaptation_changes_the_kernel_update(self):
+        # Guards the reference comparison: with no exclusions the kernel's
+        # trust ratio differs, so the two runs must disagree.
+        rng = np.random.default_rng(0)
+        initial, _ = make_variables(rng)
+        grads = [{k: np.ones_like(v) for k, v in initial.items()}]
+        common = dict(
+            learning_rate=0.5, momentum=0.9, weight_decay=0.1, eta=0.5
+        )
+        adapted = lars_reference(
+            initial, grads, **common, no_decay=[], no_adaptation=[]
+        )
+        plain = lars_reference(
+            initial, grads, **common, no_decay=[], no_adaptation=["kernel"]
+        )
+        self.assertNotAllClose(adapted["kernel"], plain["kernel"])
+
+    @parameterized.named_parameters(
+        # ||w|| = 0: trust ratio 1, so w = -lr * g.
+        (
+            "zero_weight",
+            np.zeros((3, 2)),
+            np.ones((3, 2)),
+            -0.5 * np.ones((3, 2)),
+        ),
+        # ||g|| = 0: trust ratio 1 (not 0 / 0), nothing moves and no NaN.
+        ("zero_gradient", np.ones((3, 2)), np.zeros((3, 2)), np.ones((3, 2))),
+    )
+    def test_zero_norm_gives_trust_ratio_one(self, weight, gradient, expected):
+        variable = keras.Variable(weight, dtype="float32", name="kernel")
+        optimizer = optimizers.LARS(learning_rate=0.5, momentum=0.9)
+        optimizer.apply([gradient.astype("float32")], [variable])
+        self.assertAllClose(variable, expected)
+
+    @parameterized.named_parameters(
+        # Without adaptation: w -= lr * wd * w = 0.05 * w (twice would be 0.1).
+        ("no_adaptation", ["kernel"], 1.0 - 0.5 * 0.1),
+        # With it: trust ratio = eta / wd, so w -= lr * eta * w.
+        ("with_adaptation", [], 1.0 - 0.5 * 0.001),
+    )
+    def test_weight_decay_applied_once(self, no_adaptation, factor):
+        weight = np.arange(1.0, 7.0).reshape(3, 2)
+        variable = keras.Variable(weight, dtype="float32", name="kernel")
+        optimizer = optimizers.LARS(
+            learning_rate=0.5,
+            momentum=0.0,
+            weight_decay=0.1,
+            exclude_from_adaptation=no_adaptation,
+        )
+        optimizer.apply([np.zeros((3, 2), "float32")], [variable])
+        self.assertIsNone(optimizer.weight_decay)  # base decay switched off
+        self.assertAllClose(variable, factor * weight, rtol=1e-6)
+
+    def test_get_config_round_trip(self):
+        optimizer = optimizers.LARS(
+            learning_rate=schedules.WarmupCosine(0.6, 12, 4),
+            momentum=0.8,
+            weight_decay=1e-4,
+            trust_coefficient=0.002,
+            nesterov=True,
+            exclude_from_adaptation=["bias"],
+            clipnorm=1.0,
+        )
+        config = optimizer.get_config()
+        self.assertEqual(config["weight_decay"], 1e-4)
+        self.assertEqual(config["clipnorm"], 1.0)
+        # from_config replaces the serialized schedule in place: pass a copy.
+        restored = optimizers.LARS.from_config(copy.deepcopy(config))
+        self.assertEqual(restored.get_config(), config)
+        self.assertIsInstance(restored.learning_rate, tf.Tensor)
+        deserialized = keras.optimizers.deserialize(
+            keras.optimizers.serialize(optimizer)
+        )
+        self.assertIsInstance(deserialized, optimizers.LARS)
+        self.assertEqual(deserialized.get_config(), config)
+
+    @parameterized.named_parameters(
+        ("momentum", dict(momentum=1.5), "`momentum` must be"),
+        ("weight_decay", dict(weight_decay=-1.0), "`weight_decay` must be"),
+        ("trust", dict(trust_coefficient=0.0), "`trust_coefficient` must be"),
+    )
+    def test_invalid_arguments(self, kwargs, message):
+        with self.assertRaisesRegex(ValueError, message):
+            optimizers.LARS(**kwargs)
+
+    @pytest.mark.distributed
+    def test_mirrored_strategy_matches_reference(self):
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        rng = np.random.default_rng(1)
+        with strategy.scope():
+            initial, variables = make_variables(rng)
+            optimizer = optimizers.LARS(
+                learning_rate=0.5,
+                weight_decay=0.1,
+                trust_coefficient=0.5,
+                exclude_from_adaptation=_NO_DECAY,
+            )
+            optimizer.exclude_from_weight_decay(var_names=_NO_DECAY)
+            optimizer.build(variables)
+        grads = {k: rng.normal(size=v.shape) for k, v in initial.items()}
+
+        @tf.function
+        def step():
+            def replica_fn():
+                optimizer.apply(
+                    [tf.constant(grads[v.name], tf.float32) for v in variables],
+                    variables,
+                )
+
+            strategy.run(replica_fn)
+
+        step()
+        # Keras sums the gradients over the 2 replicas.
+        summed = {k: 2 * g for k, g in grads.items()}
+        expected = lars_reference(
+            initial,
+            [summed],
+            learning_rate=0.5,
+            momentum=0.9,
+            weight_decay=0.1,
+            eta=0.5,
+            no_decay=_NO_DECAY,
+            no_adaptation=_NO_DECAY,
+        )
+        for variable in variables:
+            self.assertAllClose(
+                variable, expected[variable.name], rtol=1e-5, atol=1e-6
+            )
+
+
+def train_config(**kwargs):
+    defaults = dict(
+        batch_size=512,
+        epochs=3,
+        learning_rate=0.3,
+        lr_scaling="linear",
+        warmup_epochs=1.0,
+        weight_decay=0.1,
+    )
+    return config_lib.TrainConfig(**{**defaults, **kwargs})
+
+
+class BuildOptimizerTest(testing.TestCase):
+    @parameterized.named_parameters(
+        ("lars", "lars", optimizers.LARS),
+        ("sgd", "sgd", keras.optimizers.SGD),
+        ("adam", "adam", keras.optimizers.Adam),
+        ("adamw", "adamw", keras.optimizers.AdamW),
+    )
+    def test_class_and_schedule(self, name, cls):
+        optimizer = optimizers.build_optimizer(
+            train_config(optimizer=name), steps_per_epoch=4
+        )
+        self.assertIs(type(optimizer), cls)
+        # Warm-up over 4 steps to 0.3 * 512 / 256, then cosine to 0 at 12.
+        self.assertAllClose(optimizer.learning_rate, 0.0)
+        optimizer.iterations.assign(2)
+        self.assertAllClose(optimizer.learning_rate, 0.3)
+        optimizer.iterations.assign(4)
+        self.assertAllClose(optimizer.learning_rate, 0.6)
+        optimizer.iterations.assign(12)
+        self.assertAllClose(optimizer.learning_rate, 0.0, atol=1e-7)
+
+    def test_sqrt_scaling_and_rounded_warmup(self):
+        config = train_config(
+            learning_rate=0.075, batch_size=64, lr_scaling="sqrt"
+        )
+        optimizer = optimizers.build_optimizer(
+            dataclasses.replace(config, warmup_epochs=0.75), steps_per_epoch=4
+        )
+        # round(0.75 * 4) = 3 warm-up steps to 0.075 * sqrt(64) = 0.6.
+        optimizer.iterations.assign(3)
+        self.assertAllClose(optimizer.learning_rate, 0.6)
+
+    def test_adam_has_no_weight_decay(self):
+        optimizer = optimizers.build_optimizer(
+            train_config(optimizer="adam"), steps_per_epoch=4
+        )
+        self.assertIsNone(optimizer.weight_decay)
+
+    @parameterized.named_parameters(
+        # Decoupled decay: w -= lr * wd * w with lr = 0.3, wd = 0.1.
+        ("sgd", "sgd", 1.0 - 0.3 * 0.1),
+        ("adamw", "adamw", 1.0 - 0.3 * 0.1),
+        # LARS: g = wd * w, trust ratio = eta / wd, so w -= lr * eta * w.
+        ("lars", "lars", 1.0 - 0.3 * 0.001),
+    )
+    def test_bias_and_gamma_excluded_from_weight_decay(self, name, factor):
+        optimizer = optimizers.build_optimizer(
+            train_config(optimizer=name, batch_size=256, warmup_epochs=0.0),
+            steps_per_epoch=4,
+        )
+        kernel, bias, gamma = (
+            np.arange(1.0, 7.0).reshape(3, 2),
+            np.array([0.5, -0.5]),
+            np.array([1.0, 2.0]),
+        )
+        variables = [
+            keras.Variable(kernel, dtype="float32", name="kernel"),
+            keras.Variable(bias, dtype="float32", name="bias"),
+            keras.Variable(gamma, dtype="float32", name="gamma"),
+        ]
+        optimizer.apply(
+            [np.zeros(v.shape, "float32") for v in variables], variables
+        )
+        self.assertAllClose(variables[0], factor * kernel, rtol=1e-6)
+        self.assertAllClose(variables[1], bias)
+        self.assertAllClose(variables[2], gamma)
+
+    def test_invalid_arguments(self):
+        with self.assertRaisesRegex(ValueError, "`steps_per_epoch` must be"):
+            optimizers.build_optimizer(train_config(), steps_per_epoch=0)
+        with self.assertRaisesRegex(ValueError, "optimizer='rmsprop'"):
+            optimizers.build_optimizer(
+                train_config(optimizer="rmsprop"), steps_per_epoch=4
+            )
+
+
+if __name__ == "__main__":
+    tf.test.main()
