@@ -29,6 +29,10 @@ class RandomApply(keras.layers.Layer):
         self.seed = seed
         self.generator = keras.random.SeedGenerator(seed)
 
+    def build(self, input_shape):
+        # Sub-layers and random state need no shapes; nothing to create.
+        self.built = True
+
     def call(self, images, seed=None):
         source = seeding.seed_source(self, seeding.derive(seed, 1))
         batch_size = tf.shape(images)[0]
@@ -93,6 +97,10 @@ class ColorJitter(keras.layers.Layer):
             keras.layers.RandomHue(min(0.4 * strength, 1.0), value_range=unit),
         ]
 
+    def build(self, input_shape):
+        # Sub-layers and random state need no shapes; nothing to create.
+        self.built = True
+
     def call(self, images, seed=None):
         source = seeding.seed_source(self, seed)
         for step in self.steps:
@@ -121,6 +129,10 @@ class SeededImageLayer(keras.layers.Layer):
     def __init__(self, layer, **kwargs):
         super().__init__(**kwargs)
         self.layer = layer
+
+    def build(self, input_shape):
+        # Sub-layers and random state need no shapes; nothing to create.
+        self.built = True
 
     def call(self, images, seed=None):
         source = seeding.seed_source(self.layer, seed)

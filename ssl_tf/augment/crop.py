@@ -90,6 +90,10 @@ class RandomResizedCrop(keras.layers.Layer):
         x = keras.random.uniform((batch_size,), seed=seed) * (1.0 - w)
         return tf.stack([y, x, y + h, x + w], axis=1)
 
+    def build(self, input_shape):
+        # Sub-layers and random state need no shapes; nothing to create.
+        self.built = True
+
     def call(self, images, seed=None):
         images = tf.convert_to_tensor(images)
         shape = tf.shape(images)

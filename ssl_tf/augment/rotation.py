@@ -26,6 +26,10 @@ class FourRotations(keras.layers.Layer):
         super().__init__(**kwargs)
         self.recipe = recipe
 
+    def build(self, input_shape):
+        # Sub-layers and random state need no shapes; nothing to create.
+        self.built = True
+
     def call(self, batch, seed=None):
         images = batch["images"] if isinstance(batch, dict) else batch
         if self.recipe is not None:

@@ -122,6 +122,10 @@ class SimCLRAugment(keras.layers.Layer):
             )
         return steps
 
+    def build(self, input_shape):
+        # Sub-layers and random state need no shapes; nothing to create.
+        self.built = True
+
     def call(self, images, seed=None):
         images = tf.cast(images, tf.float32) / 255.0
         for index, step in enumerate(self.steps):
@@ -218,6 +222,10 @@ class KerasCVAugment(keras.layers.Layer):
                 )
             )
 
+    def build(self, input_shape):
+        # Sub-layers and random state need no shapes; nothing to create.
+        self.built = True
+
     def call(self, images, seed=None):
         del seed  # KerasCV layers are stateful; see the class docstring.
         images = tf.cast(images, tf.float32) / 255.0
@@ -237,6 +245,10 @@ class TwoViews(keras.layers.Layer):
     def __init__(self, recipe, **kwargs):
         super().__init__(**kwargs)
         self.recipe = recipe
+
+    def build(self, input_shape):
+        # Sub-layers and random state need no shapes; nothing to create.
+        self.built = True
 
     def call(self, batch, seed=None):
         images = batch["images"] if isinstance(batch, dict) else batch

@@ -18,12 +18,19 @@ from ssl_tf.methods.base import (
     unregister_method,
 )
 
-for _module in pkgutil.iter_modules(__path__):
-    if _module.name != "base":
-        importlib.import_module(f"{__name__}.{_module.name}")
+
+def discover() -> None:
+    """Imports every module of this package's path (each registers itself)."""
+    for module in pkgutil.iter_modules(__path__):
+        if module.name != "base":
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
+discover()
 
 __all__ = [
     "MethodConfig",
+    "discover",
     "SSLModel",
     "get_method",
     "list_methods",

@@ -53,6 +53,14 @@ class SimCLR(SSLModel):
      - [Chen et al., 2020](https://arxiv.org/abs/2002.05709)
     """
 
+    # Small batches and short schedules prefer a softer softmax (SimCLR
+    # paper, appendix B.9: T = 0.5 for CIFAR-10).
+    preset_options = {
+        "cifar10-quick": {"temperature": 0.5},
+        "cifar10-resnet18": {"temperature": 0.5},
+        "imagenet-resnet50": {"temperature": 0.1, "projection_dims": (2048, 2048, 128)},
+    }
+
     def __init__(self, encoder, config, **kwargs):
         super().__init__(encoder=encoder, config=config, **kwargs)
         self.projector = ProjectionHead(config.projection_dims)

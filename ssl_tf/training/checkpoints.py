@@ -31,9 +31,12 @@ class Checkpointer:
         self.directory = directory
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        # Variables are listed explicitly, by path: TensorFlow's object
+        # tracking does not see every variable of a Keras 3 custom layer
+        # (e.g. BatchNorm statistics of layers kept in Python lists).
         self.checkpoint = tf.train.Checkpoint(
-            model=model,
-            optimizer=optimizer,
+            model=variables_by_path(model.weights),
+            optimizer=variables_by_path(optimizer.variables),
             epoch=self.epoch,
             step_in_epoch=self.step_in_epoch,
         )
@@ -49,7 +52,14 @@ class Checkpointer:
         latest = self.manager.latest_checkpoint
         if latest is None:
             return 0, 0
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        try:
+            self.checkpoint.restore(latest).assert_consumed()
+        except AssertionError as error:
+            raise ValueError(
+                f"Checkpoint {latest} does not match this model: was the "
+                "config changed since it was written? Use a new run name or "
+                f"delete {self.directory}. ({str(error)[:300]})"
+            ) from error
         return int(self.epoch.numpy()), int(self.step_in_epoch.numpy())
 
     def save(self, epoch, step_in_epoch, global_step):
@@ -60,6 +70,16 @@ class Checkpointer:
             "Saved checkpoint %s (epoch %d, step %d)", path, epoch, step_in_epoch
         )
         return path
+
+
+def variables_by_path(variables):
+    """`{index: variable}` in the model's (deterministic) variable order.
+
+    Keyed by position rather than by path: Keras makes layer and optimizer
+    names unique per process (`sgd_3/...`), so paths differ between the
+    run that saved and the run that restores. Shapes are still checked.
+    """
+    return {f"{index:05d}": variable for index, variable in enumerate(variables)}
 
 
 class TrainingDivergedError(RuntimeError):

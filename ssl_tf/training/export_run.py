@@ -40,8 +40,11 @@ def export_from_run(config: ExperimentConfig, random_init=False) -> str:
             f"No checkpoint in {directory}: run `ssl-tf pretrain` first."
         )
     strategy = tf.distribute.get_strategy()
-    model, optimizer = run.build_model(config, strategy, steps_per_epoch=1)
-    checkpoint = tf.train.Checkpoint(model=model)
+    model, _ = run.build_model(config, strategy, steps_per_epoch=1)
+    run.build_from_batch(model, config, strategy)
+    checkpoint = tf.train.Checkpoint(
+        model=checkpoints.variables_by_path(model.weights)
+    )
     # expect_partial: the optimizer and progress counters are not needed.
     checkpoint.restore(tf.train.latest_checkpoint(directory)).expect_partial()
     return export.export_encoder(

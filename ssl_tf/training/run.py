@@ -82,6 +82,26 @@ def build_model(config, strategy, steps_per_epoch, num_classes=None):
     return model, optimizer
 
 
+def build_from_batch(model, config, strategy, batch=None):
+    """Creates all model variables from one batch (zeros if `batch` is None).
+
+    Returns the batch as views, e.g. for the TensorBoard picture.
+    """
+    if batch is None:
+        size = config.data.image_size
+        batch = {
+            "images": tf.zeros((8, size, size, 3), tf.uint8),
+            "labels": tf.zeros((8,), tf.int64),
+        }
+    views = methods.get_method(config.method).make_views(
+        config.augment, config.data.image_size, config.train.seed
+    )
+    sample = views(batch, seed=tf.constant([0, 0], tf.int32))
+    with strategy.scope():
+        model.build_from_batch(sample)
+    return sample
+
+
 def pretrain(
     config: ExperimentConfig,
     *,
@@ -125,11 +145,13 @@ def pretrain(
     views = None
     if config.augment.placement == "host":
         views = method_cls.make_views(config.augment, config.data.image_size, config.train.seed)
-    sample_views = method_cls.make_views(config.augment, config.data.image_size, config.train.seed)
-    sample = next(iter(source.batch(min(batch, 16)).take(1)))
-    sample = sample_views(sample, seed=tf.constant([0, 0], tf.int32))
+    sample = build_from_batch(
+        model, config, strategy, next(iter(source.batch(min(batch, 16))))
+    )
     with strategy.scope():
-        model.build_from_batch(sample)
+        # Create the optimizer's slots now so a checkpoint restores them
+        # (Keras creates them lazily at the first step otherwise).
+        optimizer.build(model.trainable_variables)
 
     checkpointer = checkpoints.Checkpointer(
         os.path.join(directory, "checkpoints"), model, optimizer,
@@ -192,7 +214,7 @@ def pretrain(
         fit = model.fit(
             dataset(first, last, skip), initial_epoch=first, epochs=last,
             steps_per_epoch=steps - skip if skip else steps,
-            callbacks=callbacks, verbose=verbose,
+            callbacks=callbacks, verbose=verbose, shuffle=False,
         )
         for key, values in fit.history.items():
             history.setdefault(key, []).extend(values)

@@ -1,0 +1,137 @@
+"""End-to-end tests of `ssl_tf.evaluation.protocols.run` on a tiny export."""
+
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+
+from ssl_tf import export
+from ssl_tf.config import DataConfig
+from ssl_tf.evaluation import protocols, report
+from ssl_tf.testing import TestCase
+
+_CONFIG = DataConfig(source="arrays", name="toy", image_size=16)
+
+
+def _colour_classes(n, seed):
+    """Images whose class is their dominant colour channel."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    images = rng.integers(0, 80, (n, 16, 16, 3))
+    images[np.arange(n), :, :, labels] += 170
+    return images.astype(np.uint8), labels
+
+
+class ProtocolsTest(TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.root = tempfile.mkdtemp()
+        encoder = keras.Sequential(
+            [
+                keras.Input((None, None, 3)),
+                keras.layers.Conv2D(
+                    6, 3, kernel_initializer=keras.initializers.GlorotUniform(0)
+                ),
+                keras.layers.GlobalAveragePooling2D(),
+            ],
+            name="encoder",
+        )
+        cls.model_path = export.export_encoder(
+            encoder, os.path.join(cls.root, "export"), image_size=16
+        )
+        cls.arrays = {
+            "train": _colour_classes(60, 0),
+            "test": _colour_classes(30, 1),
+        }
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.root, ignore_errors=True)
+        super().tearDownClass()
+
+    def _run(self, protocol, options=None, name=None):
+        options = {
+            "cache_dir": os.path.join(self.root, "cache"),
+            **(options or {}),
+        }
+        output = os.path.join(self.root, "results", f"{name or protocol}.json")
+        result = protocols.run(
+            protocol,
+            self.model_path,
+            _CONFIG,
+            options=options,
+            output_path=output,
+            arrays=self.arrays,
+        )
+        with open(output) as handle:
+            self.assertEqual(
+                json.load(handle)["metrics"],
+                json.loads(json.dumps(result["metrics"])),
+            )
+        for key in report.RESULT_KEYS:
+            self.assertIn(key, result)
+        return result
+
+    def test_linear_and_knn_then_merged_table(self):
+        linear = self._run("linear", {"l2_grid": "1e-4,1e-2"})
+        self.assertEqual(linear["split_sizes"], {"train": 60, "test": 30})
+        self.assertEqual(
+            linear["fingerprint"],
+            export.read_metadata(self.model_path)["fingerprint"],
+        )
+        self.assertGreater(linear["metrics"]["top1"], 0.9)
+        self.assertEqual(linear["options"]["l2_grid"], [1e-4, 1e-2])
+        knn = self._run("knn", {"k": "5"})
+        self.assertGreater(knn["metrics"]["top1"], 0.9)
+        self.assertEqual(knn["options"]["k"], 5)
+        table = report.merge_reports(os.path.join(self.root, "results"))
+        self.assertIn("linear top-1", table)
+        self.assertIn("kNN top-1", table)
+        self.assertIn(f"| {self.model_path} |", table)
+
+    def test_fewshot(self):
+        result = self._run(
+            "fewshot",
+            {"n_way": 3, "k_shot": 1, "n_query": 2, "episodes": 10},
+        )
+        self.assertEqual(result["metrics"]["episodes"], 10)
+        self.assertEqual(result["split_sizes"], {"pool": 30})
+        self.assertBetween(result["metrics"]["mean"], 0.0, 1.0)
+
+    def test_neighbors_writes_png(self):
+        result = self._run("neighbors", {"k": 3, "num_queries": 4})
+        self.assertTrue(os.path.exists(result["metrics"]["image_path"]))
+        self.assertLen(result["metrics"]["pixel_neighbors"], 4)
+
+    def test_projector(self):
+        log_dir = os.path.join(self.root, "projector")
+        result = self._run(
+            "projector", {"log_dir": log_dir, "max_examples": 12}
+        )
+        with open(os.path.join(log_dir, "metadata.tsv")) as handle:
+            self.assertLen(handle.read().splitlines(), 13)
+        self.assertEqual(result["metrics"]["num_points"], 12)
+
+    def test_finetune(self):
+        result = self._run(
+            "finetune",
+            {"epochs": 1, "batch_size": 16, "label_fraction": 0.5},
+        )
+        self.assertEqual(result["split_sizes"], {"train": 30, "test": 30})
+        self.assertBetween(result["metrics"]["top1"], 0.0, 1.0)
+
+    def test_rejects_unknown_protocol_and_option(self):
+        with self.assertRaisesRegex(ValueError, "Unknown protocol"):
+            protocols.run("lineer", self.model_path, _CONFIG)
+        with self.assertRaisesRegex(ValueError, "temperatur"):
+            protocols.run(
+                "knn", self.model_path, _CONFIG, options={"temperatur": 0.1}
+            )
+        with self.assertRaisesRegex(ValueError, "expects int"):
+            protocols.run(
+                "knn", self.model_path, _CONFIG, options={"k": "many"}
+            )

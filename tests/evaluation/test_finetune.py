@@ -1,0 +1,109 @@
+"""Tests for `ssl_tf.evaluation.finetune`."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ssl_tf.config import EncoderConfig
+from ssl_tf.evaluation import finetune as finetune_function
+from ssl_tf.evaluation.finetune import crop_flip_augmentation
+from ssl_tf.testing import TestCase, tiny_images
+
+
+def _tiny_encoder(seed=0):
+    return keras.Sequential(
+        [
+            keras.Input((None, None, 3)),
+            keras.layers.Conv2D(
+                4, 3, kernel_initializer=keras.initializers.GlorotUniform(seed)
+            ),
+            keras.layers.ReLU(),
+            keras.layers.GlobalAveragePooling2D(),
+        ]
+    )
+
+
+def _data(n, seed):
+    return tiny_images(n, size=8, seed=seed), np.arange(n) % 3
+
+
+class FineTuneTest(TestCase):
+    def test_one_epoch_returns_metrics(self):
+        result = finetune_function(
+            _tiny_encoder(),
+            _data(24, 0),
+            _data(12, 1),
+            num_classes=3,
+            epochs=1,
+            batch_size=8,
+        )
+        for key in ("top1", "top5", "train_top1"):
+            self.assertBetween(result[key], 0.0, 1.0)
+        self.assertEqual(result["top5"], 1.0)  # 3 classes
+        self.assertTrue(np.isfinite(result["train_loss"]))
+        self.assertEqual(result["train_examples"], 24)
+        self.assertEqual(result["test_examples"], 12)
+
+    def test_zero_backbone_lr_freezes_backbone_only(self):
+        encoder = _tiny_encoder()
+        encoder(np.zeros((1, 8, 8, 3), "float32"))
+        before = [np.array(w) for w in encoder.get_weights()]
+        finetune_function(
+            encoder,
+            _data(24, 0),
+            _data(6, 1),
+            num_classes=3,
+            epochs=1,
+            batch_size=8,
+            backbone_lr=0.0,
+            head_lr=0.5,
+        )
+        for old, new in zip(before, encoder.get_weights(), strict=True):
+            self.assertTrue(np.array_equal(old, new))
+        # With a positive backbone LR the same run does move the backbone.
+        finetune_function(
+            encoder,
+            _data(24, 0),
+            _data(6, 1),
+            num_classes=3,
+            epochs=1,
+            batch_size=8,
+            backbone_lr=0.05,
+            head_lr=0.5,
+        )
+        self.assertFalse(np.array_equal(before[0], encoder.get_weights()[0]))
+
+    def test_label_fraction_and_dataset_input(self):
+        images, labels = _data(30, 0)
+        dataset = tf.data.Dataset.from_tensor_slices(
+            {"images": images, "labels": labels}
+        )
+        result = finetune_function(
+            _tiny_encoder(),
+            dataset,
+            _data(6, 1),
+            num_classes=3,
+            epochs=1,
+            batch_size=8,
+            label_fraction=0.2,
+        )
+        self.assertEqual(result["train_examples"], 6)
+
+    def test_random_init_encoder(self):
+        result = finetune_function(
+            None,
+            _data(16, 0),
+            _data(6, 1),
+            num_classes=3,
+            epochs=1,
+            batch_size=8,
+            encoder_config=EncoderConfig("cbr_small", width=0.125),
+        )
+        self.assertBetween(result["top1"], 0.0, 1.0)
+
+    def test_augmentation_keeps_shape(self):
+        layer = crop_flip_augmentation((8, 8), seed=0)
+        images = np.random.default_rng(0).uniform(size=(4, 8, 8, 3))
+        self.assertEqual(
+            tuple(layer(images, training=True).shape), (4, 8, 8, 3)
+        )

@@ -1,0 +1,75 @@
+import numpy as np
+import tensorflow as tf
+
+from ssl_tf import losses
+from ssl_tf.testing import TestCase
+
+
+def numpy_nt_xent(z_1, z_2, temperature):
+    """Independent reference: SimCLR's loss over all 2N anchors."""
+    z = np.concatenate([z_1, z_2]).astype(np.float64)
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    n = len(z_1)
+    sim = z @ z.T / temperature
+    total = 0.0
+    for i in range(2 * n):
+        positive = (i + n) % (2 * n)
+        others = [j for j in range(2 * n) if j != i]
+        log_denominator = np.log(np.sum(np.exp(sim[i, others])))
+        total += log_denominator - sim[i, positive]
+    return total / (2 * n)
+
+
+class NTXentTest(TestCase):
+    def test_matches_numpy_reference_on_random_inputs(self):
+        rng = np.random.default_rng(0)
+        z_1 = rng.normal(size=(6, 5)).astype("float32")
+        z_2 = rng.normal(size=(6, 5)).astype("float32")
+        for temperature in (0.1, 0.5, 1.0):
+            got = losses.NTXent(temperature)(z_1, z_2)
+            self.assertAllClose(
+                got, numpy_nt_xent(z_1, z_2, temperature), rtol=1e-5
+            )
+
+    def test_aligned_one_hot_projections_closed_form(self):
+        # z_1 = z_2 = e_i: each anchor's positive scores 1/T, the 2N - 2
+        # negatives score 0, so loss = log(1 + (2N - 2) exp(-1/T)).
+        n, temperature = 4, 0.5
+        z = np.eye(n, 8, dtype="float32")
+        expected = np.log(1 + (2 * n - 2) * np.exp(-1 / temperature))
+        self.assertAllClose(losses.NTXent(temperature)(z, z), expected)
+
+    def test_invariant_to_scale_of_projections(self):
+        rng = np.random.default_rng(1)
+        z_1, z_2 = rng.normal(size=(2, 4, 3)).astype("float32")
+        loss = losses.NTXent(0.2)
+        self.assertAllClose(loss(z_1, z_2), loss(3 * z_1, 0.5 * z_2))
+
+    def test_rejects_non_positive_temperature(self):
+        with self.assertRaisesRegex(ValueError, "temperature"):
+            losses.NTXent(0.0)
+
+    def test_logits_put_positive_at_label_and_mask_self(self):
+        z = np.eye(3, 4, dtype="float32")
+        logits_1, logits_2, labels = losses.nt_xent_logits(z, z, 1.0)
+        self.assertAllEqual(labels, [0, 1, 2])
+        self.assertAllClose(np.diag(logits_1.numpy()[:, :3]), [1, 1, 1])
+        self.assertTrue(np.all(np.diag(logits_1.numpy()[:, 3:]) < -1e8))
+
+    def test_gathers_negatives_across_two_replicas(self):
+        rng = np.random.default_rng(2)
+        z_1 = rng.normal(size=(8, 5)).astype("float32")
+        z_2 = rng.normal(size=(8, 5)).astype("float32")
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        loss = losses.NTXent(0.3)
+
+        def replica_loss(a, b):
+            return loss(a, b)
+
+        dataset = tf.data.Dataset.from_tensors((z_1, z_2))
+        a, b = next(iter(strategy.experimental_distribute_dataset(dataset)))
+        per_replica = strategy.run(replica_loss, args=(a, b))
+        total = strategy.reduce("SUM", per_replica, axis=None)
+        # Each replica returns its anchors' mean / 2; the sum is the loss
+        # of the global batch.
+        self.assertAllClose(total, numpy_nt_xent(z_1, z_2, 0.3), rtol=1e-5)

@@ -1,0 +1,175 @@
+"""Tests every registered method gets: fit, export, reload, replicas."""
+
+import dataclasses
+import io
+import os
+import sys
+import textwrap
+from contextlib import redirect_stdout
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl.testing import parameterized
+
+from ssl_tf import cli, export, methods, presets
+from ssl_tf.config import apply_overrides
+from ssl_tf.training import run
+from ssl_tf.testing import TestCase, tiny_images
+
+METHODS = [(name, name) for name in methods.list_methods()]
+
+
+def smoke_config(method, tmp, **overrides):
+    config = presets.get_preset("smoke", method)
+    config = dataclasses.replace(
+        config, output_dir=os.path.join(tmp, "runs"),
+        export_dir=os.path.join(tmp, "saved"),
+    )
+    return apply_overrides(config, overrides)
+
+
+def smoke_arrays(n=32, size=16):
+    return tiny_images(n, size), np.arange(n) % 4
+
+
+class EveryMethodTest(TestCase):
+    @parameterized.named_parameters(*METHODS)
+    def test_two_step_fit_export_reload(self, method):
+        tmp = self.get_temp_dir()
+        config = smoke_config(method, tmp)
+        result = run.pretrain(config, arrays=smoke_arrays(), verbose=0)
+        losses = result.history["loss"]
+        self.assertTrue(np.all(np.isfinite(losses)))
+        encoder = export.load_encoder(result.export_dir)
+        for shape in ((2, 16, 16, 3), (2, 50, 70, 3)):
+            out = encoder.embed(np.zeros(shape, np.uint8))
+            self.assertEqual(out.shape[0], 2)
+        images = tiny_images(4)
+        expected = result.model.encoder(
+            tf.cast(images, tf.float32) / 255.0, training=False
+        )
+        self.assertAllClose(encoder.embed(images), expected, atol=1e-4)
+
+    @parameterized.named_parameters(*METHODS)
+    def test_fit_changes_encoder_weights(self, method):
+        tmp = self.get_temp_dir()
+        config = smoke_config(method, tmp)
+        strategy = tf.distribute.get_strategy()
+        model, _ = run.build_model(config, strategy, steps_per_epoch=2, num_classes=4)
+        before = [w.numpy().copy() for w in model.encoder.trainable_weights]
+        run_one_step(model, config, strategy)
+        after = model.encoder.trainable_weights
+        changed = [not np.allclose(a, b.numpy()) for a, b in zip(before, after)]
+        self.assertGreater(np.mean(changed), 0.5)
+
+    @pytest.mark.distributed
+    @parameterized.named_parameters(*METHODS)
+    def test_two_replicas_equal_one_device(self, method):
+        # One step on MirroredStrategy over 2 logical CPUs must give the
+        # same weights as one step on one device with the same global batch.
+        tmp = self.get_temp_dir()
+        options = getattr(methods.get_method(method), "replica_equivalence_options", {})
+        config = smoke_config(method, tmp, **options)
+        results = []
+        for strategy in (
+            tf.distribute.get_strategy(),
+            tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
+        ):
+            model, _ = run.build_model(config, strategy, steps_per_epoch=2, num_classes=4)
+            run_one_step(model, config, strategy)
+            results.append([w.numpy() for w in model.weights])
+        for one, two in zip(*results):
+            self.assertAllClose(one, two, rtol=1e-4, atol=1e-5)
+
+
+def run_one_step(model, config, strategy):
+    method_cls = methods.get_method(config.method)
+    views = method_cls.make_views(config.augment, config.data.image_size, 0)
+    images, labels = smoke_arrays(config.train.batch_size)
+    batch = views(
+        {"images": images, "labels": labels}, seed=tf.constant([1, 2], tf.int32)
+    )
+    with strategy.scope():
+        model.build_from_batch(batch)
+    dataset = tf.data.Dataset.from_tensors(batch)
+    model.fit(dataset, epochs=1, steps_per_epoch=1, verbose=0, shuffle=False)
+
+
+TOY_METHOD = textwrap.dedent(
+    '''
+    """A throwaway method: mean squared distance between the two views."""
+
+    import dataclasses
+
+    import keras
+    import tensorflow as tf
+
+    from ssl_tf import augment
+    from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
+
+
+    class Distance(keras.losses.Loss):
+        def call(self, a, b):
+            return tf.reduce_mean(tf.square(a - b), axis=1)
+
+
+    @dataclasses.dataclass(frozen=True)
+    class ToyConfig(MethodConfig):
+        scale: float = 1.0
+
+
+    @register_method("toy_distance", config_cls=ToyConfig)
+    class ToyDistance(SSLModel):
+        """Toy: pulls two views together (collapses; for tests only)."""
+
+        def __init__(self, encoder, config, **kwargs):
+            super().__init__(encoder=encoder, config=config, **kwargs)
+            self.ssl_loss = Distance()
+
+        @staticmethod
+        def make_views(augment_config, image_size, seed=None):
+            return augment.TwoViews(
+                augment.simclr_recipe(augment_config, image_size, seed)
+            )
+
+        def compute_ssl_loss(self, inputs, training):
+            a = self.encoder(inputs["view_1"], training=training)
+            b = self.encoder(inputs["view_2"], training=training)
+            return self.ssl_loss(a, b)
+    '''
+)
+
+
+class RegistryTest(TestCase):
+    def test_a_new_file_adds_a_method_everywhere(self):
+        tmp = self.get_temp_dir()
+        with open(os.path.join(tmp, "toy_distance.py"), "w") as handle:
+            handle.write(TOY_METHOD)
+        methods.__path__.append(tmp)
+        try:
+            methods.discover()
+            self.assertIn("toy_distance", methods.list_methods())
+            out = io.StringIO()
+            with redirect_stdout(out):
+                cli.main(["methods"])
+            self.assertIn("toy_distance", out.getvalue())
+            # The same smoke test every registered method gets.
+            config = smoke_config("toy_distance", tmp)
+            result = run.pretrain(config, arrays=smoke_arrays(), verbose=0)
+            self.assertTrue(os.path.isdir(result.export_dir))
+        finally:
+            methods.__path__.remove(tmp)
+            methods.unregister_method("toy_distance")
+            sys.modules.pop("ssl_tf.methods.toy_distance", None)
+
+    def test_unknown_method_lists_available(self):
+        with self.assertRaisesRegex(ValueError, "Available: .*simclr"):
+            methods.get_method("simclrr")
+
+    def test_duplicate_registration_is_refused(self):
+        with self.assertRaises(KeyError):
+            methods.register_method("simclr", methods.MethodConfig)(object)
+
+    def test_parameterized_tests_cover_the_registry(self):
+        self.assertEqual([m for m, _ in METHODS], methods.list_methods())
