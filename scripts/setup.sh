@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs ssl_tf and its pinned dependencies into the current Python if
+# they are missing. Safe to run again: it only installs what is absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c "import ssl_tf, tensorflow, keras, keras_cv, tensorflow_datasets, apache_beam, pytest" 2>/dev/null; then
+  echo "Installing ssl_tf and its dependencies (a few minutes on a fresh machine)..."
+  "$PYTHON" -m pip install -q --upgrade pip
+  "$PYTHON" -m pip install -q -e ".[dev]"
+fi

@@ -1,0 +1,122 @@
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from ssl_tf import data
+from ssl_tf.config import DataConfig
+from ssl_tf.testing import TestCase, tiny_images
+
+SHARED_TFDS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "tfds")
+
+
+def write_images(root, images, fmt="png"):
+    os.makedirs(root, exist_ok=True)
+    paths = []
+    for i, image in enumerate(images):
+        path = os.path.join(root, f"{i:03d}.{fmt}")
+        Image.fromarray(image.squeeze()).save(path)
+        paths.append(path)
+    return paths
+
+
+class SourcesTest(TestCase):
+    def test_arrays_grayscale_expanded_and_resized(self):
+        images = tiny_images(4, 8, channels=1)[..., 0]
+        dataset, info = data.load_arrays(images, [0, 1, 0, 1], image_size=16)
+        element = next(iter(dataset))
+        self.assertEqual(element["images"].shape, (16, 16, 3))
+        self.assertEqual(element["images"].dtype, tf.uint8)
+        self.assertAllEqual(element["images"][..., 0], element["images"][..., 2])
+        self.assertEqual(info.num_classes, 2)
+
+    def test_folder_with_class_subfolders_gives_labels(self):
+        root = self.get_temp_dir()
+        write_images(os.path.join(root, "cats"), tiny_images(2, 16, seed=1))
+        write_images(os.path.join(root, "dogs"), tiny_images(3, 16, seed=2), "bmp")
+        dataset, info = data.load_folder(root, 16)
+        labels = [int(e["labels"]) for e in dataset]
+        self.assertEqual(labels, [0, 0, 1, 1, 1])
+        self.assertEqual(info.class_names, ("cats", "dogs"))
+        first = next(iter(dataset))["images"].numpy()
+        self.assertAllEqual(first, tiny_images(2, 16, seed=1)[0])
+
+    def test_flat_folder_is_unlabeled(self):
+        root = self.get_temp_dir()
+        write_images(root, tiny_images(3, 20), "jpg")
+        dataset, info = data.load_folder(root, 16)
+        element = next(iter(dataset))
+        self.assertNotIn("labels", element)
+        self.assertEqual(element["images"].shape, (16, 16, 3))
+        self.assertIsNone(info.num_classes)
+
+    def test_tfrecord_examples_with_labels(self):
+        root = self.get_temp_dir()
+        path = os.path.join(root, "data.tfrecord")
+        images = tiny_images(3, 16)
+        with tf.io.TFRecordWriter(path) as writer:
+            for i, image in enumerate(images):
+                example = tf.train.Example(features=tf.train.Features(feature={
+                    "image": tf.train.Feature(bytes_list=tf.train.BytesList(
+                        value=[tf.io.encode_png(image).numpy()])),
+                    "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[i])),
+                }))
+                writer.write(example.SerializeToString())
+        dataset, info = data.load_tfrecord(os.path.join(root, "*.tfrecord"), 16)
+        elements = list(dataset)
+        self.assertEqual([int(e["labels"]) for e in elements], [0, 1, 2])
+        self.assertAllEqual(elements[1]["images"], images[1])
+        self.assertEqual(info.num_examples, 3)
+
+    def test_missing_folder_names_the_path(self):
+        with self.assertRaisesRegex(data.DataError, "nowhere"):
+            data.load_folder("/nowhere/at/all", 16)
+
+    @pytest.mark.skipif(not os.path.isdir(SHARED_TFDS), reason="no offline TFDS copy")
+    def test_tfds_offline_cifar10_and_bad_split(self):
+        dataset, info = data.load_tfds("cifar10", "test", 32, data_dir=SHARED_TFDS)
+        self.assertEqual(info.num_examples, 10_000)
+        self.assertEqual(info.num_classes, 10)
+        element = next(iter(dataset))
+        self.assertEqual(element["images"].shape, (32, 32, 3))
+        with self.assertRaisesRegex(data.DataError, "Available splits"):
+            data.load_tfds("cifar10", "validation", 32, data_dir=SHARED_TFDS)
+
+
+class PipelineTest(TestCase):
+    def _source(self, n=20):
+        images = np.arange(n, dtype=np.uint8)[:, None, None, None] * np.ones((1, 4, 4, 3), np.uint8)
+        return data.load_arrays(images, np.arange(n), image_size=4)
+
+    def test_each_epoch_is_a_permutation_and_epochs_differ(self):
+        source, info = self._source()
+        dataset = data.pretrain_dataset(source, info, batch_size=5, image_size=4, epochs=2)
+        batches = [b["labels"].numpy() for b in dataset]
+        self.assertLen(batches, 8)
+        epoch_1, epoch_2 = np.concatenate(batches[:4]), np.concatenate(batches[4:])
+        self.assertAllEqual(np.sort(epoch_1), np.arange(20))
+        self.assertAllEqual(np.sort(epoch_2), np.arange(20))
+        self.assertNotAllEqual(epoch_1, epoch_2)
+
+    def test_resumed_stream_continues_the_uninterrupted_one(self):
+        source, info = self._source()
+        kwargs = dict(batch_size=5, image_size=4, epochs=3, seed=4)
+        full = [b["labels"].numpy() for b in data.pretrain_dataset(source, info, **kwargs)]
+        resumed = [b["labels"].numpy() for b in data.pretrain_dataset(
+            source, info, start_epoch=1, start_step=2, **kwargs)]
+        self.assertAllEqual(np.stack(full[6:]), np.stack(resumed))
+
+    def test_streaming_path_is_also_resumable(self):
+        source, info = self._source()
+        kwargs = dict(batch_size=5, image_size=4, epochs=2, seed=1, cache=False)
+        full = [b["labels"].numpy() for b in data.pretrain_dataset(source, info, **kwargs)]
+        resumed = [b["labels"].numpy() for b in data.pretrain_dataset(
+            source, info, start_epoch=1, start_step=1, **kwargs)]
+        self.assertAllEqual(np.stack(full[5:]), np.stack(resumed))
+        self.assertAllEqual(np.sort(np.concatenate(full[:4])), np.arange(20))
+
+    def test_too_few_images_for_one_batch(self):
+        with self.assertRaisesRegex(ValueError, "fewer than one batch"):
+            data.steps_per_epoch(3, 8)
