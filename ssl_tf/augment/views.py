@@ -157,7 +157,7 @@ def simclr_recipe(augment_config, image_size, seed=None):
     if blur is None:
         blur = image_size >= 64
     if augment_config.backend == "keras_cv":
-        return KerasCVAugment(augment_config, image_size, blur, seed)
+        return crop.KerasCVAugment(augment_config, image_size, blur, seed)
     return SimCLRAugment(
         image_size,
         crop_scale=augment_config.crop_scale,
@@ -170,68 +170,6 @@ def simclr_recipe(augment_config, image_size, seed=None):
         solarize_prob=augment_config.solarize_prob,
         seed=seed,
     )
-
-
-class KerasCVAugment(keras.layers.Layer):
-    """The same recipe from KerasCV layers, for comparison.
-
-    KerasCV layers keep their own random state, so runs with this backend
-    are not step-seeded: a resumed run sees different augmentations.
-    """
-
-    def __init__(self, augment_config, image_size, blur, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        import keras_cv  # optional dependency, imported only for this backend
-
-        s = augment_config.jitter_strength
-        layers = keras_cv.layers
-        self.steps = [
-            crop.keras_cv_random_resized_crop(
-                image_size,
-                image_size,
-                augment_config.crop_scale,
-                augment_config.crop_ratio,
-                seed,
-            ),
-            layers.RandomFlip("horizontal", seed=seed),
-            layers.RandomApply(
-                layers.RandomColorJitter(
-                    value_range=(0, 1),
-                    brightness_factor=0.8 * s,
-                    contrast_factor=0.8 * s,
-                    saturation_factor=(0.5 - 0.4 * s, 0.5 + 0.4 * s),
-                    hue_factor=0.2 * s,
-                    seed=seed,
-                ),
-                rate=augment_config.jitter_prob,
-                seed=seed,
-            ),
-            layers.RandomApply(
-                layers.Grayscale(output_channels=3),
-                rate=augment_config.grayscale_prob,
-                seed=seed,
-            ),
-        ]
-        if blur:
-            kernel = max(3, (image_size // 10) | 1)
-            self.steps.append(
-                layers.RandomApply(
-                    layers.RandomGaussianBlur(kernel, (0.1, 2.0), seed=seed),
-                    rate=0.5,
-                    seed=seed,
-                )
-            )
-
-    def build(self, input_shape):
-        # Sub-layers and random state need no shapes; nothing to create.
-        self.built = True
-
-    def call(self, images, seed=None):
-        del seed  # KerasCV layers are stateful; see the class docstring.
-        images = tf.cast(images, tf.float32) / 255.0
-        for step in self.steps:
-            images = step(images)
-        return tf.clip_by_value(images, 0.0, 1.0)
 
 
 @keras.saving.register_keras_serializable(package="ssl_tf")

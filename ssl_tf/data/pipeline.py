@@ -55,7 +55,9 @@ def _in_memory_batches(arrays, batch_size, steps, seed, first, last):
 
     def make_batch(index):
         epoch, step = index // steps, index % steps
-        positions = step * batch_size + offsets
+        # Modulo: a user-set `steps_per_epoch` may ask for more batches
+        # than the data holds; the epoch then wraps around its permutation.
+        positions = (step * batch_size + offsets) % count
         order = tf.random.experimental.index_shuffle(
             positions,
             seed=tf.stack([tf.cast(seed, tf.int64), epoch]),

@@ -1,0 +1,120 @@
+"""Artifact types: typed handles on directories that components read or write.
+
+An artifact is a `uri` (a directory the runner chooses) plus JSON-able
+`properties` (e.g. split names, metrics). This mirrors `tfx.types.standard_
+artifacts` without ML Metadata: the local runner records artifacts in a
+JSON file instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+
+class Artifact:
+    """A directory produced by one component and consumed by others.
+
+    Args:
+        uri: the artifact's directory (or file pattern root).
+        properties: JSON-able facts about the artifact.
+    """
+
+    TYPE_NAME = "Artifact"
+
+    def __init__(self, uri: str = "", properties: dict[str, Any] | None = None):
+        self.uri = uri
+        self.properties = dict(properties or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.TYPE_NAME,
+            "uri": self.uri,
+            "properties": self.properties,
+        }
+
+    def __repr__(self) -> str:
+        return f"{self.TYPE_NAME}(uri={self.uri!r})"
+
+
+class Examples(Artifact):
+    """TFRecords of `tf.train.Example` {"image": bytes, "label": int64}.
+
+    Layout: `<uri>/Split-<name>/data-?????-of-?????.tfrecord` (TFX's split
+    directory names); `properties["split_names"]` lists the splits.
+    """
+
+    TYPE_NAME = "Examples"
+    FILE_SUFFIX = ".tfrecord"
+
+    def split_uri(self, split: str) -> str:
+        return os.path.join(self.uri, f"Split-{split}")
+
+    def file_pattern(self, split: str = "{split}") -> str:
+        """Glob of a split's files; the default keeps a `{split}` slot."""
+        return os.path.join(self.split_uri(split), f"*{self.FILE_SUFFIX}")
+
+    @property
+    def split_names(self) -> list[str]:
+        return list(self.properties.get("split_names", []))
+
+    def check_splits(self, *splits: str) -> None:
+        """Raises `ValueError` naming the splits these examples do have."""
+        missing = [s for s in splits if s not in self.split_names]
+        if missing:
+            raise ValueError(
+                f"Examples {self.uri} have no split(s) {missing}. Available "
+                f"splits: {self.split_names}"
+            )
+
+
+class Model(Artifact):
+    """An encoder export (`ssl_tf.export` layout: saved_model/, export.json)."""
+
+    TYPE_NAME = "Model"
+
+
+class ModelRun(Artifact):
+    """A training run's checkpoints and TensorBoard logs."""
+
+    TYPE_NAME = "ModelRun"
+
+
+class ModelEvaluation(Artifact):
+    """One evaluation protocol's JSON result (`result.json`)."""
+
+    TYPE_NAME = "ModelEvaluation"
+    RESULT_FILE = "result.json"
+
+    def read_result(self) -> dict[str, Any]:
+        with open(os.path.join(self.uri, self.RESULT_FILE)) as handle:
+            return json.load(handle)
+
+
+class Embeddings(Artifact):
+    """TFRecords of {"embedding": float list, "label": int64} per split."""
+
+    TYPE_NAME = "Embeddings"
+
+    def file_pattern(self, split: str) -> str:
+        return os.path.join(self.uri, f"Split-{split}", "*.tfrecord")
+
+
+ARTIFACT_TYPES = {
+    cls.TYPE_NAME: cls
+    for cls in (
+        Artifact,
+        Examples,
+        Model,
+        ModelRun,
+        ModelEvaluation,
+        Embeddings,
+    )
+}
+
+
+def from_dict(record: dict[str, Any]) -> Artifact:
+    """Inverse of `Artifact.to_dict`, e.g. to read the metadata file."""
+    cls = ARTIFACT_TYPES[record["type"]]
+    return cls(record["uri"], record.get("properties"))

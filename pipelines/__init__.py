@@ -1,0 +1,1 @@
+"""Pipelines: `create_pipeline`, the local runner and experiment configs."""

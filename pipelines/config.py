@@ -1,0 +1,27 @@
+"""`PipelineConfig`: what `create_pipeline` needs beyond paths."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """One experiment as a pipeline.
+
+    Args:
+        experiment: an `ssl_tf.config.ExperimentConfig`; its JSON form is the
+            `Pretrain` parameter (its `data` source is replaced by the
+            imported examples).
+        evaluations: protocol name -> options, one `Evaluate` per entry.
+        embed_splits: splits to embed with `Embed`; empty adds no `Embed`.
+        num_shards: TFRecord shards per split; 0 lets the runner decide.
+    """
+
+    experiment: Any
+    evaluations: dict[str, dict] = dataclasses.field(
+        default_factory=lambda: {"knn": {}, "linear": {}}
+    )
+    embed_splits: tuple[str, ...] = ()
+    num_shards: int = 0

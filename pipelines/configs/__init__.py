@@ -1,0 +1,1 @@
+"""Experiment configs: `<experiment>.py` with `get_config(smoke=False)`."""

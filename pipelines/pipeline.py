@@ -1,0 +1,107 @@
+"""`create_pipeline`: image folder -> examples -> pretrained encoder -> results.
+
+ImportExamples -> Pretrain -> Evaluate (one per protocol)
+                           -> Embed (when `embed_splits` is set)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import components
+from components import BaseComponent, Channel
+
+
+@dataclasses.dataclass
+class Pipeline:
+    """Components in execution order, wired by their artifacts.
+
+    Args:
+        pipeline_name: name recorded with every execution.
+        pipeline_root: outputs go to `<root>/<component>/<output>/<id>`.
+        components: the nodes; each input must come from an earlier node.
+        beam_pipeline_args: `PipelineOptions` flags for Beam components.
+    """
+
+    pipeline_name: str
+    pipeline_root: str
+    components: list[BaseComponent]
+    beam_pipeline_args: list[str] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self):
+        seen = set()
+        for node in self.components:
+            if node.id in seen:
+                raise ValueError(
+                    f"Duplicate component id {node.id!r}; use `.with_id()`."
+                )
+            for key, channel in node.inputs.items():
+                if channel.producer.id not in seen:
+                    raise ValueError(
+                        f"{node.id}.{key} reads {channel.producer.id}."
+                        f"{channel.key}, which is not produced earlier in the "
+                        "pipeline."
+                    )
+            seen.add(node.id)
+
+
+def _evaluations(examples: Channel, model: Channel, evaluations: dict):
+    return [
+        components.Evaluate(
+            examples=examples,
+            model=model,
+            protocol=protocol,
+            options_json=json.dumps(options, sort_keys=True),
+        ).with_id(f"Evaluate_{protocol}")
+        for protocol, options in evaluations.items()
+    ]
+
+
+def _embedding(examples: Channel, model: Channel, splits):
+    if not splits:
+        return []
+    return [
+        components.Embed(
+            examples=examples, model=model, splits=",".join(splits)
+        )
+    ]
+
+
+def create_pipeline(
+    pipeline_name: str,
+    pipeline_root: str,
+    data_root: str,
+    config,
+    beam_pipeline_args: list[str] | None = None,
+) -> Pipeline:
+    """The pretraining pipeline of `config` (a `PipelineConfig`).
+
+    Args:
+        pipeline_name: recorded in the metadata.
+        pipeline_root: where every artifact is written.
+        data_root: image folder; class sub-folders are labels, optional
+            `train/` and `test/` folders are splits.
+        config: a `pipelines.config.PipelineConfig`.
+        beam_pipeline_args: e.g. `["--runner=DirectRunner",
+            "--direct_num_workers=2"]`, or Dataflow/Flink/Spark options.
+    """
+    import_examples = components.ImportExamples(
+        input_base=data_root, num_shards=config.num_shards
+    )
+    examples = import_examples.outputs["examples"]
+    pretrain = components.Pretrain(
+        examples=examples, config_json=config.experiment.to_json()
+    )
+    model = pretrain.outputs["model"]
+    return Pipeline(
+        pipeline_name=pipeline_name,
+        pipeline_root=pipeline_root,
+        components=[
+            import_examples,
+            pretrain,
+            *_evaluations(examples, model, config.evaluations),
+            *_embedding(examples, model, config.embed_splits),
+        ],
+        beam_pipeline_args=list(beam_pipeline_args or []),
+    )

@@ -1,0 +1,130 @@
+"""The smoke pipeline end to end on Beam's DirectRunner, through the CLI."""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+
+from components import testing
+from pipelines import run
+from pipelines.config import PipelineConfig
+from pipelines.local_runner import METADATA_FILE, LocalDagRunner
+from pipelines.pipeline import create_pipeline
+from ssl_tf import export
+
+CONFIG = os.path.join(
+    os.path.dirname(__file__),
+    "..",
+    "..",
+    "pipelines",
+    "configs",
+    "simclr_cifar10.py",
+)
+
+
+def _executions(root):
+    with open(os.path.join(root, METADATA_FILE)) as handle:
+        return {e["component"]: e for e in json.load(handle)["executions"]}
+
+
+def _check_pipeline_outputs(root, expected_components):
+    executions = _executions(root)
+    assert sorted(executions) == sorted(expected_components)
+    assert all(e["state"] == "complete" for e in executions.values())
+
+    model_uri = executions["Pretrain"]["outputs"]["model"]["uri"]
+    encoder = export.load_encoder(model_uri)
+    embeddings = encoder.embed(np.zeros((2, 16, 16, 3), np.uint8))
+    assert embeddings.shape[0] == 2 and np.all(np.isfinite(embeddings))
+
+    run_uri = executions["Pretrain"]["outputs"]["model_run"]["uri"]
+    logs = [f for _, _, files in os.walk(run_uri) for f in files]
+    assert any(f.startswith("events.out.tfevents") for f in logs)
+
+    evaluation = executions["Evaluate_knn"]["outputs"]["evaluation"]
+    with open(os.path.join(evaluation["uri"], "result.json")) as handle:
+        result = json.load(handle)
+    assert result["protocol"] == "knn"
+    assert result["split_sizes"] == {"train": 16, "test": 4}
+    assert 0.0 <= result["metrics"]["top1"] <= 1.0
+    assert evaluation["properties"]["metrics"] == result["metrics"]
+    assert executions["Evaluate_knn"]["inputs"]["model"]["uri"] == model_uri
+    return executions
+
+
+def test_smoke_pipeline_via_cli(tmp_path):
+    data, root = str(tmp_path / "images"), str(tmp_path / "root")
+    testing.write_image_folder(data, {"train": 8, "test": 2}, size=20)
+    argv = ["--config", CONFIG, "--data_root", data, "--pipeline_root", root]
+    assert (
+        run.main(
+            [*argv, "--smoke", "--beam_pipeline_args=--runner=DirectRunner"]
+        )
+        == 0
+    )
+    executions = _check_pipeline_outputs(
+        root, ["ImportExamples", "Pretrain", "Evaluate_knn"]
+    )
+    examples = executions["ImportExamples"]["outputs"]["examples"]["properties"]
+    assert examples["num_examples"] == {"train": 16, "test": 4}
+    assert examples["num_skipped"] == 2
+
+
+def test_configs_build_pipelines(tmp_path):
+    module = run.load_config_module(CONFIG)
+    for smoke, ids in (
+        (True, ["ImportExamples", "Pretrain", "Evaluate_knn"]),
+        (
+            False,
+            [
+                "ImportExamples",
+                "Pretrain",
+                "Evaluate_knn",
+                "Evaluate_linear",
+                "Embed",
+            ],
+        ),
+    ):
+        config = module.get_config(smoke=smoke)
+        assert isinstance(config, PipelineConfig)
+        config.experiment.validate()
+        pipeline = create_pipeline("p", str(tmp_path), "/data", config, ["--x"])
+        assert [node.id for node in pipeline.components] == ids
+        assert pipeline.beam_pipeline_args == ["--x"]
+    smoke = module.get_config(smoke=True).experiment
+    assert (smoke.data.image_size, smoke.train.batch_size) == (16, 8)
+    assert smoke.train.steps_per_epoch == 2
+
+
+@pytest.mark.large
+def test_pipeline_with_embed_on_two_beam_workers(tmp_path):
+    data, root = str(tmp_path / "images"), str(tmp_path / "root")
+    testing.write_image_folder(data, {"train": 8, "test": 2}, size=20)
+    config = run.load_config_module(CONFIG).get_config(smoke=True)
+    config = dataclasses.replace(
+        config,
+        evaluations={"knn": {"k": 5}, "linear": {"max_iter": 20}},
+        embed_splits=("train", "test"),
+    )
+    beam_args = [
+        "--direct_num_workers=2",
+        "--direct_running_mode=multi_processing",
+    ]
+    pipeline = create_pipeline("smoke", root, data, config, beam_args)
+    outputs = LocalDagRunner().run(pipeline)
+    _check_pipeline_outputs(
+        root,
+        [
+            "ImportExamples",
+            "Pretrain",
+            "Evaluate_knn",
+            "Evaluate_linear",
+            "Embed",
+        ],
+    )
+    assert outputs["Embed"]["embeddings"].properties["split_names"] == [
+        "train",
+        "test",
+    ]
