@@ -200,6 +200,9 @@ def build_parser():
 def main(argv=None):
     from ssl_tf.config import ConfigError
     from ssl_tf.data import DataError
+    from ssl_tf.data.images import NoUsableImagesError
+    from ssl_tf.export import ExportError
+    from ssl_tf.training.checkpoints import TrainingDivergedError
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("absl", "tensorflow", "h5py"):
@@ -208,9 +211,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataError) as error:
+    except (ConfigError, DataError, NoUsableImagesError, ExportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except TrainingDivergedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -53,15 +53,22 @@ class DataConfig:
     """Where images come from and how they are batched.
 
     Args:
-        source: `tfds`, `folder`, `tfrecord` or `arrays` (in-memory only).
-        name: TFDS dataset name, or the folder / TFRecord glob path.
+        source: `tfds`, `folder`, `manifest`, `tfrecord` or `arrays`
+            (in-memory only). A manifest is a CSV file with the header
+            `path` or `path,label` (integer labels or class names), or a
+            text file with one image path per line; relative paths are
+            resolved against the manifest's directory (the dataset root).
+        name: TFDS dataset name, or the folder / manifest / TFRecord glob
+            path (`{split}` in a manifest or TFRecord path is replaced by
+            the split).
         split: split used for pretraining (TFDS split syntax allowed).
         eval_split: split used as the test set by evaluation.
         data_dir: TFDS data directory; `None` honours `TFDS_DATA_DIR`.
         image_size: every image is resized to this square size.
         shuffle_buffer: size of the tf.data shuffle buffer.
         cache: keep decoded, resized images in memory after the first epoch.
-        allow_outside_root: accept manifest paths outside the dataset root.
+        allow_outside_root: accept manifest paths that resolve (following
+            symlinks) outside the dataset root; by default they are refused.
     """
 
     source: str = "tfds"
@@ -80,7 +87,7 @@ class DataConfig:
         _check_range("data.shuffle_buffer", self.shuffle_buffer, low=0)
 
 
-SOURCES = ("tfds", "folder", "tfrecord", "arrays")
+SOURCES = ("tfds", "folder", "manifest", "tfrecord", "arrays")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -325,6 +332,12 @@ def coerce(cls, key: str, value: Any):
     return text
 
 
+_SECTION_FIELDS = {
+    name: [f.name for f in dataclasses.fields(cls)]
+    for name, cls in _SECTIONS.items()
+}
+
+
 def from_dict(raw: dict) -> ExperimentConfig:
     """Builds a config from a nested dict (e.g. parsed JSON)."""
     top = {}
@@ -362,6 +375,12 @@ def apply_overrides(
     for key, value in overrides.items():
         section, _, field = key.rpartition(".")
         if section in _SECTIONS:
+            if field not in _SECTION_FIELDS[section]:
+                valid = [f"{section}.{f}" for f in _SECTION_FIELDS[section]]
+                raise ConfigError(
+                    f"Unknown config key {key!r}.{suggest(key, valid)} "
+                    f"Valid keys: {valid}"
+                )
             sections[section][field] = coerce(_SECTIONS[section], field, value)
         elif section == "method_options" or (not section and key in method_fields):
             method_options[field] = value

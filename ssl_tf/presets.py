@@ -112,6 +112,11 @@ def get_preset(name: str, method: str = "simclr") -> ExperimentConfig:
             f"Unknown preset {name!r}. Available: {list_presets()}."
             f"{config_lib.suggest(name, PRESETS)}"
         )
+    if method not in methods.list_methods():
+        raise ConfigError(
+            f"`method` must be one of {methods.list_methods()}. Received: "
+            f"method={method!r}.{config_lib.suggest(method, methods.list_methods())}"
+        )
     method_cls = methods.get_method(method)
     base = PRESETS[name]()
     options = dict(getattr(method_cls, "preset_options", {}).get(name, {}))

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from ssl_tf import augment
+from ssl_tf.data.sources import DataError
 
 logger = logging.getLogger("ssl_tf.data")
 
@@ -26,7 +27,7 @@ MAX_IN_MEMORY_BYTES = 1536 << 20
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:
     steps = num_examples // batch_size
     if steps < 1:
-        raise ValueError(
+        raise DataError(
             f"The dataset has {num_examples} images, fewer than one batch of "
             f"{batch_size}. Lower `train.batch_size`."
         )

@@ -1,4 +1,4 @@
-"""Image sources: TFDS, image folders, TFRecords and NumPy arrays.
+"""Image sources: TFDS, image folders, manifests, TFRecords and NumPy arrays.
 
 Every source yields unbatched `{"images": uint8 (S, S, 3)}` elements, plus
 `"labels"` (int64) when the source has them, and reports what it holds in a
@@ -8,6 +8,7 @@ to `image_size`, so the rest of the pipeline sees one format.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import glob
 import logging
@@ -131,41 +132,233 @@ def _list_folder(root):
     return paths, None, ()
 
 
-def load_folder(root, image_size):
+def load_folder(root, image_size, allow_conversion=False):
     """Images in `root`; class sub-folders become labels.
 
     Every file is checked once before training; unusable files are skipped
     and named in the log (see `ssl_tf.data.images`).
+
+    Args:
+        root: the image folder.
+        image_size: every image is resized to this square size.
+        allow_conversion: also accept BMPs that only PIL reads correctly;
+            they are re-encoded in the pipeline (slower, GIL-bound).
     """
     paths, labels, classes = _list_folder(root)
-    report = image_io.scan_files(paths)
-    image_io.require_usable(report, root)
-    label_of = dict(zip(paths, labels)) if labels is not None else None
-    good = list(report.good)
-    dataset = tf.data.Dataset.from_tensor_slices(good)
+    return _load_files(
+        paths,
+        labels,
+        classes,
+        where=root,
+        description=f"folder:{root}",
+        image_size=image_size,
+        allow_conversion=allow_conversion,
+    )
 
-    def read(path):
-        return image_io.decode_image(tf.io.read_file(path), image_size)
 
-    if label_of is not None:
-        good_labels = np.array([label_of[p] for p in good], np.int64)
-        dataset = tf.data.Dataset.from_tensor_slices((good, good_labels))
-        dataset = dataset.map(
-            lambda p, y: {"images": read(p), "labels": y},
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-    else:
-        dataset = dataset.map(
-            lambda p: {"images": read(p)}, num_parallel_calls=tf.data.AUTOTUNE
-        )
+def _load_files(
+    paths, labels, classes, where, description, image_size, allow_conversion
+):
+    """Scans `paths`, then decodes the usable ones in `tf.data`.
+
+    Shared by folders and manifests. A path that does not exist (or is a
+    broken symlink) is skipped with the reason "missing file"; everything
+    else goes through the scan.
+    """
+    missing = [p for p in paths if not os.path.exists(p)]
+    for path in missing:
+        logger.warning("Skipping image %s: missing file", path)
+    missing_set = set(missing)
+    present = [p for p in paths if p not in missing_set]
+    report = image_io.scan_files(present, allow_conversion=allow_conversion)
+    if missing:
+        # Back into input order, so the summary lists items as listed.
+        position = {}
+        for index, path in enumerate(paths):
+            position.setdefault(path, index)
+        skipped = [(p, "missing file") for p in missing] + list(report.skipped)
+        skipped.sort(key=lambda item: position[item[0]])
+        report = dataclasses.replace(report, skipped=tuple(skipped))
+    image_io.require_usable(report, where)
+    # `report.good` keeps input order, so one pass pairs it with the labels
+    # (also when a manifest lists a path twice).
+    kept, remaining = [], iter(report.good)
+    expected = next(remaining, None)
+    for index, path in enumerate(paths):
+        if path == expected:
+            kept.append(index)
+            expected = next(remaining, None)
+    good = [paths[i] for i in kept]
+    convert = set(report.needs_conversion)
+    elements = {"paths": good}
+    if convert:
+        elements["convert"] = [p in convert for p in good]
+    if labels is not None:
+        elements["labels"] = np.array([labels[i] for i in kept], np.int64)
+
+    def read(element):
+        data = tf.io.read_file(element["paths"])
+        if convert:
+            data = tf.cond(
+                element["convert"],
+                lambda: _convert_in_graph(data),
+                lambda: data,
+            )
+        out = {"images": image_io.decode_image(data, image_size)}
+        if "labels" in element:
+            out["labels"] = element["labels"]
+        return out
+
+    dataset = tf.data.Dataset.from_tensor_slices(elements).map(
+        read, num_parallel_calls=tf.data.AUTOTUNE
+    )
+    num_classes = len(classes) or None
+    if labels is not None and not classes:  # integer labels
+        num_classes = int(max(labels)) + 1
     info = SourceInfo(
         num_examples=len(good),
-        num_classes=len(classes) or None,
-        class_names=classes,
-        description=f"folder:{root}",
+        num_classes=num_classes,
+        class_names=tuple(classes),
+        description=description,
         scan=report,
     )
     return dataset, info
+
+
+def _convert_in_graph(data):
+    converted = tf.numpy_function(
+        lambda raw: image_io.convert_to_rgb_png_bytes(bytes(raw)),
+        [data],
+        tf.string,
+        stateful=False,
+    )
+    converted.set_shape([])
+    return converted
+
+
+_MAX_LINES_LISTED = 10
+
+
+def _read_manifest(path):
+    """`[(line number, path, label or None)]` and whether labels are given."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        lines = handle.read().splitlines()
+    first = next((line for line in lines if line.strip()), "")
+    header = [f.strip().lower() for f in next(csv.reader([first]), [])]
+    if header[:1] != ["path"]:
+        if path.lower().endswith(".csv"):
+            raise DataError(
+                f"CSV manifest {path!r} must start with the header `path` "
+                f"or `path,label`. Received: {first!r}"
+            )
+        # Plain text: one path per line; commas belong to the file name.
+        rows = [
+            (number, line.strip(), None)
+            for number, line in enumerate(lines, 1)
+            if line.strip()
+        ]
+        return rows, False
+    if header not in (["path"], ["path", "label"]):
+        raise DataError(
+            f"CSV manifest {path!r} must have the columns `path` or "
+            f"`path,label`. Received: {first!r}"
+        )
+    has_labels = header == ["path", "label"]
+    rows, bad = [], []
+    start = lines.index(first) + 2  # line number of the first data row
+    for number, fields in enumerate(csv.reader(lines[start - 1 :]), start):
+        if not fields or not "".join(fields).strip():
+            continue
+        fields = [f.strip() for f in fields]
+        if len(fields) != len(header) or not all(fields):
+            bad.append(number)
+            continue
+        rows.append((number, fields[0], fields[1] if has_labels else None))
+    if bad:
+        raise DataError(
+            f"Manifest {path!r}: line(s) {_list_lines(bad)} do not have the "
+            f"{len(header)} non-empty column(s) {header}."
+        )
+    return rows, has_labels
+
+
+def _list_lines(items):
+    text = ", ".join(str(i) for i in items[:_MAX_LINES_LISTED])
+    if len(items) > _MAX_LINES_LISTED:
+        text += f" and {len(items) - _MAX_LINES_LISTED} more"
+    return text
+
+
+def _manifest_labels(raw_labels):
+    """Integer labels as given, or class names indexed in sorted order."""
+    try:
+        labels = [int(label) for label in raw_labels]
+    except ValueError:
+        classes = tuple(sorted(set(raw_labels)))
+        index = {name: i for i, name in enumerate(classes)}
+        return [index[label] for label in raw_labels], classes
+    if min(labels) < 0:
+        raise DataError(
+            f"Manifest labels must be >= 0. Received: label={min(labels)}"
+        )
+    return labels, ()
+
+
+def load_manifest(
+    path, image_size, allow_outside_root=False, allow_conversion=False
+):
+    """Images listed in a manifest file, checked like a folder.
+
+    The manifest is a CSV file with the header `path` or `path,label`
+    (labels are integers, or class names that are indexed in sorted
+    order), or a text file with one path per line. Relative paths are
+    resolved against the manifest's directory, the dataset root. Listed
+    files that are missing or unusable are skipped and named in the scan.
+
+    Args:
+        path: the manifest file.
+        image_size: every image is resized to this square size.
+        allow_outside_root: accept paths that resolve (following symlinks)
+            outside the dataset root.
+        allow_conversion: see `load_folder`.
+
+    Raises:
+        DataError: if the manifest is missing, malformed, empty, or lists
+            paths outside the root (naming their lines).
+        NoUsableImagesError: if no listed image is usable.
+    """
+    if not os.path.isfile(path):
+        raise DataError(f"Manifest file {path!r} does not exist.")
+    rows, has_labels = _read_manifest(path)
+    if not rows:
+        raise DataError(f"Manifest {path!r} lists no images.")
+    base = os.path.dirname(os.path.abspath(path))
+    root = os.path.realpath(base)
+    paths, outside = [], []
+    for number, entry, _ in rows:
+        full = os.path.normpath(os.path.join(base, entry))
+        resolved = os.path.realpath(full)
+        if os.path.commonpath([root, resolved]) != root:
+            outside.append(f"line {number} ({entry!r} -> {resolved!r})")
+        paths.append(full)
+    if outside and not allow_outside_root:
+        raise DataError(
+            f"Manifest {path!r} lists {len(outside)} path(s) outside its "
+            f"dataset root {root!r}: {_list_lines(outside)}. Set "
+            "`data.allow_outside_root=true` to accept them."
+        )
+    labels, classes = None, ()
+    if has_labels:
+        labels, classes = _manifest_labels([label for _, _, label in rows])
+    return _load_files(
+        paths,
+        labels,
+        classes,
+        where=path,
+        description=f"manifest:{path}",
+        image_size=image_size,
+        allow_conversion=allow_conversion,
+    )
 
 
 _IMAGE_KEYS = ("image", "image/encoded", "image_raw")
@@ -286,6 +479,12 @@ def load_source(data_config, split=None, arrays=None):
         if split and os.path.isdir(os.path.join(root, split)):
             root = os.path.join(root, split)
         return load_folder(root, size)
+    if data_config.source == "manifest":
+        # `replace`, not `format`: other braces may be part of the path.
+        manifest = data_config.name.replace("{split}", split or "")
+        return load_manifest(
+            manifest, size, allow_outside_root=data_config.allow_outside_root
+        )
     if data_config.source == "tfrecord":
         pattern = data_config.name
         if "{split}" in pattern:

@@ -132,7 +132,12 @@ def _install(staging, directory):
     if os.path.exists(directory):
         old = f"{directory}.old-{os.getpid()}"
         os.replace(directory, old)
-    os.replace(staging, directory)
+    try:
+        os.replace(staging, directory)
+    except BaseException:
+        if old:
+            os.replace(old, directory)
+        raise
     if old:
         shutil.rmtree(old, ignore_errors=True)
 

@@ -1,5 +1,20 @@
 """Losses: `keras.losses.Loss` subclasses without side effects."""
 
+from ssl_tf.losses.info_nce import InfoNCE, info_nce_logits
 from ssl_tf.losses.nt_xent import NTXent, gather_across_replicas, nt_xent_logits
+from ssl_tf.losses.triplet import (
+    TripletLoss,
+    random_negative_indices,
+    triplet_losses,
+)
 
-__all__ = ["NTXent", "gather_across_replicas", "nt_xent_logits"]
+__all__ = [
+    "InfoNCE",
+    "NTXent",
+    "TripletLoss",
+    "gather_across_replicas",
+    "info_nce_logits",
+    "nt_xent_logits",
+    "random_negative_indices",
+    "triplet_losses",
+]

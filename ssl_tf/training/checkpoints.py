@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 
 import keras
@@ -160,11 +161,23 @@ def _finite(value):
 
 
 def run_directory_is_writable(path):
-    """True if `path` (or its nearest existing parent) can be written."""
+    """True if `path` can be created and written.
+
+    Probes the nearest existing ancestor with a real temporary file:
+    `os.access` says yes to root for read-only mounts and for paths under
+    a regular file.
+    """
     probe = os.path.abspath(path)
     while not os.path.exists(probe):
         parent = os.path.dirname(probe)
         if parent == probe:
             return False
         probe = parent
-    return os.access(probe, os.W_OK)
+    if not os.path.isdir(probe):
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,470 @@
+"""MoCo v2: momentum contrast with a queue of negative keys."""
+
+import dataclasses
+import math
+import threading
+
+import keras
+import tensorflow as tf
+
+from ssl_tf import augment, losses
+from ssl_tf.config import ConfigError
+from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
+from ssl_tf.models.heads import ProjectionHead
+
+BN_MODES = ("shuffle", "sync")
+MOMENTUM_SCHEDULES = ("constant", "cosine")
+
+
+@dataclasses.dataclass(frozen=True)
+class MoCoConfig(MethodConfig):
+    """MoCo v2 options.
+
+    Args:
+        temperature: InfoNCE temperature T (> 0).
+        queue_size: number K of negative keys kept; a multiple of
+            `train.batch_size`, so the queue pointer wraps to 0 exactly.
+        momentum: EMA coefficient m of the key encoder,
+            `key <- m * key + (1 - m) * query`, in [0, 1].
+        momentum_schedule: `constant` (m throughout) or `cosine` (m rises
+            to 1 along half a cosine, as in BYOL:
+            `1 - (1 - m) * (cos(pi * k / total_steps) + 1) / 2` after k
+            optimizer steps).
+        total_steps: length of the cosine momentum schedule in optimizer
+            steps (`train.epochs` x steps per epoch); required for
+            `cosine`, unused for `constant`.
+        projection_dims: units of the MoCo v2 MLP head (hidden layers with
+            BN and ReLU, last layer a plain Dense).
+        bn_mode: `shuffle` (default) or `sync`; see `MoCo`.
+        bn_splits: number of BatchNorm groups in `shuffle` mode; the
+            global batch must divide evenly.
+    """
+
+    temperature: float = 0.2
+    queue_size: int = 4096
+    momentum: float = 0.99
+    momentum_schedule: str = "constant"
+    total_steps: int | None = None
+    projection_dims: tuple[int, ...] = (512, 128)
+    bn_mode: str = "shuffle"
+    bn_splits: int = 4
+
+    def validate(self, experiment):
+        batch_size = experiment.train.batch_size
+        if self.temperature <= 0:
+            raise ConfigError(
+                "`temperature` must be positive. "
+                f"Received: temperature={self.temperature}"
+            )
+        if not 0 <= self.momentum <= 1:
+            raise ConfigError(
+                "`momentum` must be in [0, 1]. "
+                f"Received: momentum={self.momentum}"
+            )
+        if self.queue_size < 1 or self.queue_size % batch_size:
+            raise ConfigError(
+                "`queue_size` must be a positive multiple of "
+                f"`train.batch_size` ({batch_size}). "
+                f"Received: queue_size={self.queue_size}"
+            )
+        if self.momentum_schedule not in MOMENTUM_SCHEDULES:
+            raise ConfigError(
+                f"`momentum_schedule` must be one of {list(MOMENTUM_SCHEDULES)}"
+                f". Received: momentum_schedule={self.momentum_schedule!r}"
+            )
+        if self.momentum_schedule == "cosine" and (
+            self.total_steps is None or self.total_steps < 1
+        ):
+            raise ConfigError(
+                "`total_steps` must be a positive number of optimizer steps "
+                "when momentum_schedule='cosine'. "
+                f"Received: total_steps={self.total_steps}"
+            )
+        if len(self.projection_dims) < 1 or min(self.projection_dims) < 1:
+            raise ConfigError(
+                "`projection_dims` must be positive sizes. "
+                f"Received: projection_dims={self.projection_dims}"
+            )
+        if self.bn_mode not in BN_MODES:
+            raise ConfigError(
+                f"`bn_mode` must be one of {list(BN_MODES)}. "
+                f"Received: bn_mode={self.bn_mode!r}"
+            )
+        if self.bn_splits < 1 or batch_size % self.bn_splits:
+            raise ConfigError(
+                "`bn_splits` must be a positive divisor of `train.batch_size` "
+                f"({batch_size}). Received: bn_splits={self.bn_splits}"
+            )
+        if self.bn_mode == "shuffle" and batch_size < 2 * self.bn_splits:
+            raise ConfigError(
+                "With bn_mode='shuffle', every BN group needs at least 2 "
+                f"images: `bn_splits` must be <= {batch_size // 2} "
+                "(`train.batch_size` / 2). "
+                f"Received: bn_splits={self.bn_splits}"
+            )
+
+
+def enqueue(queue, pointer, keys):
+    """Writes `keys` into the FIFO `queue` at `pointer`, wrapping around.
+
+    The oldest rows are overwritten; the result is the same as enqueueing
+    the keys one by one (if there are more keys than rows, only the last
+    `len(queue)` remain).
+
+    Args:
+        queue: `(K, d)` variable.
+        pointer: int32 scalar variable, the row the next key goes to.
+        keys: `(n, d)` keys, oldest first.
+    """
+    size = tf.shape(queue)[0]
+    n = tf.shape(keys)[0]
+    start = tf.maximum(n - size, 0)
+    rows = tf.math.floormod(pointer + start + tf.range(n - start), size)
+    updated = tf.tensor_scatter_nd_update(
+        tf.convert_to_tensor(queue),
+        rows[:, None],
+        tf.cast(keys[start:], queue.dtype),
+    )
+    queue.assign(updated)
+    pointer.assign(tf.math.floormod(pointer + n, size))
+
+
+class HeadLayers(tf.Module):
+    """Makes the layers of heads checkpoint dependencies.
+
+    `ProjectionHead` keeps its layers in Python lists, which Keras tracks
+    but `tf.train.Checkpoint` does not see, so its weights would be missing
+    from checkpoints. Holding the layers here makes them part of the
+    model's checkpoint (a layer reached twice is still saved once).
+    """
+
+    def __init__(self, heads):
+        super().__init__(name="head_layers")
+        self.layers = [
+            layer
+            for head in heads
+            for layer in (*head.dense_layers, *head.batch_norms)
+            if layer is not None
+        ]
+
+
+def _random_unit_rows(seed):
+    def initializer(shape, dtype=None):
+        rows = keras.random.normal(shape, seed=seed, dtype="float32")
+        return tf.cast(tf.math.l2_normalize(rows, axis=1), dtype or "float32")
+
+    return initializer
+
+
+@register_method("moco", config_cls=MoCoConfig)
+class MoCo(SSLModel):
+    """MoCo v2: a momentum key encoder and a queue of negatives.
+
+    The query encoder is `encoder` followed by the MoCo v2 MLP head; the
+    key encoder is a copy of both (same initial weights), not trained by
+    the optimizer: after every step, `after_train_step` moves it towards
+    the query encoder, `key <- m * key + (1 - m) * query` (trainable
+    weights only; the key encoder's BN statistics come from its own
+    forward passes), then pushes the step's keys into the queue. View 1
+    gives the queries, view 2 the keys (under `stop_gradient`). The loss is
+    InfoNCE with the positive key against the K queued keys.
+
+    The queue holds L2-normalized keys of the global batch (gathered across
+    replicas), so every replica's copy is identical; it and its pointer use
+    `aggregation="only_first_replica"`. The key encoder and queue are model
+    variables, so checkpoints of the model include them.
+
+    BatchNorm leak. A query and its positive key, computed in one batch,
+    share that batch's BN statistics, which the queued negatives (from
+    earlier batches) lack: the model can learn to match statistics instead
+    of content (MoCo, section 3.3). MoCo breaks the link with per-GPU BN and
+    a shuffle of the keys across GPUs. Our BN layers are synchronized across
+    replicas, so there are no per-device statistics to use; instead
+    `bn_mode="shuffle"` (the default, on one device or many) simulates
+    `bn_splits` GPUs: in training, queries are normalized in `bn_splits`
+    groups of consecutive rows of the global batch, keys in `bn_splits`
+    groups of a seeded random shuffle of it (rows are put back in order
+    afterwards), so a query and its key see different statistics. Groups
+    are defined on the global batch and joined across replicas by the
+    synchronized BN, so a step gives the same result on any number of
+    replicas. Each group's BN call updates the moving statistics once.
+    `bn_mode="sync"` encodes each view in one pass with global BN (SyncBN,
+    as in later MoCo versions); it is cheaper but keeps the shared
+    statistics.
+
+    Metrics: `loss`, `contrastive_accuracy` (the positive key scores
+    highest), `momentum` (the EMA coefficient used) and `learning_rate`.
+
+    Reference:
+     - [He et al., 2020](https://arxiv.org/abs/1911.05722) (MoCo)
+     - [Chen et al., 2020](https://arxiv.org/abs/2003.04297) (MoCo v2)
+     - [Grill et al., 2020](https://arxiv.org/abs/2006.07733) (cosine
+       momentum schedule, BYOL)
+    """
+
+    preset_options = {
+        # The PyTorch peer's CIFAR-10 recipe: SGD 0.06, momentum 0.9, wd 5e-4.
+        "cifar10-quick": {
+            "temperature": 0.2,
+            "queue_size": 4096,
+            "momentum": 0.99,
+            "__config__": {
+                "train.optimizer": "sgd",
+                "train.learning_rate": "0.06",
+                "train.momentum": "0.9",
+                "train.weight_decay": "5e-4",
+            },
+        },
+        "cifar10-resnet18": {
+            "temperature": 0.2,
+            "queue_size": 4096,
+            "momentum": 0.99,
+            "__config__": {
+                "train.optimizer": "sgd",
+                "train.learning_rate": "0.06",
+                "train.momentum": "0.9",
+                "train.weight_decay": "5e-4",
+            },
+        },
+        # MoCo v2's ImageNet recipe: batch 256, lr 0.03, 200 epochs,
+        # 8 GPUs (here 8 BN groups), crops of 20-100% area.
+        "imagenet-resnet50": {
+            "temperature": 0.2,
+            "queue_size": 65536,
+            "momentum": 0.999,
+            "projection_dims": (2048, 128),
+            "bn_splits": 8,
+            "__config__": {
+                "train.optimizer": "sgd",
+                "train.batch_size": "256",
+                "train.epochs": "200",
+                "train.learning_rate": "0.03",
+                "train.momentum": "0.9",
+                "train.weight_decay": "1e-4",
+                "train.warmup_epochs": "0",
+                "augment.crop_scale": "0.2,1.0",
+                "augment.jitter_strength": "0.5",
+            },
+        },
+    }
+
+    # For the shared 2-replica test (smoke batch 8): 4 groups would leave
+    # one image per group on each replica; BN over 2-image groups turns
+    # float rounding into differences above the test's tolerance (and made
+    # oneDNN abort on CPU). 2 groups test the same code path.
+    replica_equivalence_options = {"bn_splits": 2}
+
+    def __init__(self, encoder, config, **kwargs):
+        kwargs.setdefault("name", "moco")
+        super().__init__(encoder=encoder, config=config, **kwargs)
+        units = tuple(config.projection_dims)
+        embedding = (None, int(encoder.outputs[0].shape[-1]))
+        self.projector = ProjectionHead(
+            units, final_batch_norm=False, seed=self.seed, name="projector"
+        )
+        self.projector.build(embedding)
+        self.key_encoder = keras.models.clone_model(encoder)
+        self.key_projector = ProjectionHead(
+            units, final_batch_norm=False, name="key_projector"
+        )
+        self.key_projector.build(embedding)
+        self.head_layers = HeadLayers([self.projector, self.key_projector])
+        for query, key in self._weight_pairs():
+            if tuple(query.shape) != tuple(key.shape):
+                raise ValueError(
+                    "The cloned key encoder does not match the encoder: "
+                    f"{query.path} has shape {query.shape}, {key.path} has "
+                    f"shape {key.shape}."
+                )
+            key.assign(query)
+            # Out of the optimizer's reach; the layers stay trainable so
+            # BN still normalizes with batch statistics in training.
+            key.trainable = False
+        self.queue = self.add_weight(
+            shape=(config.queue_size, units[-1]),
+            initializer=_random_unit_rows(self.seed),
+            trainable=False,
+            # Every replica writes the same global keys.
+            aggregation="only_first_replica",
+            name="queue",
+        )
+        self.queue_pointer = self.add_weight(
+            shape=(),
+            dtype="int32",
+            initializer="zeros",
+            trainable=False,
+            aggregation="only_first_replica",
+            name="queue_pointer",
+        )
+        self.ssl_loss = losses.InfoNCE(temperature=config.temperature)
+        self.contrastive_accuracy = keras.metrics.Mean("contrastive_accuracy")
+        self.momentum_tracker = keras.metrics.Mean("momentum")
+        # The step's keys, from `compute_ssl_loss` to `after_train_step`.
+        # Thread-local: MirroredStrategy traces each replica in its own
+        # thread, on this one model object.
+        self._pending = threading.local()
+
+    @staticmethod
+    def make_views(augment_config, image_size, seed=None, method_config=None):
+        return augment.TwoViews(
+            augment.simclr_recipe(augment_config, image_size, seed)
+        )
+
+    def _weight_pairs(self):
+        query = self.encoder.weights + self.projector.weights
+        key = self.key_encoder.weights + self.key_projector.weights
+        if len(query) != len(key):
+            raise ValueError(
+                f"The key encoder has {len(key)} weights, the encoder "
+                f"{len(query)}."
+            )
+        return list(zip(query, key, strict=True))
+
+    def _step(self):
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is None:  # not compiled yet
+            return tf.constant(0, tf.int64)
+        return tf.cast(optimizer.iterations, tf.int64)
+
+    def _global_batch(self, n):
+        """`(global size, offset of this replica's rows, replicas)`."""
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return n, 0, 1
+        replicas = context.num_replicas_in_sync
+        replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+        return n * replicas, replica * n, replicas
+
+    def shuffled_groups(self, total):
+        """BN group of each global key row: a seeded shuffle of the batch.
+
+        Each aligned block of `bn_splits` consecutive rows sends one row to
+        every group, in a random order drawn from the model seed and the
+        optimizer step (the same on every replica). Query row `i` is in
+        group `i % bn_splits`, so a key's group is a random other set of
+        images than its query's, as after MoCo's shuffle across GPUs, and
+        every replica holds the same number of rows of each group.
+        """
+        count = self.method_config.bn_splits
+        seed = tf.random.experimental.stateless_fold_in(
+            augment.batch_seed(self.seed, self._step()), 0x5F1E
+        )
+        blocks = (total + count - 1) // count
+        noise = tf.random.stateless_uniform(tf.stack([blocks, count]), seed)
+        return tf.reshape(tf.argsort(noise, axis=1), [-1])[:total]
+
+    def _local_groups(self, n, global_groups=None):
+        count = self.method_config.bn_splits
+        total, offset, replicas = self._global_batch(n)
+        if replicas > 1:
+            # SyncBN joins each group across replicas; a replica without
+            # rows of a group would desynchronize the collectives.
+            tf.debugging.assert_equal(
+                tf.math.floormod(n, count),
+                0,
+                message="With bn_mode='shuffle' on several replicas, the "
+                "per-replica batch must be a multiple of `bn_splits`.",
+            )
+        if global_groups is None:
+            return tf.math.floormod(tf.range(n) + offset, count)
+        return global_groups(total)[offset : offset + n]
+
+    def _project(self, encoder, projector, images, training, groups=None):
+        """Projections of `images`, with BN statistics per group if given.
+
+        `groups` holds the BN group of every local row; each group is run
+        through the network separately (across replicas the synchronized
+        BN joins each group's rows, however they are spread), then the
+        rows are put back in their order.
+        """
+        if groups is None:
+            return projector(
+                encoder(images, training=training), training=training
+            )
+        count = self.method_config.bn_splits
+        rows = tf.dynamic_partition(
+            tf.range(tf.shape(images)[0]), groups, count
+        )
+        parts = tf.dynamic_partition(images, groups, count)
+        outputs = [
+            projector(encoder(part, training=training), training=training)
+            for part in parts
+        ]
+        return tf.dynamic_stitch(rows, outputs)
+
+    def _use_groups(self, training):
+        config = self.method_config
+        return training and config.bn_mode == "shuffle" and config.bn_splits > 1
+
+    def compute_keys(self, images, training):
+        """L2-normalized keys of `images` from the key encoder (no gradient).
+
+        In training with `bn_mode="shuffle"`, the BN groups are a seeded
+        shuffle of the global batch (`shuffled_groups`).
+        """
+        groups = None
+        if self._use_groups(training):
+            groups = self._local_groups(
+                tf.shape(images)[0], self.shuffled_groups
+            )
+        keys = self._project(
+            self.key_encoder, self.key_projector, images, training, groups
+        )
+        keys = tf.math.l2_normalize(tf.cast(keys, tf.float32), axis=1)
+        # stop_gradient: the key encoder follows the query encoder by EMA
+        # only.
+        return tf.stop_gradient(keys)
+
+    def compute_queries(self, images, training):
+        """Query projections; in shuffle mode row i is in BN group i % G."""
+        groups = None
+        if self._use_groups(training):
+            groups = self._local_groups(tf.shape(images)[0])
+        return self._project(
+            self.encoder, self.projector, images, training, groups
+        )
+
+    def compute_ssl_loss(self, inputs, training):
+        config = self.method_config
+        queries = self.compute_queries(inputs["view_1"], training)
+        keys = self.compute_keys(inputs["view_2"], training)
+        # Handed to `after_train_step`, which enqueues the keys of this step.
+        self._pending.keys = keys
+        negatives = tf.convert_to_tensor(self.queue)
+        logits, labels = losses.info_nce_logits(
+            queries, keys, negatives, config.temperature
+        )
+        hits = tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), labels)
+        self.contrastive_accuracy.update_state(tf.cast(hits, tf.float32))
+        return self.ssl_loss(queries, (keys, negatives))
+
+    def current_momentum(self):
+        """The EMA coefficient m for the step just taken."""
+        config = self.method_config
+        base = tf.constant(config.momentum, tf.float32)
+        if config.momentum_schedule == "constant":
+            return base
+        progress = tf.minimum(
+            tf.cast(self._step(), tf.float32) / float(config.total_steps), 1.0
+        )
+        return 1.0 - (1.0 - base) * (tf.cos(math.pi * progress) + 1.0) / 2.0
+
+    def update_key_encoder(self, momentum):
+        """`key <- m * key + (1 - m) * query` for every trainable weight."""
+        for query, key in self._weight_pairs():
+            if query.trainable:
+                m = tf.cast(momentum, key.dtype)
+                key.assign(m * key + (1.0 - m) * query)
+
+    def after_train_step(self, inputs):
+        momentum = self.current_momentum()
+        self.update_key_encoder(momentum)
+        self.momentum_tracker.update_state(momentum)
+        keys = getattr(self._pending, "keys", None)
+        if keys is None:  # called without `compute_ssl_loss` first
+            keys = self.compute_keys(inputs["view_2"], training=True)
+        self._pending.keys = None
+        # The queue takes the keys of the global batch: all_gather, so every
+        # replica enqueues the same rows.
+        keys, _ = losses.gather_across_replicas(keys)
+        enqueue(self.queue, self.queue_pointer, keys)

@@ -1,0 +1,157 @@
+"""Supervised baseline: the encoder trained as a classifier on labels."""
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from ssl_tf import augment
+from ssl_tf.augment import seeding
+from ssl_tf.config import ConfigError
+from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
+from ssl_tf.methods.rotation import crop_flip_recipe
+from ssl_tf.models.heads import ClassificationHead
+
+RECIPES = ("simclr", "crop_flip", "none")
+
+
+@keras.saving.register_keras_serializable(package="ssl_tf")
+class LabeledView(keras.layers.Layer):
+    """One augmented view and the labels: `{"view_1", "labels"}`.
+
+    Args:
+        recipe: Optional augmentation layer; without it images are only
+            converted to float32 in [0, 1].
+    """
+
+    def __init__(self, recipe=None, **kwargs):
+        super().__init__(**kwargs)
+        self.recipe = recipe
+
+    def call(self, batch, seed=None):
+        images = batch["images"]
+        if self.recipe is None:
+            view = tf.cast(images, tf.float32) / 255.0
+        else:
+            view = self.recipe(images, seed=seeding.derive(seed, 1))
+        return {"view_1": view, "labels": batch["labels"]}
+
+    def get_config(self):
+        recipe = self.recipe
+        if recipe is not None:
+            recipe = keras.saving.serialize_keras_object(recipe)
+        return {**super().get_config(), "recipe": recipe}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("recipe") is not None:
+            config["recipe"] = keras.saving.deserialize_keras_object(
+                config["recipe"]
+            )
+        return cls(**config)
+
+
+@dataclasses.dataclass(frozen=True)
+class SupervisedConfig(MethodConfig):
+    """Supervised-baseline options.
+
+    Args:
+        recipe: augmentation of the single view: `simclr` (the experiment's
+            SimCLR recipe, as in SimCLR's supervised baseline), `crop_flip`
+            (its crop and flip only, the usual supervised recipe) or
+            `none`.
+    """
+
+    recipe: str = "simclr"
+
+    def validate(self, experiment):
+        if self.recipe not in RECIPES:
+            raise ConfigError(
+                f"`recipe` must be one of {list(RECIPES)}. "
+                f"Received: recipe={self.recipe!r}"
+            )
+
+
+@register_method("supervised", config_cls=SupervisedConfig)
+class Supervised(SSLModel):
+    """Supervised baseline: encoder, linear classifier, cross-entropy.
+
+    Trains the same encoder with labels, as the upper reference for the
+    self-supervised methods under linear evaluation.
+
+    Args:
+        num_classes: Integer. Number of classes in the labels.
+
+    Metrics: `loss`, `accuracy` (training accuracy) and `learning_rate`.
+
+    Reference:
+     - [Chen et al., 2020](https://arxiv.org/abs/2002.05709), the
+       supervised baseline of SimCLR (same encoder and augmentation).
+    """
+
+    needs_labels = True
+
+    preset_options = {
+        "cifar10-quick": {
+            "__config__": {
+                "train.optimizer": "sgd",
+                "train.learning_rate": "0.2",
+                "train.momentum": "0.9",
+                "train.weight_decay": "5e-4",
+            },
+        },
+        "cifar10-resnet18": {
+            "__config__": {
+                "train.optimizer": "sgd",
+                "train.epochs": "200",
+                "train.learning_rate": "0.2",
+                "train.momentum": "0.9",
+                "train.weight_decay": "5e-4",
+                "train.warmup_epochs": "1",
+            },
+        },
+        # Goyal et al. (2017): SGD, lr 0.1 per 256, 90 epochs, 5 warm-up.
+        "imagenet-resnet50": {
+            "__config__": {
+                "train.optimizer": "sgd",
+                "train.epochs": "90",
+                "train.learning_rate": "0.1",
+                "train.momentum": "0.9",
+                "train.weight_decay": "1e-4",
+                "train.warmup_epochs": "5",
+            },
+        },
+    }
+
+    def __init__(self, encoder, config, num_classes, **kwargs):
+        super().__init__(encoder=encoder, config=config, **kwargs)
+        self.num_classes = int(num_classes)
+        self.classifier = ClassificationHead(
+            self.num_classes, seed=self.seed, name="classifier"
+        )
+        self.classifier.build((None, int(encoder.outputs[0].shape[-1])))
+        self.ssl_loss = keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, name="cross_entropy"
+        )
+        self.accuracy = keras.metrics.Mean("accuracy")
+
+    @staticmethod
+    def make_views(augment_config, image_size, seed=None, method_config=None):
+        method_config = method_config or SupervisedConfig()
+        recipe = None
+        if method_config.recipe == "simclr":
+            recipe = augment.simclr_recipe(augment_config, image_size, seed)
+        elif method_config.recipe == "crop_flip":
+            recipe = crop_flip_recipe(augment_config, image_size, seed)
+        return LabeledView(recipe)
+
+    def compute_ssl_loss(self, inputs, training):
+        embeddings = self.encoder(inputs["view_1"], training=training)
+        logits = self.classifier(embeddings)
+        labels = tf.cast(tf.reshape(inputs["labels"], [-1]), tf.int32)
+        predicted = tf.argmax(logits, axis=1, output_type=tf.int32)
+        self.accuracy.update_state(
+            tf.cast(tf.equal(predicted, labels), tf.float32)
+        )
+        return self.ssl_loss(labels, logits)
