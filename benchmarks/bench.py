@@ -29,7 +29,7 @@ def _median_rate(times, items):
 
 def bench_augment(config, images, steps):
     method_cls = methods.get_method(config.method)
-    views = method_cls.make_views(config.augment, config.data.image_size, 0)
+    views = method_cls.views_for(config)
     batch = config.train.batch_size
     source = tf.data.Dataset.from_tensor_slices({"images": images})
     info = data_lib.SourceInfo(len(images), None)
@@ -53,7 +53,7 @@ def bench_step(config, images, warmup, steps):
     strategy = strategy_lib.make_strategy(config.train.strategy)
     run._set_precision(config.train.mixed_precision)
     model, _ = run.build_model(config, strategy, steps_per_epoch=1000)
-    views = method_cls.make_views(config.augment, config.data.image_size, 0)
+    views = method_cls.views_for(config)
     batch = views({"images": images[: config.train.batch_size]}, seed=tf.constant([0, 1]))
     model.build_from_batch(batch)
     model.make_train_function()

@@ -105,8 +105,9 @@ def cmd_eval(args):
         if args.output_dir:
             tag = os.path.basename(os.path.normpath(model))
             dataset = args.dataset.replace("/", "_")
+            suffix = f"-{args.tag}" if args.tag else ""
             output = os.path.join(
-                args.output_dir, f"{args.protocol}-{dataset}-{tag}.json"
+                args.output_dir, f"{args.protocol}{suffix}-{dataset}-{tag}.json"
             )
         results.append(
             protocols.run(
@@ -181,6 +182,8 @@ def build_parser():
     p.add_argument("--test-split", default="test")
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--output-dir", default="results")
+    p.add_argument("--tag", default="",
+                   help="extra name for the result file (e.g. 1shot)")
     p.add_argument("--option", action="append", default=[],
                    help="protocol option key=value (repeatable)")
     p.set_defaults(func=cmd_eval)

@@ -26,7 +26,9 @@ def _cifar10_quick() -> ExperimentConfig:
         name="cifar10-quick",
         encoder=EncoderConfig("resnet18", stem="cifar", width=0.25),
         data=DataConfig("tfds", "cifar10", image_size=32),
-        augment=AugmentConfig(jitter_strength=0.5),
+        # Crops of at least 20% of the image (as in MoCo's CIFAR recipe)
+        # learn faster in a 3-epoch budget than SimCLR's 8%.
+        augment=AugmentConfig(crop_scale=(0.2, 1.0), jitter_strength=0.5),
         train=TrainConfig(
             batch_size=256,
             epochs=3,

@@ -103,9 +103,21 @@ class SSLModel(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
 
     @staticmethod
-    def make_views(augment_config, image_size, seed=None):
+    def make_views(augment_config, image_size, seed=None, method_config=None):
         """The layer turning `{"images": uint8 batch}` into loss inputs."""
         raise NotImplementedError
+
+    @classmethod
+    def views_for(cls, experiment):
+        """`make_views` for an `ExperimentConfig`."""
+        return cls.make_views(
+            experiment.augment,
+            experiment.data.image_size,
+            experiment.train.seed,
+            method_config=make_method_config(
+                experiment.method, experiment.method_options
+            ),
+        )
 
     def compute_ssl_loss(self, inputs, training):
         """The scalar loss of one (per-replica) batch of views."""

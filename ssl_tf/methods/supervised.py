@@ -17,7 +17,10 @@ RECIPES = ("simclr", "crop_flip", "none")
 
 @keras.saving.register_keras_serializable(package="ssl_tf")
 class LabeledView(keras.layers.Layer):
-    """One augmented view and the labels: `{"view_1", "labels"}`.
+    """One augmented view and the labels: `{"images", "labels"}`.
+
+    The output keeps the input's keys (as `FourRotations` does), with the
+    images augmented to float32 in [0, 1].
 
     Args:
         recipe: Optional augmentation layer; without it images are only
@@ -34,7 +37,7 @@ class LabeledView(keras.layers.Layer):
             view = tf.cast(images, tf.float32) / 255.0
         else:
             view = self.recipe(images, seed=seeding.derive(seed, 1))
-        return {"view_1": view, "labels": batch["labels"]}
+        return {"images": view, "labels": batch["labels"]}
 
     def get_config(self):
         recipe = self.recipe
@@ -147,7 +150,7 @@ class Supervised(SSLModel):
         return LabeledView(recipe)
 
     def compute_ssl_loss(self, inputs, training):
-        embeddings = self.encoder(inputs["view_1"], training=training)
+        embeddings = self.encoder(inputs["images"], training=training)
         logits = self.classifier(embeddings)
         labels = tf.cast(tf.reshape(inputs["labels"], [-1]), tf.int32)
         predicted = tf.argmax(logits, axis=1, output_type=tf.int32)

@@ -9,6 +9,7 @@ from ssl_tf import augment, losses
 from ssl_tf.config import ConfigError
 from ssl_tf.losses.triplet import MINING
 from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
+from ssl_tf.methods.moco import HeadLayers
 from ssl_tf.models.heads import ProjectionHead
 
 
@@ -86,6 +87,8 @@ class Triplet(SSLModel):
             config.projection_dims, seed=self.seed, name="projector"
         )
         self.projector.build((None, int(encoder.outputs[0].shape[-1])))
+        # So that checkpoints hold the projector (see `HeadLayers`).
+        self.head_layers = HeadLayers([self.projector])
         self.ssl_loss = losses.TripletLoss(
             margin=config.margin, mining=config.mining, seed=self.seed
         )

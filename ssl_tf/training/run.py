@@ -68,7 +68,7 @@ def build_model(config, strategy, steps_per_epoch, num_classes=None):
     size = config.data.image_size
     device_views = None
     if config.augment.placement == "device":
-        device_views = method_cls.make_views(config.augment, size, config.train.seed)
+        device_views = method_cls.views_for(config)
     with strategy.scope():
         keras.utils.set_random_seed(config.train.seed)
         encoder = models.build_encoder(config.encoder, size, seed=config.train.seed)
@@ -93,9 +93,7 @@ def build_from_batch(model, config, strategy, batch=None):
             "images": tf.zeros((8, size, size, 3), tf.uint8),
             "labels": tf.zeros((8,), tf.int64),
         }
-    views = methods.get_method(config.method).make_views(
-        config.augment, config.data.image_size, config.train.seed
-    )
+    views = methods.get_method(config.method).views_for(config)
     sample = views(batch, seed=tf.constant([0, 0], tf.int32))
     with strategy.scope():
         model.build_from_batch(sample)
@@ -144,7 +142,7 @@ def pretrain(
         handle.write(config.to_json())
     views = None
     if config.augment.placement == "host":
-        views = method_cls.make_views(config.augment, config.data.image_size, config.train.seed)
+        views = method_cls.views_for(config)
     sample = build_from_batch(
         model, config, strategy, next(iter(source.batch(min(batch, 16))))
     )

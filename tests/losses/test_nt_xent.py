@@ -2,7 +2,7 @@ import numpy as np
 import tensorflow as tf
 
 from ssl_tf import losses
-from ssl_tf.testing import TestCase
+from ssl_tf.testing import TestCase, mirrored_strategy
 
 
 def numpy_nt_xent(z_1, z_2, temperature):
@@ -60,7 +60,7 @@ class NTXentTest(TestCase):
         rng = np.random.default_rng(2)
         z_1 = rng.normal(size=(8, 5)).astype("float32")
         z_2 = rng.normal(size=(8, 5)).astype("float32")
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        strategy = mirrored_strategy()
         loss = losses.NTXent(0.3)
 
         def replica_loss(a, b):

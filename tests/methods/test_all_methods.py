@@ -15,7 +15,7 @@ from absl.testing import parameterized
 from ssl_tf import cli, export, methods, presets
 from ssl_tf.config import apply_overrides
 from ssl_tf.training import run
-from ssl_tf.testing import TestCase, tiny_images
+from ssl_tf.testing import TestCase, tiny_images, mirrored_strategy
 
 METHODS = [(name, name) for name in methods.list_methods()]
 
@@ -74,7 +74,7 @@ class EveryMethodTest(TestCase):
         results = []
         for strategy in (
             tf.distribute.get_strategy(),
-            tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
+            mirrored_strategy(),
         ):
             model, _ = run.build_model(config, strategy, steps_per_epoch=2, num_classes=4)
             run_one_step(model, config, strategy)
@@ -85,7 +85,7 @@ class EveryMethodTest(TestCase):
 
 def run_one_step(model, config, strategy):
     method_cls = methods.get_method(config.method)
-    views = method_cls.make_views(config.augment, config.data.image_size, 0)
+    views = method_cls.views_for(config)
     images, labels = smoke_arrays(config.train.batch_size)
     batch = views(
         {"images": images, "labels": labels}, seed=tf.constant([1, 2], tf.int32)
@@ -128,7 +128,7 @@ TOY_METHOD = textwrap.dedent(
             self.ssl_loss = Distance()
 
         @staticmethod
-        def make_views(augment_config, image_size, seed=None):
+        def make_views(augment_config, image_size, seed=None, method_config=None):
             return augment.TwoViews(
                 augment.simclr_recipe(augment_config, image_size, seed)
             )

@@ -8,7 +8,7 @@ from absl.testing import parameterized
 
 from ssl_tf.config import EncoderConfig
 from ssl_tf.models import backbones
-from ssl_tf.testing import TestCase
+from ssl_tf.testing import TestCase, mirrored_strategy
 
 # Embedding size at width 0.125 (ResNet base int(64 * 0.125) = 8 channels).
 _TINY_DIMS = {
@@ -171,7 +171,7 @@ class BuildEncoderTest(TestCase):
         images = _images(16, 16, n=8)
         single = backbones.build_encoder(config, 16, seed=0)
         expected = single(images, training=True)
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        strategy = mirrored_strategy()
         with strategy.scope():
             mirrored = backbones.build_encoder(config, 16, seed=0)
         dataset = tf.data.Dataset.from_tensors(images)

@@ -5,6 +5,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+
+from ssl_tf.testing import mirrored_strategy
 from absl.testing import parameterized
 
 from ssl_tf import config as config_lib
@@ -190,7 +192,7 @@ class LARSTest(testing.TestCase):
 
     @pytest.mark.distributed
     def test_mirrored_strategy_matches_reference(self):
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        strategy = mirrored_strategy()
         rng = np.random.default_rng(1)
         with strategy.scope():
             initial, variables = make_variables(rng)
