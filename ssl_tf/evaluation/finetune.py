@@ -67,6 +67,12 @@ class FineTuneClassifier(keras.Model):
         self.backbone_lr_scale = backbone_lr_scale
         self.weight_decay = weight_decay
         self.augmentation = augmentation
+        # Normalises features before the new head: pretrained encoders can
+        # emit features of any scale, and an unnormalised head at the head's
+        # learning rate then diverges in its first steps.
+        self.feature_norm = keras.layers.BatchNormalization(
+            center=False, scale=False, name="feature_norm"
+        )
         self.head = keras.layers.Dense(
             num_classes,
             kernel_initializer=keras.initializers.GlorotUniform(seed),
@@ -83,7 +89,8 @@ class FineTuneClassifier(keras.Model):
         return [self.loss_tracker, self.accuracy]
 
     def call(self, images, training=False):
-        return self.head(self.encoder(images, training=training))
+        features = self.encoder(images, training=training)
+        return self.head(self.feature_norm(features, training=training))
 
     def train_step(self, data):
         images, labels = data
