@@ -3,6 +3,7 @@
 # random-init baseline, on CIFAR-10 and transferred to Fashion-MNIST.
 # Run after `bash scripts/demo.sh`. Results: results/eval/*.json and a table.
 #   bash scripts/eval_suite.sh [model ...]
+#   DATASETS=cifar10 bash scripts/eval_suite.sh     # skip the transfer part
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${TFDS_DATA_DIR:-}" ] && [ -d ../shared/tfds/cifar10 ]; then
@@ -12,7 +13,7 @@ models=("${@:-saved_models/cifar10-quick saved_models/cifar10-quick-random}")
 args=()
 for m in ${models[@]}; do args+=(--model "$m"); done
 out=results/eval
-for dataset in cifar10 fashion_mnist; do
+for dataset in ${DATASETS:-cifar10 fashion_mnist}; do
   run() { ssl-tf eval "$@" --dataset "$dataset" --output-dir "$out/$dataset" "${args[@]}"; }
   run linear
   run knn
