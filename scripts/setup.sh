@@ -4,8 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-if ! "$PYTHON" -c "import ssl_tf, tensorflow, keras, keras_cv, tensorflow_datasets, apache_beam, pytest" 2>/dev/null; then
+if ! "$PYTHON" -c "import tensorflow, keras, keras_cv, tensorflow_datasets, apache_beam, pytest, PIL" 2>/dev/null; then
   echo "Installing ssl_tf and its dependencies (a few minutes on a fresh machine)..."
   "$PYTHON" -m pip install -q --upgrade pip
   "$PYTHON" -m pip install -q -e ".[dev]"
+else
+  # Dependencies are there; (re)link this checkout so `ssl_tf` and `ssl-tf`
+  # are the code in this directory (a few seconds).
+  "$PYTHON" -m pip install -q --no-deps -e . 2>&1 | grep -v "Running pip as the 'root'" || true
 fi
