@@ -15,7 +15,8 @@ from ssl_tf import data as data_lib
 from ssl_tf import export, methods, models
 from ssl_tf.config import ConfigError, ExperimentConfig
 from ssl_tf.training import callbacks as callbacks_lib
-from ssl_tf.training import checkpoints, optimizers, strategy as strategy_lib
+from ssl_tf.training import checkpoints, optimizers
+from ssl_tf.training import strategy as strategy_lib
 
 logger = logging.getLogger("ssl_tf.training")
 

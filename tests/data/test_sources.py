@@ -6,7 +6,6 @@ import tensorflow as tf
 from PIL import Image
 
 from ssl_tf import data
-from ssl_tf.config import DataConfig
 from ssl_tf.testing import TestCase, tiny_images
 
 SHARED_TFDS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "tfds")

@@ -1,26 +1,12 @@
 """Tests for `ssl_tf.evaluation.finetune`."""
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from ssl_tf.config import EncoderConfig
 from ssl_tf.evaluation import finetune as finetune_function
 from ssl_tf.evaluation.finetune import crop_flip_augmentation
-from ssl_tf.testing import TestCase, tiny_images
-
-
-def _tiny_encoder(seed=0):
-    return keras.Sequential(
-        [
-            keras.Input((None, None, 3)),
-            keras.layers.Conv2D(
-                4, 3, kernel_initializer=keras.initializers.GlorotUniform(seed)
-            ),
-            keras.layers.ReLU(),
-            keras.layers.GlobalAveragePooling2D(),
-        ]
-    )
+from ssl_tf.testing import TestCase, tiny_encoder, tiny_images
 
 
 def _data(n, seed):
@@ -30,7 +16,7 @@ def _data(n, seed):
 class FineTuneTest(TestCase):
     def test_one_epoch_returns_metrics(self):
         result = finetune_function(
-            _tiny_encoder(),
+            tiny_encoder(batch_norm=False),
             _data(24, 0),
             _data(12, 1),
             num_classes=3,
@@ -45,7 +31,7 @@ class FineTuneTest(TestCase):
         self.assertEqual(result["test_examples"], 12)
 
     def test_zero_backbone_lr_freezes_backbone_only(self):
-        encoder = _tiny_encoder()
+        encoder = tiny_encoder(batch_norm=False)
         encoder(np.zeros((1, 8, 8, 3), "float32"))
         before = [np.array(w) for w in encoder.get_weights()]
         finetune_function(
@@ -79,7 +65,7 @@ class FineTuneTest(TestCase):
             {"images": images, "labels": labels}
         )
         result = finetune_function(
-            _tiny_encoder(),
+            tiny_encoder(batch_norm=False),
             dataset,
             _data(6, 1),
             num_classes=3,

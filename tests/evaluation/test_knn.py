@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from ssl_tf.evaluation import knn
-from ssl_tf.testing import TestCase, tiny_images
+from ssl_tf.testing import TestCase, tiny_encoder, tiny_images
 
 
 def _reference_predictions(train_x, train_y, test_x, k, temperature, classes):
@@ -25,18 +25,6 @@ def _reference_predictions(train_x, train_y, test_x, k, temperature, classes):
         predictions.append(int(np.argmax(scores)))
     return np.array(predictions)
 
-
-def _tiny_encoder():
-    return keras.Sequential(
-        [
-            keras.Input((None, None, 3)),
-            keras.layers.Conv2D(4, 3, strides=2),
-            keras.layers.BatchNormalization(),
-            keras.layers.ReLU(),
-            keras.layers.GlobalAveragePooling2D(),
-        ],
-        name="encoder",
-    )
 
 
 class _WithEncoder(keras.Model):
@@ -106,7 +94,7 @@ class KNNMonitorTest(TestCase):
         )
 
     def test_logs_accuracy_without_touching_weights(self):
-        model = _WithEncoder(_tiny_encoder(), name="toy")
+        model = _WithEncoder(tiny_encoder(strides=2), name="toy")
         model(np.zeros((1, 8, 8, 3), "float32"))
         before = [np.array(w) for w in model.get_weights()]
         monitor = self._monitor(every_n_epochs=2)
@@ -120,7 +108,7 @@ class KNNMonitorTest(TestCase):
             self.assertTrue(np.array_equal(old, new))
 
     def test_metric_reaches_history_and_tensorboard(self):
-        model = _WithEncoder(_tiny_encoder(), name="toy")
+        model = _WithEncoder(tiny_encoder(strides=2), name="toy")
         model.compile(optimizer="sgd", loss="mse")
         log_dir = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, log_dir, True)

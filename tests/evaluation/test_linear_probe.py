@@ -1,11 +1,10 @@
 """Tests for `ssl_tf.evaluation.linear` and `lbfgs`."""
 
-import keras
 import numpy as np
 
 from ssl_tf.evaluation import lbfgs, linear
 from ssl_tf.evaluation.metrics import top_k_accuracy
-from ssl_tf.testing import TestCase, tiny_images
+from ssl_tf.testing import TestCase, tiny_encoder, tiny_images
 
 
 def _separable(n, num_classes=4, dim=16, seed=0):
@@ -16,17 +15,6 @@ def _separable(n, num_classes=4, dim=16, seed=0):
     features = centers[labels] + 0.3 * rng.normal(size=(n, dim))
     return features.astype("float32"), labels
 
-
-def _tiny_encoder():
-    return keras.Sequential(
-        [
-            keras.Input((None, None, 3)),
-            keras.layers.Conv2D(4, 3, strides=2),
-            keras.layers.BatchNormalization(),
-            keras.layers.ReLU(),
-            keras.layers.GlobalAveragePooling2D(),
-        ]
-    )
 
 
 class LBFGSTest(TestCase):
@@ -123,7 +111,7 @@ class LinearProbeTest(TestCase):
         self.assertEqual(other["val_top1_by_l2"], result["val_top1_by_l2"])
 
     def test_encoder_weights_bit_identical(self):
-        encoder = _tiny_encoder()
+        encoder = tiny_encoder(strides=2)
         images = tiny_images(24, size=8, seed=0)
         labels = np.arange(24) % 3
         encoder(images[:2].astype("float32") / 255.0)

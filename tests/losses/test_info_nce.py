@@ -6,9 +6,7 @@ import pytest
 import tensorflow as tf
 
 from ssl_tf import losses
-from ssl_tf.testing import TestCase
-
-from ssl_tf.testing import mirrored_strategy
+from ssl_tf.testing import TestCase, mirrored_strategy
 
 
 def _normalize(x):

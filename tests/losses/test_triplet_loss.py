@@ -7,9 +7,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from ssl_tf import losses
-from ssl_tf.testing import TestCase
-
-from ssl_tf.testing import mirrored_strategy
+from ssl_tf.testing import TestCase, mirrored_strategy
 
 
 def _normalize(x):

@@ -14,8 +14,8 @@ from absl.testing import parameterized
 
 from ssl_tf import cli, export, methods, presets
 from ssl_tf.config import apply_overrides
+from ssl_tf.testing import TestCase, mirrored_strategy, tiny_images
 from ssl_tf.training import run
-from ssl_tf.testing import TestCase, tiny_images, mirrored_strategy
 
 METHODS = [(name, name) for name in methods.list_methods()]
 

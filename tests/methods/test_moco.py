@@ -10,23 +10,7 @@ from absl.testing import parameterized
 from ssl_tf import presets
 from ssl_tf.config import ConfigError, ExperimentConfig, TrainConfig
 from ssl_tf.methods import moco
-from ssl_tf.testing import TestCase
-
-from ssl_tf.testing import mirrored_strategy
-
-
-def tiny_encoder(seed=0):
-    inputs = keras.Input((None, None, 3))
-    x = keras.layers.Conv2D(
-        4,
-        3,
-        use_bias=False,
-        kernel_initializer=keras.initializers.HeNormal(seed),
-    )(inputs)
-    x = keras.layers.BatchNormalization(synchronized=True)(x)
-    x = keras.layers.ReLU()(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, x, name="encoder")
+from ssl_tf.testing import TestCase, mirrored_strategy, tiny_encoder
 
 
 def make_moco(seed=0, **options):

@@ -8,21 +8,7 @@ from absl.testing import parameterized
 from ssl_tf import presets
 from ssl_tf.config import AugmentConfig, ConfigError, ExperimentConfig
 from ssl_tf.methods import rotation
-from ssl_tf.testing import TestCase, tiny_images
-
-
-def tiny_encoder(seed=0):
-    inputs = keras.Input((None, None, 3))
-    x = keras.layers.Conv2D(
-        4,
-        3,
-        use_bias=False,
-        kernel_initializer=keras.initializers.HeNormal(seed),
-    )(inputs)
-    x = keras.layers.BatchNormalization(synchronized=True)(x)
-    x = keras.layers.ReLU()(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, x, name="encoder")
+from ssl_tf.testing import TestCase, tiny_encoder, tiny_images
 
 
 def rotation_views(recipe, n=3, size=16):

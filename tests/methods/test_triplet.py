@@ -10,21 +10,7 @@ from absl.testing import parameterized
 from ssl_tf import losses, presets
 from ssl_tf.config import ConfigError, ExperimentConfig, TrainConfig
 from ssl_tf.methods import triplet
-from ssl_tf.testing import TestCase
-
-
-def tiny_encoder(seed=0):
-    inputs = keras.Input((None, None, 3))
-    x = keras.layers.Conv2D(
-        4,
-        3,
-        use_bias=False,
-        kernel_initializer=keras.initializers.HeNormal(seed),
-    )(inputs)
-    x = keras.layers.BatchNormalization(synchronized=True)(x)
-    x = keras.layers.ReLU()(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, x, name="encoder")
+from ssl_tf.testing import TestCase, tiny_encoder
 
 
 def make_views(n=8, seed=0):

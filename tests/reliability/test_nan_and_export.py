@@ -13,7 +13,6 @@ from unittest import mock
 
 import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 from PIL import Image
@@ -21,7 +20,7 @@ from PIL import Image
 from ssl_tf import export, presets
 from ssl_tf.config import apply_overrides
 from ssl_tf.export import saved_model
-from ssl_tf.testing import TestCase, tiny_images
+from ssl_tf.testing import TestCase, tiny_encoder, tiny_images
 from ssl_tf.training import checkpoints, run
 
 NAN_STEP = 3  # the first step whose loss is NaN
@@ -148,18 +147,6 @@ class DivergenceTest(TestCase):
 SIZE = 16
 
 
-def tiny_encoder(seed=0):
-    # A few layers are enough: the export code does not depend on the
-    # architecture, and a ResNet makes every export take seconds.
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((SIZE, SIZE, 3))
-    x = keras.layers.Conv2D(4, 3, strides=2)(inputs)
-    x = keras.layers.BatchNormalization()(x)
-    x = keras.layers.ReLU()(x)
-    outputs = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, outputs, name="tiny_encoder")
-
-
 def snapshot(directory):
     files = {}
     for root, _, names in os.walk(directory):
@@ -175,7 +162,7 @@ class ExportTest(TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.encoder = tiny_encoder()
+        cls.encoder = tiny_encoder(strides=2, input_size=SIZE)
         # One export with metadata version 1, copied by the tests that need
         # an existing export.
         cls.first = os.path.join(tempfile.mkdtemp(), "encoder")
@@ -217,7 +204,7 @@ class ExportTest(TestCase):
             kwargs = {"tolerance": -1}
             expected = (export.ExportError, "disagrees")
         elif failure == "nan":
-            encoder = tiny_encoder(seed=1)
+            encoder = tiny_encoder(seed=1, strides=2, input_size=SIZE)
             kernel = encoder.trainable_weights[0]
             kernel.assign(tf.fill(kernel.shape, float("nan")))
             expected = (export.ExportError, "disagrees")
@@ -249,7 +236,7 @@ class ExportTest(TestCase):
 
     def test_successful_export_replaces_the_older_one(self):
         self.existing_export()
-        newer = tiny_encoder(seed=5)
+        newer = tiny_encoder(seed=5, strides=2, input_size=SIZE)
         images = tiny_images(3, SIZE, seed=9)
         old_embedding = export.LoadedEncoder(self.target).embed(images)
         export.export_encoder(newer, self.target, SIZE, metadata={"version": 2})
@@ -278,7 +265,7 @@ class ExportTest(TestCase):
         with mock.patch.object(saved_model.os, "replace", replace):
             with self.assertRaisesRegex(OSError, "rename failed"):
                 export.export_encoder(
-                    tiny_encoder(seed=5),
+                    tiny_encoder(seed=5, strides=2, input_size=SIZE),
                     self.target,
                     SIZE,
                     metadata={"version": 2},

@@ -5,12 +5,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from ssl_tf.testing import mirrored_strategy
 from absl.testing import parameterized
 
 from ssl_tf import config as config_lib
 from ssl_tf import testing
+from ssl_tf.testing import mirrored_strategy
 from ssl_tf.training import optimizers, schedules
 
 _NO_DECAY = ["gamma", "bias"]

@@ -10,13 +10,12 @@ import time
 
 import keras
 import numpy as np
-import pytest
 from PIL import Image
 
 from ssl_tf import presets
 from ssl_tf.config import apply_overrides
-from ssl_tf.training import run
 from ssl_tf.testing import TestCase, tiny_images
+from ssl_tf.training import run
 
 
 class Crash(Exception):

@@ -1,0 +1,36 @@
+"""A tiny encoder for tests: one conv, BN, ReLU, global pooling.
+
+Tests of training, export and evaluation do not depend on the architecture,
+and a ResNet makes every build and export take seconds.
+"""
+
+import keras
+
+
+def tiny_encoder(
+    seed=0, strides=1, batch_norm=True, input_size=None, name="encoder"
+):
+    """A `keras.Model` mapping `(n, h, w, 3)` images to 4 features.
+
+    Args:
+        seed: seeds the conv kernel, so two calls build equal encoders.
+        strides: the conv stride.
+        batch_norm: adds a synchronized `BatchNormalization` (SyncBN), which
+            behaves like plain BN on one replica and keeps 2-replica runs
+            equal to 1-replica runs.
+        input_size: fixes the input's spatial size; `None` accepts any.
+        name: the model's name.
+    """
+    inputs = keras.Input((input_size, input_size, 3))
+    x = keras.layers.Conv2D(
+        4,
+        3,
+        strides=strides,
+        use_bias=False,
+        kernel_initializer=keras.initializers.HeNormal(seed),
+    )(inputs)
+    if batch_norm:
+        x = keras.layers.BatchNormalization(synchronized=True)(x)
+    x = keras.layers.ReLU()(x)
+    outputs = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, outputs, name=name)
