@@ -25,7 +25,8 @@ def suggest(name: str, choices) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
-def _check_choice(key: str, value, allowed) -> None:
+def check_choice(key: str, value, allowed) -> None:
+    """Raises `ConfigError` naming `key` unless `value` is in `allowed`."""
     if value not in allowed:
         raise ConfigError(
             f"`{key}` must be one of {sorted(allowed)}. Received: "
@@ -82,7 +83,7 @@ class DataConfig:
     allow_outside_root: bool = False
 
     def validate(self) -> None:
-        _check_choice("data.source", self.source, SOURCES)
+        check_choice("data.source", self.source, SOURCES)
         _check_range("data.image_size", self.image_size, low=8)
         _check_range("data.shuffle_buffer", self.shuffle_buffer, low=0)
 
@@ -119,8 +120,8 @@ class AugmentConfig:
     backend: str = "keras"
 
     def validate(self) -> None:
-        _check_choice("augment.placement", self.placement, ("host", "device"))
-        _check_choice("augment.backend", self.backend, ("keras", "keras_cv"))
+        check_choice("augment.placement", self.placement, ("host", "device"))
+        check_choice("augment.backend", self.backend, ("keras", "keras_cv"))
         low, high = self.crop_scale
         if not 0 < low <= high <= 1:
             raise ConfigError(
@@ -148,7 +149,7 @@ class EncoderConfig:
     width: float = 1.0
 
     def validate(self) -> None:
-        _check_choice("encoder.stem", self.stem, ("cifar", "imagenet"))
+        check_choice("encoder.stem", self.stem, ("cifar", "imagenet"))
         _check_range("encoder.width", self.width, low=0, low_open=True)
 
 
@@ -200,13 +201,13 @@ class TrainConfig:
         _check_range("train.epochs", self.epochs, low=1)
         if self.steps_per_epoch is not None:
             _check_range("train.steps_per_epoch", self.steps_per_epoch, low=1)
-        _check_choice(
+        check_choice(
             "train.optimizer", self.optimizer, ("lars", "sgd", "adam", "adamw")
         )
         _check_range(
             "train.learning_rate", self.learning_rate, low=0, low_open=True
         )
-        _check_choice(
+        check_choice(
             "train.lr_scaling", self.lr_scaling, ("linear", "sqrt", "none")
         )
         _check_range("train.weight_decay", self.weight_decay, low=0)
@@ -224,7 +225,7 @@ class TrainConfig:
             "train.checkpoint_every_steps", self.checkpoint_every_steps, low=0
         )
         _check_range("train.keep_checkpoints", self.keep_checkpoints, low=1)
-        _check_choice(
+        check_choice(
             "train.mixed_precision",
             self.mixed_precision,
             ("none", "bfloat16", "float16"),

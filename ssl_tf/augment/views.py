@@ -172,15 +172,53 @@ def simclr_recipe(augment_config, image_size, seed=None):
     )
 
 
-@keras.saving.register_keras_serializable(package="ssl_tf")
-class TwoViews(keras.layers.Layer):
-    """Two independent augmentations of each image: `{view_1, view_2}`.
+def crop_flip_recipe(augment_config, image_size, seed=None):
+    """The crop and flip of `augment_config`, without any colour change.
+
+    The light recipe for tasks that colour would not help (rotation) and
+    the usual supervised augmentation.
+    """
+    return SimCLRAugment(
+        image_size,
+        crop_scale=augment_config.crop_scale,
+        crop_ratio=augment_config.crop_ratio,
+        flip=augment_config.flip,
+        jitter_strength=0.0,
+        jitter_prob=0.0,
+        grayscale_prob=0.0,
+        blur=False,
+        solarize_prob=0.0,
+        seed=seed,
+    )
+
+
+# Recipe names a method config may choose from; "none" only rescales.
+RECIPES = ("simclr", "crop_flip", "none")
+
+
+def make_recipe(name, augment_config, image_size, seed=None):
+    """The recipe layer called `name` (see `RECIPES`); `None` for "none"."""
+    if name == "simclr":
+        return simclr_recipe(augment_config, image_size, seed)
+    if name == "crop_flip":
+        return crop_flip_recipe(augment_config, image_size, seed)
+    if name == "none":
+        return None
+    raise ValueError(f"Unknown recipe {name!r}; expected one of {RECIPES}.")
+
+
+class ViewLayer(keras.layers.Layer):
+    """Base of the layers that turn a batch into a method's views.
+
+    Holds an optional augmentation `recipe` and (de)serializes it; `view`
+    applies it with its own derived seed, or without a recipe only
+    converts the images to float32 in [0, 1].
 
     Args:
-        recipe: The augmentation layer applied twice.
+        recipe: Optional augmentation layer.
     """
 
-    def __init__(self, recipe, **kwargs):
+    def __init__(self, recipe=None, **kwargs):
         super().__init__(**kwargs)
         self.recipe = recipe
 
@@ -188,26 +226,59 @@ class TwoViews(keras.layers.Layer):
         # Sub-layers and random state need no shapes; nothing to create.
         self.built = True
 
+    def view(self, images, seed, index):
+        """View number `index` of `images`; distinct indices draw apart."""
+        if self.recipe is None:
+            return tf.cast(images, tf.float32) / 255.0
+        return self.recipe(images, seed=seeding.derive(seed, index))
+
+    def get_config(self):
+        recipe = self.recipe
+        if recipe is not None:
+            recipe = keras.saving.serialize_keras_object(recipe)
+        return {**super().get_config(), "recipe": recipe}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("recipe") is not None:
+            config["recipe"] = keras.saving.deserialize_keras_object(
+                config["recipe"]
+            )
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="ssl_tf")
+class TwoViews(ViewLayer):
+    """Two independent augmentations of each image: `{view_1, view_2}`.
+
+    Args:
+        recipe: The augmentation layer applied twice.
+    """
+
     def call(self, batch, seed=None):
         images = batch["images"] if isinstance(batch, dict) else batch
         out = {
-            "view_1": self.recipe(images, seed=seeding.derive(seed, 1)),
-            "view_2": self.recipe(images, seed=seeding.derive(seed, 2)),
+            "view_1": self.view(images, seed, 1),
+            "view_2": self.view(images, seed, 2),
         }
         if isinstance(batch, dict) and "labels" in batch:
             out["labels"] = batch["labels"]
         return out
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "recipe": keras.saving.serialize_keras_object(self.recipe),
-        }
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["recipe"] = keras.saving.deserialize_keras_object(
-            config["recipe"]
-        )
-        return cls(**config)
+@keras.saving.register_keras_serializable(package="ssl_tf")
+class LabeledView(ViewLayer):
+    """One augmented view and the labels: `{"images", "labels"}`.
+
+    For supervised training; the images come out as float32 in [0, 1].
+
+    Args:
+        recipe: Optional augmentation layer.
+    """
+
+    def call(self, batch, seed=None):
+        return {
+            "images": self.view(batch["images"], seed, 1),
+            "labels": batch["labels"],
+        }

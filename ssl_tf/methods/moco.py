@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 
 from ssl_tf import augment, losses
-from ssl_tf.config import ConfigError
+from ssl_tf.config import ConfigError, check_choice
 from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
 from ssl_tf.models.heads import ProjectionHead
 
@@ -67,11 +67,9 @@ class MoCoConfig(MethodConfig):
                 f"`train.batch_size` ({batch_size}). "
                 f"Received: queue_size={self.queue_size}"
             )
-        if self.momentum_schedule not in MOMENTUM_SCHEDULES:
-            raise ConfigError(
-                f"`momentum_schedule` must be one of {list(MOMENTUM_SCHEDULES)}"
-                f". Received: momentum_schedule={self.momentum_schedule!r}"
-            )
+        check_choice(
+            "momentum_schedule", self.momentum_schedule, MOMENTUM_SCHEDULES
+        )
         if self.momentum_schedule == "cosine" and (
             self.total_steps is None or self.total_steps < 1
         ):
@@ -85,11 +83,7 @@ class MoCoConfig(MethodConfig):
                 "`projection_dims` must be positive sizes. "
                 f"Received: projection_dims={self.projection_dims}"
             )
-        if self.bn_mode not in BN_MODES:
-            raise ConfigError(
-                f"`bn_mode` must be one of {list(BN_MODES)}. "
-                f"Received: bn_mode={self.bn_mode!r}"
-            )
+        check_choice("bn_mode", self.bn_mode, BN_MODES)
         if self.bn_splits < 1 or batch_size % self.bn_splits:
             raise ConfigError(
                 "`bn_splits` must be a positive divisor of `train.batch_size` "
@@ -127,25 +121,6 @@ def enqueue(queue, pointer, keys):
     )
     queue.assign(updated)
     pointer.assign(tf.math.floormod(pointer + n, size))
-
-
-class HeadLayers(tf.Module):
-    """Makes the layers of heads checkpoint dependencies.
-
-    `ProjectionHead` keeps its layers in Python lists, which Keras tracks
-    but `tf.train.Checkpoint` does not see, so its weights would be missing
-    from checkpoints. Holding the layers here makes them part of the
-    model's checkpoint (a layer reached twice is still saved once).
-    """
-
-    def __init__(self, heads):
-        super().__init__(name="head_layers")
-        self.layers = [
-            layer
-            for head in heads
-            for layer in (*head.dense_layers, *head.batch_norms)
-            if layer is not None
-        ]
 
 
 def _random_unit_rows(seed):
@@ -268,7 +243,6 @@ class MoCo(SSLModel):
             units, final_batch_norm=False, name="key_projector"
         )
         self.key_projector.build(embedding)
-        self.head_layers = HeadLayers([self.projector, self.key_projector])
         for query, key in self._weight_pairs():
             if tuple(query.shape) != tuple(key.shape):
                 raise ValueError(

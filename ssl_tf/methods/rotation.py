@@ -6,31 +6,12 @@ import keras
 import tensorflow as tf
 
 from ssl_tf import augment
-from ssl_tf.config import ConfigError
+from ssl_tf.config import check_choice
 from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
 from ssl_tf.models.heads import ClassificationHead
 
+# Colour changes would not help the rotation task: no "simclr" recipe.
 RECIPES = ("crop_flip", "none")
-
-
-def crop_flip_recipe(augment_config, image_size, seed=None):
-    """The crop and flip of `augment_config`, without any colour change.
-
-    A light recipe for methods whose task colour would not help (rotation)
-    or that want standard supervised augmentation.
-    """
-    return augment.SimCLRAugment(
-        image_size,
-        crop_scale=augment_config.crop_scale,
-        crop_ratio=augment_config.crop_ratio,
-        flip=augment_config.flip,
-        jitter_strength=0.0,
-        jitter_prob=0.0,
-        grayscale_prob=0.0,
-        blur=False,
-        solarize_prob=0.0,
-        seed=seed,
-    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,11 +28,7 @@ class RotationConfig(MethodConfig):
     recipe: str = "crop_flip"
 
     def validate(self, experiment):
-        if self.recipe not in RECIPES:
-            raise ConfigError(
-                f"`recipe` must be one of {list(RECIPES)}. "
-                f"Received: recipe={self.recipe!r}"
-            )
+        check_choice("recipe", self.recipe, RECIPES)
 
 
 @register_method("rotation", config_cls=RotationConfig)
@@ -123,10 +100,11 @@ class Rotation(SSLModel):
     @staticmethod
     def make_views(augment_config, image_size, seed=None, method_config=None):
         method_config = method_config or RotationConfig()
-        recipe = None
-        if method_config.recipe == "crop_flip":
-            recipe = crop_flip_recipe(augment_config, image_size, seed)
-        return augment.FourRotations(recipe)
+        return augment.FourRotations(
+            augment.make_recipe(
+                method_config.recipe, augment_config, image_size, seed
+            )
+        )
 
     def compute_ssl_loss(self, inputs, training):
         embeddings = self.encoder(inputs["images"], training=training)

@@ -6,53 +6,9 @@ import keras
 import tensorflow as tf
 
 from ssl_tf import augment
-from ssl_tf.augment import seeding
-from ssl_tf.config import ConfigError
+from ssl_tf.config import check_choice
 from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
-from ssl_tf.methods.rotation import crop_flip_recipe
 from ssl_tf.models.heads import ClassificationHead
-
-RECIPES = ("simclr", "crop_flip", "none")
-
-
-@keras.saving.register_keras_serializable(package="ssl_tf")
-class LabeledView(keras.layers.Layer):
-    """One augmented view and the labels: `{"images", "labels"}`.
-
-    The output keeps the input's keys (as `FourRotations` does), with the
-    images augmented to float32 in [0, 1].
-
-    Args:
-        recipe: Optional augmentation layer; without it images are only
-            converted to float32 in [0, 1].
-    """
-
-    def __init__(self, recipe=None, **kwargs):
-        super().__init__(**kwargs)
-        self.recipe = recipe
-
-    def call(self, batch, seed=None):
-        images = batch["images"]
-        if self.recipe is None:
-            view = tf.cast(images, tf.float32) / 255.0
-        else:
-            view = self.recipe(images, seed=seeding.derive(seed, 1))
-        return {"images": view, "labels": batch["labels"]}
-
-    def get_config(self):
-        recipe = self.recipe
-        if recipe is not None:
-            recipe = keras.saving.serialize_keras_object(recipe)
-        return {**super().get_config(), "recipe": recipe}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if config.get("recipe") is not None:
-            config["recipe"] = keras.saving.deserialize_keras_object(
-                config["recipe"]
-            )
-        return cls(**config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,11 +25,7 @@ class SupervisedConfig(MethodConfig):
     recipe: str = "simclr"
 
     def validate(self, experiment):
-        if self.recipe not in RECIPES:
-            raise ConfigError(
-                f"`recipe` must be one of {list(RECIPES)}. "
-                f"Received: recipe={self.recipe!r}"
-            )
+        check_choice("recipe", self.recipe, augment.RECIPES)
 
 
 @register_method("supervised", config_cls=SupervisedConfig)
@@ -142,12 +94,11 @@ class Supervised(SSLModel):
     @staticmethod
     def make_views(augment_config, image_size, seed=None, method_config=None):
         method_config = method_config or SupervisedConfig()
-        recipe = None
-        if method_config.recipe == "simclr":
-            recipe = augment.simclr_recipe(augment_config, image_size, seed)
-        elif method_config.recipe == "crop_flip":
-            recipe = crop_flip_recipe(augment_config, image_size, seed)
-        return LabeledView(recipe)
+        return augment.LabeledView(
+            augment.make_recipe(
+                method_config.recipe, augment_config, image_size, seed
+            )
+        )
 
     def compute_ssl_loss(self, inputs, training):
         embeddings = self.encoder(inputs["images"], training=training)

@@ -6,10 +6,9 @@ import keras
 import tensorflow as tf
 
 from ssl_tf import augment, losses
-from ssl_tf.config import ConfigError
+from ssl_tf.config import ConfigError, check_choice
 from ssl_tf.losses.triplet import MINING
 from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
-from ssl_tf.methods.moco import HeadLayers
 from ssl_tf.models.heads import ProjectionHead
 
 
@@ -37,11 +36,7 @@ class TripletConfig(MethodConfig):
                 "`margin` must be in [0, 2] (a cosine distance). "
                 f"Received: margin={self.margin}"
             )
-        if self.mining not in MINING:
-            raise ConfigError(
-                f"`mining` must be one of {list(MINING)}. "
-                f"Received: mining={self.mining!r}"
-            )
+        check_choice("mining", self.mining, MINING)
         if len(self.projection_dims) < 1 or min(self.projection_dims) < 1:
             raise ConfigError(
                 "`projection_dims` must be positive sizes. "
@@ -87,8 +82,6 @@ class Triplet(SSLModel):
             config.projection_dims, seed=self.seed, name="projector"
         )
         self.projector.build((None, int(encoder.outputs[0].shape[-1])))
-        # So that checkpoints hold the projector (see `HeadLayers`).
-        self.head_layers = HeadLayers([self.projector])
         self.ssl_loss = losses.TripletLoss(
             margin=config.margin, mining=config.mining, seed=self.seed
         )

@@ -15,7 +15,7 @@ from absl.testing import parameterized
 from ssl_tf import cli, export, methods, presets
 from ssl_tf.config import apply_overrides
 from ssl_tf.testing import TestCase, mirrored_strategy, tiny_images
-from ssl_tf.training import run
+from ssl_tf.training import checkpoints, run
 
 METHODS = [(name, name) for name in methods.list_methods()]
 
@@ -56,12 +56,43 @@ class EveryMethodTest(TestCase):
         tmp = self.get_temp_dir()
         config = smoke_config(method, tmp)
         strategy = tf.distribute.get_strategy()
-        model, _ = run.build_model(config, strategy, steps_per_epoch=2, num_classes=4)
+        model, _ = run.build_model(
+            config, strategy, steps_per_epoch=2, num_classes=4
+        )
         before = [w.numpy().copy() for w in model.encoder.trainable_weights]
         run_one_step(model, config, strategy)
         after = model.encoder.trainable_weights
-        changed = [not np.allclose(a, b.numpy()) for a, b in zip(before, after)]
+        changed = [
+            not np.allclose(a, b.numpy())
+            for a, b in zip(before, after, strict=True)
+        ]
         self.assertGreater(np.mean(changed), 0.5)
+
+    @parameterized.named_parameters(*METHODS)
+    def test_checkpoint_restores_every_weight(self, method):
+        # Heads, key encoders, queues and BN statistics included: a fresh
+        # model restored from the checkpoint equals the trained one.
+        tmp = self.get_temp_dir()
+        config = smoke_config(method, tmp)
+        strategy = tf.distribute.get_strategy()
+        models = []
+        for _ in range(2):
+            model, _ = run.build_model(
+                config, strategy, steps_per_epoch=2, num_classes=4
+            )
+            models.append(model)
+        trained, fresh = models
+        run_one_step(trained, config, strategy)
+        directory = os.path.join(tmp, "checkpoints")
+        checkpoints.Checkpointer(directory, trained, trained.optimizer).save(
+            1, 0, 1
+        )
+        run.build_from_batch(fresh, config, strategy)
+        fresh.optimizer.build(fresh.trainable_variables)
+        checkpoints.Checkpointer(directory, fresh, fresh.optimizer).restore()
+        self.assertEqual(len(fresh.weights), len(trained.weights))
+        for restored, saved in zip(fresh.weights, trained.weights, strict=True):
+            self.assertAllEqual(restored.numpy(), saved.numpy())
 
     @pytest.mark.distributed
     @parameterized.named_parameters(*METHODS)
@@ -69,17 +100,21 @@ class EveryMethodTest(TestCase):
         # One step on MirroredStrategy over 2 logical CPUs must give the
         # same weights as one step on one device with the same global batch.
         tmp = self.get_temp_dir()
-        options = getattr(methods.get_method(method), "replica_equivalence_options", {})
+        options = getattr(
+            methods.get_method(method), "replica_equivalence_options", {}
+        )
         config = smoke_config(method, tmp, **options)
         results = []
         for strategy in (
             tf.distribute.get_strategy(),
             mirrored_strategy(),
         ):
-            model, _ = run.build_model(config, strategy, steps_per_epoch=2, num_classes=4)
+            model, _ = run.build_model(
+                config, strategy, steps_per_epoch=2, num_classes=4
+            )
             run_one_step(model, config, strategy)
             results.append([w.numpy() for w in model.weights])
-        for one, two in zip(*results):
+        for one, two in zip(*results, strict=True):
             self.assertAllClose(one, two, rtol=1e-4, atol=1e-5)
 
 
@@ -128,7 +163,9 @@ TOY_METHOD = textwrap.dedent(
             self.ssl_loss = Distance()
 
         @staticmethod
-        def make_views(augment_config, image_size, seed=None, method_config=None):
+        def make_views(
+            augment_config, image_size, seed=None, method_config=None
+        ):
             return augment.TwoViews(
                 augment.simclr_recipe(augment_config, image_size, seed)
             )

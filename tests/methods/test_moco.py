@@ -11,6 +11,7 @@ from ssl_tf import presets
 from ssl_tf.config import ConfigError, ExperimentConfig, TrainConfig
 from ssl_tf.methods import moco
 from ssl_tf.testing import TestCase, mirrored_strategy, tiny_encoder
+from ssl_tf.training import checkpoints
 
 
 def make_moco(seed=0, **options):
@@ -225,24 +226,27 @@ class LossTest(TestCase):
 
 class CheckpointTest(TestCase):
     def test_restore_brings_back_queue_pointer_and_key_encoder(self):
+        # Through the `Checkpointer` that pretraining uses.
+        directory = self.get_temp_dir() + "/moco"
         model = make_moco(seed=0)
         rng = np.random.default_rng(3)
         for _, key in model._weight_pairs():
             key.assign(rng.normal(size=key.shape).astype("float32"))
         moco.enqueue(model.queue, model.queue_pointer, unit_rows(5, 4, 7))
-        path = tf.train.Checkpoint(model=model).save(
-            self.get_temp_dir() + "/moco"
-        )
+        optimizer = keras.optimizers.SGD(0.1)
+        optimizer.build(model.trainable_variables)
+        checkpoints.Checkpointer(directory, model, optimizer).save(1, 0, 1)
         restored = make_moco(seed=1)
         self.assertNotAllClose(restored.queue.numpy(), model.queue.numpy())
-        tf.train.Checkpoint(model=restored).restore(
-            path
-        ).assert_existing_objects_matched()
+        optimizer = keras.optimizers.SGD(0.1)
+        optimizer.build(restored.trainable_variables)
+        checkpoints.Checkpointer(directory, restored, optimizer).restore()
         self.assertAllEqual(restored.queue.numpy(), model.queue.numpy())
         self.assertEqual(int(restored.queue_pointer.numpy()), 5)
-        for (_, key), (_, saved) in zip(
+        pairs = zip(
             restored._weight_pairs(), model._weight_pairs(), strict=True
-        ):
+        )
+        for (_, key), (_, saved) in pairs:
             self.assertAllEqual(key.numpy(), saved.numpy())
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from ssl_tf import presets
+from ssl_tf import augment, presets
 from ssl_tf.config import AugmentConfig, ConfigError, ExperimentConfig
 from ssl_tf.methods import supervised
 from ssl_tf.testing import TestCase, tiny_encoder, tiny_images
@@ -45,9 +45,9 @@ class LabeledViewTest(TestCase):
         self.assertGreater(views.recipe.jitter_strength, 0.0)
 
     def test_config_round_trip(self):
-        layer = supervised.LabeledView()
+        layer = augment.LabeledView()
         self.assertEqual(
-            supervised.LabeledView.from_config(layer.get_config()).recipe,
+            augment.LabeledView.from_config(layer.get_config()).recipe,
             None,
         )
 

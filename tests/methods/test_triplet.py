@@ -69,20 +69,6 @@ class TripletModelTest(TestCase):
         self.assertGreater(history["active_triplets"][0], 0.0)
 
 
-class TripletCheckpointTest(TestCase):
-    def test_checkpoint_restores_the_projector(self):
-        model = make_triplet()
-        for weight in model.projector.weights:
-            weight.assign(np.full(weight.shape, 0.5, "float32"))
-        path = tf.train.Checkpoint(model=model).save(
-            self.get_temp_dir() + "/triplet"
-        )
-        restored = make_triplet()
-        tf.train.Checkpoint(model=restored).restore(path)
-        for weight in restored.projector.weights:
-            self.assertAllClose(weight.numpy(), np.full(weight.shape, 0.5))
-
-
 class TripletConfigTest(TestCase):
     @parameterized.named_parameters(
         ("margin", {"margin": 3.0}, r"`margin` must be in \[0, 2\]"),
