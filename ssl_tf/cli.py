@@ -112,7 +112,7 @@ def cmd_eval(args):
         results.append(
             protocols.run(
                 args.protocol, model, data_config, options=options,
-                output_path=output,
+                output_path=output, reuse=not args.rerun,
             )
         )
     print(report.markdown_table(results))
@@ -186,6 +186,9 @@ def build_parser():
                    help="extra name for the result file (e.g. 1shot)")
     p.add_argument("--option", action="append", default=[],
                    help="protocol option key=value (repeatable)")
+    p.add_argument("--rerun", action="store_true",
+                   help="run again even if --output-dir already holds the "
+                   "result of the same model, data and options")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("demo", help="pretrain, export and evaluate vs random init")

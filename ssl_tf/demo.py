@@ -49,7 +49,12 @@ def main(
             print(f"== {protocol}: {tag}", flush=True)
             results.append(
                 protocols.run(
-                    protocol, path, baseline.data, options={}, output_path=output
+                    protocol,
+                    path,
+                    baseline.data,
+                    options={},
+                    output_path=output,
+                    reuse=True,
                 )
             )
     table = report.markdown_table(results)

@@ -33,6 +33,7 @@ Per protocol:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 
@@ -53,6 +54,8 @@ from ssl_tf.evaluation import (
 from ssl_tf.evaluation.finetune import finetune
 from ssl_tf.evaluation.metrics import top_k_accuracy
 from ssl_tf.evaluation.options import resolve_options
+
+logger = logging.getLogger("ssl_tf.evaluation")
 
 
 class _Context:
@@ -251,6 +254,32 @@ _HANDLERS = {
 }
 
 
+def _matching_result(output_path, protocol, model_path, data_config, o):
+    """The result at `output_path` if the same request made it, else None."""
+    if model_path is None or not os.path.exists(output_path):
+        return None
+    try:
+        previous = report.read_result(output_path)
+    except (OSError, ValueError):
+        return None  # unreadable: run again and overwrite it
+    expected_fingerprint = export.read_metadata(model_path).get("fingerprint")
+    dataset = previous.get("dataset", {})
+    name = str(data_config.name)
+    if data_config.source != "tfds":
+        name = os.path.basename(name.rstrip("/"))
+    same = (
+        previous.get("protocol") == protocol
+        and expected_fingerprint is not None
+        and previous.get("fingerprint") == expected_fingerprint
+        and previous.get("options") == report.to_plain(o)
+        and dataset.get("source") == data_config.source
+        and dataset.get("name") == name
+        and dataset.get("train_split") == data_config.split
+        and dataset.get("test_split") == data_config.eval_split
+    )
+    return previous if same else None
+
+
 def run(
     protocol: str,
     model_path: str | None,
@@ -259,6 +288,7 @@ def run(
     options: dict | None = None,
     output_path: str | None = None,
     arrays: dict | None = None,
+    reuse: bool = False,
 ) -> dict:
     """Runs one protocol on an exported encoder; see the module docstring.
 
@@ -273,6 +303,10 @@ def run(
         output_path: Where to write the JSON result, or `None`.
         arrays: For `data_config.source == "arrays"`: split name ->
             `(images, labels)`.
+        reuse: Return the result already at `output_path` instead of
+            running again when it was made by the same protocol, options,
+            dataset and model (same export fingerprint). Lets a long
+            evaluation script be rerun after an interruption.
 
     Returns:
         The result dict (see `ssl_tf.evaluation.report`).
@@ -283,6 +317,17 @@ def run(
             f"Protocol {protocol!r} needs `model_path` (only finetune with "
             "`random_init` runs without one)."
         )
+    if reuse and output_path:
+        previous = _matching_result(
+            output_path, protocol, model_path, data_config, o
+        )
+        if previous is not None:
+            logger.info(
+                "Reusing %s (same model, data and options; delete it or "
+                "pass --rerun to run again).",
+                output_path,
+            )
+            return previous
     start = time.perf_counter()
     if protocol == "finetune":
         model, fingerprint, data_config, descriptions, sizes, metrics = (

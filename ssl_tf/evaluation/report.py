@@ -74,6 +74,11 @@ def _to_json(value):
     return str(value)
 
 
+def to_plain(value):
+    """`value` as it reads back from a result file (lists, not tuples)."""
+    return json.loads(json.dumps(value, sort_keys=True, default=_to_json))
+
+
 def write_result(result: dict, path: str) -> str:
     """Writes `result` as JSON to `path` (atomically); returns `path`."""
     directory = os.path.dirname(os.path.abspath(path))

@@ -135,3 +135,30 @@ class ProtocolsTest(TestCase):
             protocols.run(
                 "knn", self.model_path, _CONFIG, options={"k": "many"}
             )
+
+    def test_reuse_returns_a_matching_result_and_reruns_otherwise(self):
+        output = os.path.join(self.root, "reuse", "knn.json")
+        options = {"cache_dir": os.path.join(self.root, "cache"), "k": 5}
+
+        def run(reuse, **changes):
+            return protocols.run(
+                "knn",
+                self.model_path,
+                _CONFIG,
+                options={**options, **changes},
+                output_path=output,
+                arrays=self.arrays,
+                reuse=reuse,
+            )
+
+        first = run(reuse=True)  # nothing there yet: runs
+        stored = report.read_result(output)
+        stored["metrics"]["top1"] = -1.0  # a marker only a reuse returns
+        report.write_result(stored, output)
+        self.assertEqual(run(reuse=True)["metrics"]["top1"], -1.0)
+        # Other options, or reuse off, run again and overwrite the file.
+        self.assertGreaterEqual(run(reuse=True, k=3)["metrics"]["top1"], 0.0)
+        report.write_result(stored, output)
+        self.assertEqual(
+            run(reuse=False)["metrics"]["top1"], first["metrics"]["top1"]
+        )
