@@ -6,6 +6,7 @@ earlier (interrupted) run already did, and prints one Markdown table.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -36,7 +37,14 @@ def main(
         print(f"== Pretraining {config.method} ({config.name})", flush=True)
         result = run.pretrain(config, verbose=2)
         models.append(result.export_dir)
-    baseline = configs[0]
+    # The untrained encoder is the same for every method of a preset, so
+    # it is exported once under the preset's own name.
+    baseline = dataclasses.replace(
+        configs[0],
+        name=config_lib.apply_overrides(
+            presets.get_preset(preset), overrides or {}
+        ).name,
+    )
     print("== Exporting the random-init baseline", flush=True)
     models.append(export_run.export_random_encoder(baseline))
 

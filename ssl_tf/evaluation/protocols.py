@@ -254,6 +254,17 @@ _HANDLERS = {
 }
 
 
+def _method_of(model_path, o):
+    """The pretraining method recorded in the export, if any."""
+    if model_path is None:
+        return "random" if o.get("random_init") else None
+    if o.get("random_init"):
+        return "random"
+    if not os.path.isdir(model_path):
+        return None
+    return export.read_metadata(model_path).get("method")
+
+
 def _matching_result(output_path, protocol, model_path, data_config, o):
     """The result at `output_path` if the same request made it, else None."""
     if model_path is None or not os.path.exists(output_path):
@@ -359,6 +370,7 @@ def run(
         sizes,
         metrics,
         **{"seed": o["seed"], "wall_time_s": wall_time, "options": o},
+        method=_method_of(model_path, o),
     )
     if output_path:
         report.write_result(result, output_path)

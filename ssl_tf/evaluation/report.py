@@ -2,7 +2,8 @@
 
 Every protocol returns one result dict:
 
-    {"protocol": "linear", "model": "saved_models/run", "fingerprint": ...,
+    {"protocol": "linear", "model": "saved_models/run", "method": "simclr",
+     "fingerprint": ...,
      "dataset": {"description": ..., "name": ..., ...},
      "split_sizes": {"train": 50000, "test": 10000},
      "metrics": {"top1": 0.91, ...}, "seed": 0, "wall_time_s": 12.3,
@@ -48,11 +49,17 @@ def make_result(
     seed: int,
     wall_time_s: float,
     options: dict,
+    method: str | None = None,
 ) -> dict:
-    """A result dict with every field of the report format."""
+    """A result dict with every field of the report format.
+
+    `method` is the pretraining method from the export's metadata
+    (`"random"` for a random-init export), when known.
+    """
     return {
         "protocol": protocol,
         "model": model,
+        "method": method,
         "fingerprint": fingerprint,
         "dataset": dataset,
         "split_sizes": split_sizes,
@@ -140,6 +147,19 @@ def metric_columns(result: dict) -> dict[str, str]:
     }
 
 
+def row_label(result: dict) -> str:
+    """`model (method)`, the model path relative to here when inside it."""
+    model = result.get("model")
+    if not model:
+        return "random init"
+    model = os.path.normpath(model)
+    relative = os.path.relpath(model)
+    if os.path.isabs(model) and not relative.startswith(os.pardir):
+        model = relative
+    method = result.get("method")
+    return f"{model} ({method})" if method else model
+
+
 def _cell(text):
     return str(text).replace("|", "\\|")
 
@@ -166,7 +186,7 @@ def markdown_table(results) -> str:
     # Column title -> sort key: dataset, protocol, first appearance.
     order: dict[str, tuple] = {}
     for result in results:
-        model = result.get("model") or "random init"
+        model = row_label(result)
         dataset = (result.get("dataset") or {}).get("name")
         prefix = f"{dataset}: " if len(datasets) > 1 else ""
         protocol = result.get("protocol")

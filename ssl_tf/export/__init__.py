@@ -3,6 +3,7 @@
 from ssl_tf.export.saved_model import (
     ExportError,
     LoadedEncoder,
+    encoder_fingerprint,
     export_encoder,
     fingerprint,
     load_encoder,
@@ -14,6 +15,7 @@ __all__ = [
     "ExportError",
     "LoadedEncoder",
     "export_encoder",
+    "encoder_fingerprint",
     "fingerprint",
     "load_encoder",
     "load_keras_encoder",

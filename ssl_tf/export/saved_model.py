@@ -53,6 +53,38 @@ def fingerprint(directory: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def _without_names(value):
+    if isinstance(value, dict):
+        return {
+            key: _without_names(item)
+            for key, item in value.items()
+            if key != "name"
+        }
+    if isinstance(value, (list, tuple)):
+        return [_without_names(item) for item in value]
+    return value
+
+
+def encoder_fingerprint(encoder, image_size: int) -> str:
+    """SHA-256 over the encoder's weights, layer configs and image size.
+
+    Equal for two exports of the same weights, which SavedModel files are
+    not (they embed fresh object ids), so re-exporting a finished run keeps
+    its feature cache and evaluation results. Layer names are left out:
+    Keras numbers them per process.
+    """
+    digest = hashlib.sha256(f"image_size={image_size}".encode())
+    for layer in encoder.layers:
+        config = _without_names(layer.get_config())
+        digest.update(type(layer).__name__.encode())
+        digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    for weight in encoder.weights:
+        value = np.asarray(keras.ops.convert_to_numpy(weight))
+        digest.update(f"{value.dtype}{value.shape}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()[:16]
+
+
 def _probe_images(image_size, seed=0):
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, (4, image_size, image_size, 3), np.uint8)
@@ -112,7 +144,7 @@ def export_encoder(
         info = {
             "image_size": image_size,
             "embedding_dim": int(expected["embedding"].shape[-1]),
-            "fingerprint": fingerprint(os.path.join(staging, SAVED_MODEL)),
+            "fingerprint": encoder_fingerprint(encoder, image_size),
             "verified_max_abs_difference": error,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             **(metadata or {}),

@@ -43,6 +43,20 @@ class ReportTest(TestCase):
         for key in report.RESULT_KEYS:
             self.assertIn(key, report.read_result(path))
 
+    def test_row_label_names_the_method_and_shortens_paths(self):
+        inside = os.path.join(os.getcwd(), "saved_models", "run")
+        result = _result("knn", inside, _KNN)
+        result["method"] = "moco"
+        self.assertEqual(
+            report.row_label(result),
+            os.path.join("saved_models", "run") + " (moco)",
+        )
+        outside = _result("knn", "/elsewhere/run", _KNN)
+        self.assertEqual(report.row_label(outside), "/elsewhere/run")
+        self.assertIn(
+            "| /elsewhere/run | 85.0 |", report.markdown_table([outside])
+        )
+
     def test_markdown_table(self):
         table = report.markdown_table(
             [

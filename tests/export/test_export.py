@@ -62,3 +62,23 @@ class ExportTest(TestCase):
         self.assertAllClose(reloaded(images), encoder(images), atol=1e-5)
         loaded = export.load_encoder(path)
         self.assertEqual(loaded.fingerprint, info["fingerprint"])
+
+    def test_fingerprint_follows_weights_not_files(self):
+        # Two builds of the same seeded encoder (in one process Keras names
+        # their layers differently) fingerprint alike; one changed weight
+        # or another image size does not.
+        first, second = self._encoder(), self._encoder()
+        self.assertEqual(
+            export.encoder_fingerprint(first, 32),
+            export.encoder_fingerprint(second, 32),
+        )
+        self.assertNotEqual(
+            export.encoder_fingerprint(first, 32),
+            export.encoder_fingerprint(first, 64),
+        )
+        kernel = second.trainable_weights[0]
+        kernel.assign(kernel + 1e-3)
+        self.assertNotEqual(
+            export.encoder_fingerprint(first, 32),
+            export.encoder_fingerprint(second, 32),
+        )
