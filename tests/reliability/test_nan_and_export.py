@@ -217,7 +217,9 @@ class ExportTest(TestCase):
             expected = (OSError, "No space left")
         else:
             patch = mock.patch.object(
-                saved_model, "fingerprint", side_effect=OSError("I/O error")
+                saved_model,
+                "encoder_fingerprint",
+                side_effect=OSError("I/O error"),
             )
             expected = (OSError, "I/O error")
         with patch, self.assertRaisesRegex(*expected):
