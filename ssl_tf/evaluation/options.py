@@ -41,6 +41,7 @@ DEFAULT_OPTIONS = {
         "weight_decay": 5e-4,
         "label_fraction": 1.0,
         "augment": True,
+        "recalibrate_bn": True,
         "random_init": False,
         "encoder": {},
     },

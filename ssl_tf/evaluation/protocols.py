@@ -22,8 +22,10 @@ Per protocol:
         name; its features form the episode pool.
     finetune: epochs [10], batch_size [128], backbone_lr [0.01], head_lr
         [0.1], momentum [0.9], weight_decay [5e-4], label_fraction [1.0],
-        augment [True], random_init [False], encoder [{}] (EncoderConfig
-        fields for random_init; `model_path` may then be None).
+        augment [True], recalibrate_bn [True] (precise BN statistics on the
+        training images after fine-tuning), random_init [False], encoder
+        [{}] (EncoderConfig fields for random_init; `model_path` may then
+        be None).
     neighbors: k [8], num_queries [10], scale [3], image_path [None = the
         output path with `.png`], log_dir [None] (TensorBoard image).
     projector: log_dir (required), max_examples [2000], split ["test"],
@@ -229,6 +231,7 @@ def _finetune(model_path, data_config, o, arrays):
         image_size=int(image_size),
         **_pick(o, "epochs", "batch_size", "backbone_lr", "head_lr"),
         **_pick(o, "momentum", "weight_decay", "label_fraction", "augment"),
+        **_pick(o, "recalibrate_bn"),
         seed=o["seed"],
     )
     metrics["label_fraction"] = o["label_fraction"]

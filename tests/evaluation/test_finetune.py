@@ -1,11 +1,15 @@
 """Tests for `ssl_tf.evaluation.finetune`."""
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from ssl_tf.config import EncoderConfig
 from ssl_tf.evaluation import finetune as finetune_function
-from ssl_tf.evaluation.finetune import crop_flip_augmentation
+from ssl_tf.evaluation.finetune import (
+    crop_flip_augmentation,
+    recalibrate_batch_norm,
+)
 from ssl_tf.testing import TestCase, tiny_encoder, tiny_images
 
 
@@ -93,3 +97,36 @@ class FineTuneTest(TestCase):
         self.assertEqual(
             tuple(layer(images, training=True).shape), (4, 8, 8, 3)
         )
+
+
+class RecalibrateBatchNormTest(TestCase):
+    def test_moving_statistics_become_the_mean_of_batch_statistics(self):
+        batch_norm = keras.layers.BatchNormalization(momentum=0.99)
+        model = keras.Sequential([keras.Input((3,)), batch_norm])
+        rng = np.random.default_rng(0)
+        images = rng.normal(2.0, 3.0, size=(10, 3)).astype("float32")
+        gamma = batch_norm.gamma.numpy().copy()
+        recalibrate_batch_norm(model, images, batch_size=4)
+        # Batches of 4, 4 and 2 rows; each counts once (the plain mean).
+        batches = [images[0:4], images[4:8], images[8:10]]
+        self.assertAllClose(
+            batch_norm.moving_mean.numpy(),
+            np.mean([b.mean(axis=0) for b in batches], axis=0),
+            atol=1e-5,
+        )
+        self.assertAllClose(
+            batch_norm.moving_variance.numpy(),
+            np.mean([b.var(axis=0) for b in batches], axis=0),
+            atol=1e-4,
+        )
+        self.assertEqual(batch_norm.momentum, 0.99)
+        self.assertAllEqual(batch_norm.gamma.numpy(), gamma)
+
+    def test_max_batches_limits_the_average(self):
+        batch_norm = keras.layers.BatchNormalization()
+        model = keras.Sequential([keras.Input((2,)), batch_norm])
+        images = np.concatenate(
+            [np.zeros((4, 2)), np.full((4, 2), 10.0)]
+        ).astype("float32")
+        recalibrate_batch_norm(model, images, batch_size=4, max_batches=1)
+        self.assertAllClose(batch_norm.moving_mean.numpy(), [0.0, 0.0])
