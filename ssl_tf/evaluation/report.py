@@ -147,16 +147,21 @@ def metric_columns(result: dict) -> dict[str, str]:
     }
 
 
-def row_label(result: dict) -> str:
-    """`model (method)`, the model path relative to here when inside it."""
-    model = result.get("model")
+def _display_path(model) -> str:
+    """`model` relative to the working directory when inside it."""
     if not model:
         return "random init"
     model = os.path.normpath(model)
     relative = os.path.relpath(model)
     if os.path.isabs(model) and not relative.startswith(os.pardir):
-        model = relative
+        return relative
+    return model
+
+
+def row_label(result: dict) -> str:
+    """`model (method)`, the model path relative to here when inside it."""
     method = result.get("method")
+    model = _display_path(result.get("model"))
     return f"{model} ({method})" if method else model
 
 
@@ -183,10 +188,18 @@ def markdown_table(results) -> str:
         dict.fromkeys((r.get("dataset") or {}).get("name") for r in results)
     )
     rows: dict[str, dict[str, str]] = {}
+    # One row per model, named with its method when any result records it
+    # (results written before methods were recorded have none).
+    methods = {}
+    for result in results:
+        if result.get("method"):
+            methods[_display_path(result.get("model"))] = result["method"]
     # Column title -> sort key: dataset, protocol, first appearance.
     order: dict[str, tuple] = {}
     for result in results:
-        model = row_label(result)
+        model = _display_path(result.get("model"))
+        if model in methods:
+            model = f"{model} ({methods[model]})"
         dataset = (result.get("dataset") or {}).get("name")
         prefix = f"{dataset}: " if len(datasets) > 1 else ""
         protocol = result.get("protocol")

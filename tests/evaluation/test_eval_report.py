@@ -56,6 +56,11 @@ class ReportTest(TestCase):
         self.assertIn(
             "| /elsewhere/run | 85.0 |", report.markdown_table([outside])
         )
+        # A result without a method joins the row of one with it.
+        linear = _result("linear", inside, _LINEAR)
+        table = report.markdown_table([linear, result])
+        self.assertLen(table.strip().splitlines(), 3)
+        self.assertIn(" (moco) | 91.2 | 99.0 | 85.0 |", table)
 
     def test_markdown_table(self):
         table = report.markdown_table(
