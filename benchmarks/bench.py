@@ -20,7 +20,8 @@ import tensorflow as tf  # noqa: E402
 from ssl_tf import config as config_lib  # noqa: E402
 from ssl_tf import data as data_lib  # noqa: E402
 from ssl_tf import methods, presets  # noqa: E402
-from ssl_tf.training import run, strategy as strategy_lib  # noqa: E402
+from ssl_tf.training import run  # noqa: E402
+from ssl_tf.training import strategy as strategy_lib
 
 
 def _median_rate(times, items):
@@ -34,8 +35,13 @@ def bench_augment(config, images, steps):
     source = tf.data.Dataset.from_tensor_slices({"images": images})
     info = data_lib.SourceInfo(len(images), None)
     dataset = data_lib.pretrain_dataset(
-        source, info, batch_size=batch, image_size=config.data.image_size,
-        views=views, epochs=1000, steps=max(len(images) // batch, 1),
+        source,
+        info,
+        batch_size=batch,
+        image_size=config.data.image_size,
+        views=views,
+        epochs=1000,
+        steps=max(len(images) // batch, 1),
         arrays={"images": images},
     )
     iterator = iter(dataset)
@@ -57,7 +63,9 @@ def bench_step(config, images, warmup, steps):
     run._set_precision(config.train.mixed_precision)
     model, _ = run.build_model(config, strategy, steps_per_epoch=1000)
     views = method_cls.views_for(config)
-    batch = views({"images": images[: config.train.batch_size]}, seed=tf.constant([0, 1]))
+    batch = views(
+        {"images": images[: config.train.batch_size]}, seed=tf.constant([0, 1])
+    )
     model.build_from_batch(batch)
     model.make_train_function()
     step = model.train_function
@@ -77,8 +85,6 @@ def bench_step(config, images, warmup, steps):
         float(logs["loss"])
         times.append(time.perf_counter() - start)
     return _median_rate(times, config.train.batch_size), warm
-
-
 
 
 def bench_fit(config, images, warmup, steps):
@@ -105,14 +111,20 @@ def bench_fit(config, images, warmup, steps):
             config,
             data=dataclasses.replace(config.data, source="arrays"),
             train=dataclasses.replace(
-                config.train, epochs=1, steps_per_epoch=warmup + steps,
+                config.train,
+                epochs=1,
+                steps_per_epoch=warmup + steps,
                 checkpoint_every_seconds=1e9,
             ),
-            output_dir=tmp, export_dir=tmp,
+            output_dir=tmp,
+            export_dir=tmp,
         )
         run.pretrain(
-            config, arrays=(images, None), extra_callbacks=[timer],
-            do_export=False, verbose=0,
+            config,
+            arrays=(images, None),
+            extra_callbacks=[timer],
+            do_export=False,
+            verbose=0,
         )
     # on_train_batch_begin/end bracket only the step; include the gaps.
     return _median_rate(timer.times[warmup:], config.train.batch_size)
@@ -140,15 +152,21 @@ def main():
     only = args.only.split(",")
     if "augment" in only:
         rate = bench_augment(config, images, args.steps)
-        rows.append(("augmentation pipeline alone", rate, rate * views_per_image))
+        rows.append(
+            ("augmentation pipeline alone", rate, rate * views_per_image)
+        )
     if "step" in only:
         rate, warm = bench_step(config, images, args.warmup, args.steps)
         rows.append(("train step alone", rate, rate * views_per_image))
     if "fit" in only:
         rate = bench_fit(config, images, args.warmup, args.steps)
-        rows.append(("whole fit (pipeline + step)", rate, rate * views_per_image))
-    print(f"\n{args.preset} / {config.method}, batch {batch}, {size}px, "
-          f"{json.dumps(args.overrides)}\n")
+        rows.append(
+            ("whole fit (pipeline + step)", rate, rate * views_per_image)
+        )
+    print(
+        f"\n{args.preset} / {config.method}, batch {batch}, {size}px, "
+        f"{json.dumps(args.overrides)}\n"
+    )
     print("| stage | images/s | views/s |\n|---|---|---|")
     for name, rate, views in rows:
         print(f"| {name} | {rate:.0f} | {views:.0f} |")

@@ -111,8 +111,12 @@ def cmd_eval(args):
             )
         results.append(
             protocols.run(
-                args.protocol, model, data_config, options=options,
-                output_path=output, reuse=not args.rerun,
+                args.protocol,
+                model,
+                data_config,
+                options=options,
+                output_path=output,
+                reuse=not args.rerun,
             )
         )
     print(report.markdown_table(results))
@@ -151,8 +155,11 @@ def cmd_presets(args):
 def build_parser():
     from ssl_tf import methods
 
-    parser = argparse.ArgumentParser(prog="ssl-tf", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="ssl-tf",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("pretrain", help="pretrain an encoder (resumes)")
@@ -165,41 +172,73 @@ def build_parser():
 
     p = sub.add_parser("export", help="export a run's encoder (or random init)")
     _add_experiment_args(p)
-    p.add_argument("--random", action="store_true",
-                   help="export a randomly initialised encoder (baseline)")
+    p.add_argument(
+        "--random",
+        action="store_true",
+        help="export a randomly initialised encoder (baseline)",
+    )
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("eval", help="evaluate exported encoders")
-    p.add_argument("protocol", choices=["linear", "knn", "fewshot", "finetune",
-                                        "neighbors", "projector", "report"])
+    p.add_argument(
+        "protocol",
+        choices=[
+            "linear",
+            "knn",
+            "fewshot",
+            "finetune",
+            "neighbors",
+            "projector",
+            "report",
+        ],
+    )
     p.add_argument("inputs", nargs="*", help="result JSON files (report)")
-    p.add_argument("--model", action="append", help="export dir, SavedModel or .keras (repeatable)")
+    p.add_argument(
+        "--model",
+        action="append",
+        help="export dir, SavedModel or .keras (repeatable)",
+    )
     p.add_argument("--dataset", default="cifar10")
-    p.add_argument("--source", default="tfds",
-                   choices=["tfds", "folder", "tfrecord"])
+    p.add_argument(
+        "--source", default="tfds", choices=["tfds", "folder", "tfrecord"]
+    )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--train-split", default="train")
     p.add_argument("--test-split", default="test")
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--output-dir", default="results")
-    p.add_argument("--tag", default="",
-                   help="extra name for the result file (e.g. 1shot)")
-    p.add_argument("--option", action="append", default=[],
-                   help="protocol option key=value (repeatable)")
-    p.add_argument("--rerun", action="store_true",
-                   help="run again even if --output-dir already holds the "
-                   "result of the same model, data and options")
+    p.add_argument(
+        "--tag", default="", help="extra name for the result file (e.g. 1shot)"
+    )
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        help="protocol option key=value (repeatable)",
+    )
+    p.add_argument(
+        "--rerun",
+        action="store_true",
+        help="run again even if --output-dir already holds the "
+        "result of the same model, data and options",
+    )
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("demo", help="pretrain, export and evaluate vs random init")
+    p = sub.add_parser(
+        "demo", help="pretrain, export and evaluate vs random init"
+    )
     p.add_argument("--preset", default="cifar10-quick")
     p.add_argument("--methods", default="simclr")
     p.add_argument("--results-dir", default="results")
     p.add_argument("overrides", nargs="*")
     p.set_defaults(func=cmd_demo)
 
-    sub.add_parser("methods", help="list methods").set_defaults(func=cmd_methods)
-    sub.add_parser("presets", help="list presets").set_defaults(func=cmd_presets)
+    sub.add_parser("methods", help="list methods").set_defaults(
+        func=cmd_methods
+    )
+    sub.add_parser("presets", help="list presets").set_defaults(
+        func=cmd_presets
+    )
     return parser
 
 
@@ -210,7 +249,9 @@ def main(argv=None):
     from ssl_tf.export import ExportError
     from ssl_tf.training.checkpoints import TrainingDivergedError
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("absl", "tensorflow", "h5py"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     parser = build_parser()

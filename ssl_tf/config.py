@@ -219,7 +219,8 @@ class TrainConfig:
         ):
             raise ConfigError(
                 "`train.strategy` must be one of ['auto', 'cpu:N', 'default', "
-                f"'mirrored', 'tpu']. Received: train.strategy={self.strategy!r}"
+                "'mirrored', 'tpu']. Received: "
+                f"train.strategy={self.strategy!r}"
             )
         _check_range(
             "train.checkpoint_every_steps", self.checkpoint_every_steps, low=0
@@ -320,7 +321,9 @@ def coerce(cls, key: str, value: Any):
             number = float(text) if base is float else int(text)
             return number
         if typing.get_origin(base) is tuple or base is tuple:
-            parsed = json.loads(text) if text.startswith("[") else text.split(",")
+            parsed = (
+                json.loads(text) if text.startswith("[") else text.split(",")
+            )
             inner = typing.get_args(base)[0] if typing.get_args(base) else float
             return tuple(inner(x) for x in parsed)
         if base is dict or typing.get_origin(base) is dict:
@@ -345,7 +348,9 @@ def from_dict(raw: dict) -> ExperimentConfig:
     for key, value in raw.items():
         if key in _SECTIONS:
             if not isinstance(value, dict):
-                raise ConfigError(f"`{key}` must be a mapping. Received: {value!r}")
+                raise ConfigError(
+                    f"`{key}` must be a mapping. Received: {value!r}"
+                )
             cls = _SECTIONS[key]
             top[key] = cls(**{k: coerce(cls, k, v) for k, v in value.items()})
         else:
@@ -383,7 +388,9 @@ def apply_overrides(
                     f"Valid keys: {valid}"
                 )
             sections[section][field] = coerce(_SECTIONS[section], field, value)
-        elif section == "method_options" or (not section and key in method_fields):
+        elif section == "method_options" or (
+            not section and key in method_fields
+        ):
             method_options[field] = value
         elif not section and key in _TOP_FIELDS:
             top[key] = coerce(ExperimentConfig, key, value)

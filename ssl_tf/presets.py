@@ -87,8 +87,12 @@ def _smoke() -> ExperimentConfig:
         encoder=EncoderConfig("resnet18", stem="cifar", width=0.125),
         data=DataConfig("arrays", "arrays", image_size=16, shuffle_buffer=64),
         train=TrainConfig(
-            batch_size=8, epochs=1, steps_per_epoch=2, optimizer="sgd",
-            learning_rate=0.1, warmup_epochs=0,
+            batch_size=8,
+            epochs=1,
+            steps_per_epoch=2,
+            optimizer="sgd",
+            learning_rate=0.1,
+            warmup_epochs=0,
         ),
     )
 
@@ -114,17 +118,15 @@ def get_preset(name: str, method: str = "simclr") -> ExperimentConfig:
             f"Unknown preset {name!r}. Available: {list_presets()}."
             f"{config_lib.suggest(name, PRESETS)}"
         )
-    if method not in methods.list_methods():
-        raise ConfigError(
-            f"`method` must be one of {methods.list_methods()}. Received: "
-            f"method={method!r}.{config_lib.suggest(method, methods.list_methods())}"
-        )
+    config_lib.check_choice("method", method, methods.list_methods())
     method_cls = methods.get_method(method)
     base = PRESETS[name]()
     options = dict(getattr(method_cls, "preset_options", {}).get(name, {}))
     overrides = options.pop("__config__", {})
     config = dataclasses.replace(
-        base, method=method, method_options=options,
+        base,
+        method=method,
+        method_options=options,
         name=base.name if method == "simclr" else f"{base.name}-{method}",
     )
     return config_lib.apply_overrides(config, overrides)

@@ -14,6 +14,7 @@ from ssl_tf.data.sources import (
 )
 
 __all__ = [
+    "pipeline",
     "DataError",
     "SourceInfo",
     "eval_dataset",

@@ -75,10 +75,15 @@ def _streamed_batches(source, batch_size, steps, seed, buffer, first, last):
     start_epoch, end_epoch = first // steps, -(-last // steps)
 
     def epoch_batches(epoch):
-        batches = source.shuffle(
-            buffer or 1, seed=seed * 100_003 + epoch,
-            reshuffle_each_iteration=False,
-        ).batch(batch_size, drop_remainder=True).take(steps)
+        batches = (
+            source.shuffle(
+                buffer or 1,
+                seed=seed * 100_003 + epoch,
+                reshuffle_each_iteration=False,
+            )
+            .batch(batch_size, drop_remainder=True)
+            .take(steps)
+        )
         indices = tf.data.Dataset.range(epoch * steps, (epoch + 1) * steps)
         return tf.data.Dataset.zip((indices, batches))
 
@@ -122,7 +127,9 @@ def pretrain_dataset(
     if arrays is None and cache and bytes_needed <= MAX_IN_MEMORY_BYTES:
         arrays = materialize(source, info)
     if arrays is not None:
-        dataset = _in_memory_batches(arrays, batch_size, steps, seed, first, last)
+        dataset = _in_memory_batches(
+            arrays, batch_size, steps, seed, first, last
+        )
     else:
         dataset = _streamed_batches(
             source, batch_size, steps, seed, shuffle_buffer, first, last
@@ -133,7 +140,9 @@ def pretrain_dataset(
             return views(batch, seed=augment.batch_seed(seed, index))
 
         dataset = dataset.map(
-            augment_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+            augment_batch,
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
         )
     else:
         dataset = dataset.map(lambda index, batch: batch)

@@ -60,7 +60,9 @@ def _to_rgb_resized(image, image_size):
     same = tf.logical_and(shape[0] == image_size, shape[1] == image_size)
 
     def resize():
-        resized = tf.image.resize(image, (image_size, image_size), antialias=True)
+        resized = tf.image.resize(
+            image, (image_size, image_size), antialias=True
+        )
         return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
     image = tf.cond(same, lambda: image, resize)
@@ -390,9 +392,11 @@ def load_tfrecord(pattern, image_size):
     image_key, label_key = _record_keys(records[0])
 
     def image_bytes(record):
-        return tf.train.Example.FromString(record).features.feature[
-            image_key
-        ].bytes_list.value[0]
+        return (
+            tf.train.Example.FromString(record)
+            .features.feature[image_key]
+            .bytes_list.value[0]
+        )
 
     report = image_io.scan_bytes(
         (f"{pattern}#{i}", image_bytes(r)) for i, r in enumerate(records)
@@ -421,9 +425,10 @@ def load_tfrecord(pattern, image_size):
     num_classes = None
     if label_key:
         labels = [
-            tf.train.Example.FromString(r).features.feature[label_key]
+            tf.train.Example.FromString(r)
+            .features.feature[label_key]
             .int64_list.value[0]
-            for r, k in zip(records, keep)
+            for r, k in zip(records, keep, strict=True)
             if k
         ]
         num_classes = int(max(labels)) + 1 if labels else None

@@ -31,7 +31,9 @@ def _serving_fn(encoder, image_size):
     def serve(images):
         # Resize inside the signature so callers can send any size.
         images = tf.image.resize(
-            tf.cast(images, tf.float32), (image_size, image_size), antialias=True
+            tf.cast(images, tf.float32),
+            (image_size, image_size),
+            antialias=True,
         )
         images = tf.clip_by_value(images, 0.0, 255.0) / 255.0
         embedding = encoder(images, training=False)
@@ -192,7 +194,9 @@ class LoadedEncoder:
     def __init__(self, path: str, image_size: int | None = None):
         self.path = path
         metadata = {}
-        if os.path.isdir(path) and os.path.isdir(os.path.join(path, SAVED_MODEL)):
+        if os.path.isdir(path) and os.path.isdir(
+            os.path.join(path, SAVED_MODEL)
+        ):
             metadata = read_metadata(path)
             model_dir = os.path.join(path, SAVED_MODEL)
         else:
@@ -209,7 +213,9 @@ class LoadedEncoder:
                 raise ExportError(
                     f"{path}: image size unknown; pass image_size."
                 )
-            self._fn = tf.function(_serving_fn(self.keras_model, self.image_size))
+            self._fn = tf.function(
+                _serving_fn(self.keras_model, self.image_size)
+            )
         elif os.path.exists(os.path.join(model_dir, "saved_model.pb")):
             loaded = tf.saved_model.load(model_dir)
             self._loaded = loaded

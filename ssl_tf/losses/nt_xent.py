@@ -78,8 +78,12 @@ class NTXent(keras.losses.Loss):
 
     def call(self, z_1, z_2):
         logits_1, logits_2, labels = nt_xent_logits(z_1, z_2, self.temperature)
-        loss_1 = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits_1)
-        loss_2 = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits_2)
+        loss_1 = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels, logits_1
+        )
+        loss_2 = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels, logits_2
+        )
         # Per-example values of shape (n,): the "sum_over_batch_size"
         # reduction then averages them and scales for the replica count.
         return (loss_1 + loss_2) / 2.0

@@ -76,16 +76,22 @@ class SimCLR(SSLModel):
         views = (inputs["view_1"], inputs["view_2"])
         if self.method_config.concat_views:
             both = tf.concat(views, axis=0)
-            z = self.projector(self.encoder(both, training=training), training=training)
+            z = self.projector(
+                self.encoder(both, training=training), training=training
+            )
             z_1, z_2 = tf.split(z, 2, axis=0)
         else:
             z_1, z_2 = (
-                self.projector(self.encoder(v, training=training), training=training)
+                self.projector(
+                    self.encoder(v, training=training), training=training
+                )
                 for v in views
             )
         logits_1, _, labels = losses.nt_xent_logits(
             z_1, z_2, self.ssl_loss.temperature
         )
-        hits = tf.equal(tf.argmax(logits_1, axis=1, output_type=tf.int32), labels)
+        hits = tf.equal(
+            tf.argmax(logits_1, axis=1, output_type=tf.int32), labels
+        )
         self.contrastive_accuracy.update_state(tf.cast(hits, tf.float32))
         return self.ssl_loss(z_1, z_2)

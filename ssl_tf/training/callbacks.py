@@ -13,7 +13,10 @@ def view_grid(view_1, view_2, pairs=8):
     """One image: rows of (view_1, view_2) pairs side by side, in [0, 1]."""
     view_1 = np.asarray(view_1[:pairs], np.float32)
     view_2 = np.asarray(view_2[:pairs], np.float32)
-    rows = [np.concatenate([a, b], axis=1) for a, b in zip(view_1, view_2)]
+    rows = [
+        np.concatenate([a, b], axis=1)
+        for a, b in zip(view_1, view_2, strict=True)
+    ]
     return np.clip(np.concatenate(rows, axis=0), 0.0, 1.0)
 
 
@@ -51,4 +54,6 @@ class ScanSummaryCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.report is not None and self.report.skipped:
-            logger.warning("Epoch %d data summary: %s", epoch, self.report.summary())
+            logger.warning(
+                "Epoch %d data summary: %s", epoch, self.report.summary()
+            )

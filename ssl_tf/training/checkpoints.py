@@ -68,7 +68,10 @@ class Checkpointer:
         self.step_in_epoch.assign(step_in_epoch)
         path = self.manager.save(checkpoint_number=global_step)
         logger.info(
-            "Saved checkpoint %s (epoch %d, step %d)", path, epoch, step_in_epoch
+            "Saved checkpoint %s (epoch %d, step %d)",
+            path,
+            epoch,
+            step_in_epoch,
         )
         return path
 
@@ -80,7 +83,9 @@ def variables_by_path(variables):
     names unique per process (`sgd_3/...`), so paths differ between the
     run that saved and the run that restores. Shapes are still checked.
     """
-    return {f"{index:05d}": variable for index, variable in enumerate(variables)}
+    return {
+        f"{index:05d}": variable for index, variable in enumerate(variables)
+    }
 
 
 class TrainingDivergedError(RuntimeError):

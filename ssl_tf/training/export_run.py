@@ -51,5 +51,8 @@ def export_from_run(config: ExperimentConfig, random_init=False) -> str:
         model.encoder,
         run.export_dir(config),
         config.data.image_size,
-        metadata={"config": json.loads(config.to_json()), "method": config.method},
+        metadata={
+            "config": json.loads(config.to_json()),
+            "method": config.method,
+        },
     )

@@ -51,31 +51,44 @@ def check_before_work(config: ExperimentConfig) -> None:
             f"{config.encoder.name!r} with the {config.encoder.stem} stem. "
             f"Received: data.image_size={config.data.image_size}"
         )
-    for key, path in (("output_dir", config.output_dir), ("export_dir", config.export_dir)):
+    for key, path in (
+        ("output_dir", config.output_dir),
+        ("export_dir", config.export_dir),
+    ):
         if not checkpoints.run_directory_is_writable(path):
             raise ConfigError(f"`{key}` {path!r} is not writable.")
 
 
 def _set_precision(name):
-    policy = {"none": "float32", "bfloat16": "mixed_bfloat16",
-              "float16": "mixed_float16"}[name]
+    policy = {
+        "none": "float32",
+        "bfloat16": "mixed_bfloat16",
+        "float16": "mixed_float16",
+    }[name]
     keras.mixed_precision.set_global_policy(policy)
 
 
 def build_model(config, strategy, steps_per_epoch, num_classes=None):
     """The SSL model and its optimizer, created inside `strategy.scope()`."""
     method_cls = methods.get_method(config.method)
-    method_config = methods.make_method_config(config.method, config.method_options)
+    method_config = methods.make_method_config(
+        config.method, config.method_options
+    )
     size = config.data.image_size
     device_views = None
     if config.augment.placement == "device":
         device_views = method_cls.views_for(config)
     with strategy.scope():
         keras.utils.set_random_seed(config.train.seed)
-        encoder = models.build_encoder(config.encoder, size, seed=config.train.seed)
+        encoder = models.build_encoder(
+            config.encoder, size, seed=config.train.seed
+        )
         kwargs = {"num_classes": num_classes} if method_cls.needs_labels else {}
         model = method_cls(
-            encoder, method_config, views=device_views, seed=config.train.seed,
+            encoder,
+            method_config,
+            views=device_views,
+            seed=config.train.seed,
             **kwargs,
         )
         optimizer = optimizers.build_optimizer(config.train, steps_per_epoch)
@@ -153,7 +166,9 @@ def pretrain(
         optimizer.build(model.trainable_variables)
 
     checkpointer = checkpoints.Checkpointer(
-        os.path.join(directory, "checkpoints"), model, optimizer,
+        os.path.join(directory, "checkpoints"),
+        model,
+        optimizer,
         keep=config.train.keep_checkpoints,
     )
     start_epoch, start_step = checkpointer.restore()
@@ -161,7 +176,10 @@ def pretrain(
     if (start_epoch, start_step) != (0, 0):
         logger.warning(
             "Resuming %s from epoch %d, step %d (global step %d).",
-            directory, start_epoch, start_step, int(optimizer.iterations.numpy()),
+            directory,
+            start_epoch,
+            start_step,
+            int(optimizer.iterations.numpy()),
         )
         print(
             f"Resuming from checkpoint: epoch {start_epoch}, step "
@@ -179,23 +197,35 @@ def pretrain(
 
     def dataset(first_epoch, last_epoch, skip):
         return data_lib.pretrain_dataset(
-            source, info, batch_size=batch, image_size=config.data.image_size,
-            views=views, seed=config.train.seed,
-            shuffle_buffer=config.data.shuffle_buffer, cache=config.data.cache,
-            epochs=last_epoch, start_epoch=first_epoch, start_step=skip,
-            steps=steps, arrays=arrays,
+            source,
+            info,
+            batch_size=batch,
+            image_size=config.data.image_size,
+            views=views,
+            seed=config.train.seed,
+            shuffle_buffer=config.data.shuffle_buffer,
+            cache=config.data.cache,
+            epochs=last_epoch,
+            start_epoch=first_epoch,
+            start_step=skip,
+            steps=steps,
+            arrays=arrays,
         )
 
     callbacks = [
         checkpoints.CheckpointCallback(
-            checkpointer, steps,
+            checkpointer,
+            steps,
             every_steps=config.train.checkpoint_every_steps,
             every_seconds=config.train.checkpoint_every_seconds,
-            start_epoch=start_epoch, start_step=start_step,
+            start_epoch=start_epoch,
+            start_step=start_step,
         ),
         keras.callbacks.TensorBoard(
-            os.path.join(directory, "logs"), update_freq="epoch",
-            profile_batch=0, write_graph=False,
+            os.path.join(directory, "logs"),
+            update_freq="epoch",
+            profile_batch=0,
+            write_graph=False,
         ),
         callbacks_lib.ViewGridCallback(os.path.join(directory, "logs"), sample),
         callbacks_lib.ScanSummaryCallback(info.scan),
@@ -211,9 +241,13 @@ def pretrain(
         phases.append((start_epoch, epochs, 0))
     for first, last, skip in phases:
         fit = model.fit(
-            dataset(first, last, skip), initial_epoch=first, epochs=last,
+            dataset(first, last, skip),
+            initial_epoch=first,
+            epochs=last,
             steps_per_epoch=steps - skip if skip else steps,
-            callbacks=callbacks, verbose=verbose, shuffle=False,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,
         )
         for key, values in fit.history.items():
             history.setdefault(key, []).extend(values)
@@ -225,12 +259,20 @@ def pretrain(
     exported = None
     if do_export:
         exported = export.export_encoder(
-            model.encoder, export_dir(config), config.data.image_size,
-            metadata={"config": json.loads(config.to_json()),
-                      "method": config.method},
+            model.encoder,
+            export_dir(config),
+            config.data.image_size,
+            metadata={
+                "config": json.loads(config.to_json()),
+                "method": config.method,
+            },
         )
         print(f"Exported encoder to {exported}", flush=True)
     return PretrainResult(
-        model=model, history=history, run_dir=directory, export_dir=exported,
-        resumed_from=resumed_from, seconds=time.time() - started,
+        model=model,
+        history=history,
+        run_dir=directory,
+        export_dir=exported,
+        resumed_from=resumed_from,
+        seconds=time.time() - started,
     )

@@ -12,24 +12,34 @@ def _seed(i):
 
 class RandomResizedCropTest(TestCase):
     def test_layer_checks(self):
-        self.run_layer_checks(augment.RandomResizedCrop(8, 8, seed=1), (4, 16, 16, 3))
+        self.run_layer_checks(
+            augment.RandomResizedCrop(8, 8, seed=1), (4, 16, 16, 3)
+        )
 
     def test_boxes_respect_scale_and_ratio(self):
-        layer = augment.RandomResizedCrop(8, 8, scale=(0.2, 0.5), ratio=(0.5, 2.0))
-        boxes = layer.sample_boxes(2000, 1.0, augment.seeding.StatelessSeed(_seed(0))).numpy()
+        layer = augment.RandomResizedCrop(
+            8, 8, scale=(0.2, 0.5), ratio=(0.5, 2.0)
+        )
+        boxes = layer.sample_boxes(
+            2000, 1.0, augment.seeding.StatelessSeed(_seed(0))
+        ).numpy()
         h, w = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
         self.assertTrue(np.all(boxes >= -1e-6) and np.all(boxes <= 1 + 1e-6))
         self.assertAllInRange(h * w, 0.2 - 1e-5, 0.5 + 1e-5)
         self.assertAllInRange(w / h, 0.5 - 1e-5, 2.0 + 1e-5)
 
     def test_full_scale_crop_is_identity(self):
-        layer = augment.RandomResizedCrop(16, 16, scale=(1.0, 1.0), ratio=(1.0, 1.0))
+        layer = augment.RandomResizedCrop(
+            16, 16, scale=(1.0, 1.0), ratio=(1.0, 1.0)
+        )
         images = tiny_images(2).astype("float32")
         self.assertAllClose(layer(images, seed=_seed(1)), images, atol=1e-3)
 
     def test_each_image_gets_its_own_box(self):
         layer = augment.RandomResizedCrop(8, 8)
-        boxes = layer.sample_boxes(16, 1.0, augment.seeding.StatelessSeed(_seed(2)))
+        boxes = layer.sample_boxes(
+            16, 1.0, augment.seeding.StatelessSeed(_seed(2))
+        )
         self.assertGreater(len(np.unique(boxes.numpy()[:, 0].round(5))), 8)
 
 
@@ -43,7 +53,10 @@ class ColorTest(TestCase):
         never = augment.RandomApply(jitter, rate=0.0)
         always = augment.RandomApply(jitter, rate=1.0)
         self.assertAllClose(never(images, seed=_seed(3)), images)
-        self.assertAllClose(always(images, seed=_seed(3)), jitter(images, seed=augment.seeding.derive(_seed(3), 2)))
+        self.assertAllClose(
+            always(images, seed=_seed(3)),
+            jitter(images, seed=augment.seeding.derive(_seed(3), 2)),
+        )
 
     def test_random_apply_is_per_image(self):
         # Constant grey images: jitter changes them, so rows that changed
@@ -51,7 +64,8 @@ class ColorTest(TestCase):
         images = tf.fill((64, 4, 4, 3), 0.5)
         layer = augment.RandomApply(augment.ColorJitter(1.0), rate=0.5)
         changed = np.any(
-            np.abs(layer(images, seed=_seed(4)).numpy() - 0.5) > 1e-4, axis=(1, 2, 3)
+            np.abs(layer(images, seed=_seed(4)).numpy() - 0.5) > 1e-4,
+            axis=(1, 2, 3),
         )
         self.assertBetween(changed.mean(), 0.25, 0.75)
 
@@ -80,7 +94,10 @@ class SimCLRAugmentTest(TestCase):
         self.assertGreater(len(distinct), 6)
 
     def test_eager_equals_tf_data(self):
-        recipe, images = self._recipe(blur=True, solarize_prob=0.5), tiny_images(4)
+        recipe, images = (
+            self._recipe(blur=True, solarize_prob=0.5),
+            tiny_images(4),
+        )
         eager = recipe(images, seed=_seed(8))
         dataset = tf.data.Dataset.from_tensors(images).map(
             lambda x: recipe(x, seed=_seed(8))
@@ -116,7 +133,9 @@ class TwoViewsTest(TestCase):
         views = augment.TwoViews(augment.simclr_recipe(AugmentConfig(), 16))
         images = np.repeat(tiny_images(1), 4, axis=0)
         dataset = (
-            tf.data.Dataset.from_tensors({"images": images}).repeat(2).enumerate()
+            tf.data.Dataset.from_tensors({"images": images})
+            .repeat(2)
+            .enumerate()
             .map(lambda i, b: views(b, seed=augment.batch_seed(0, i)))
         )
         first, second = list(dataset)
@@ -130,5 +149,7 @@ class FourRotationsTest(TestCase):
         rotated = (out["images"].numpy() * 255).round().astype(np.uint8)
         labels = out["labels"].numpy()
         for row, label in enumerate(labels):
-            self.assertAllEqual(rotated[row], np.rot90(images[row % 3], k=label))
+            self.assertAllEqual(
+                rotated[row], np.rot90(images[row % 3], k=label)
+            )
         self.assertAllEqual(np.bincount(labels), [3, 3, 3, 3])

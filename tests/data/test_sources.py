@@ -8,7 +8,9 @@ from PIL import Image
 from ssl_tf import data
 from ssl_tf.testing import TestCase, tiny_images
 
-SHARED_TFDS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "tfds")
+SHARED_TFDS = os.path.join(
+    os.path.dirname(__file__), "..", "..", "..", "shared", "tfds"
+)
 
 
 def write_images(root, images, fmt="png"):
@@ -28,13 +30,17 @@ class SourcesTest(TestCase):
         element = next(iter(dataset))
         self.assertEqual(element["images"].shape, (16, 16, 3))
         self.assertEqual(element["images"].dtype, tf.uint8)
-        self.assertAllEqual(element["images"][..., 0], element["images"][..., 2])
+        self.assertAllEqual(
+            element["images"][..., 0], element["images"][..., 2]
+        )
         self.assertEqual(info.num_classes, 2)
 
     def test_folder_with_class_subfolders_gives_labels(self):
         root = self.get_temp_dir()
         write_images(os.path.join(root, "cats"), tiny_images(2, 16, seed=1))
-        write_images(os.path.join(root, "dogs"), tiny_images(3, 16, seed=2), "bmp")
+        write_images(
+            os.path.join(root, "dogs"), tiny_images(3, 16, seed=2), "bmp"
+        )
         dataset, info = data.load_folder(root, 16)
         labels = [int(e["labels"]) for e in dataset]
         self.assertEqual(labels, [0, 0, 1, 1, 1])
@@ -57,11 +63,20 @@ class SourcesTest(TestCase):
         images = tiny_images(3, 16)
         with tf.io.TFRecordWriter(path) as writer:
             for i, image in enumerate(images):
-                example = tf.train.Example(features=tf.train.Features(feature={
-                    "image": tf.train.Feature(bytes_list=tf.train.BytesList(
-                        value=[tf.io.encode_png(image).numpy()])),
-                    "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[i])),
-                }))
+                example = tf.train.Example(
+                    features=tf.train.Features(
+                        feature={
+                            "image": tf.train.Feature(
+                                bytes_list=tf.train.BytesList(
+                                    value=[tf.io.encode_png(image).numpy()]
+                                )
+                            ),
+                            "label": tf.train.Feature(
+                                int64_list=tf.train.Int64List(value=[i])
+                            ),
+                        }
+                    )
+                )
                 writer.write(example.SerializeToString())
         dataset, info = data.load_tfrecord(os.path.join(root, "*.tfrecord"), 16)
         elements = list(dataset)
@@ -73,9 +88,13 @@ class SourcesTest(TestCase):
         with self.assertRaisesRegex(data.DataError, "nowhere"):
             data.load_folder("/nowhere/at/all", 16)
 
-    @pytest.mark.skipif(not os.path.isdir(SHARED_TFDS), reason="no offline TFDS copy")
+    @pytest.mark.skipif(
+        not os.path.isdir(SHARED_TFDS), reason="no offline TFDS copy"
+    )
     def test_tfds_offline_cifar10_and_bad_split(self):
-        dataset, info = data.load_tfds("cifar10", "test", 32, data_dir=SHARED_TFDS)
+        dataset, info = data.load_tfds(
+            "cifar10", "test", 32, data_dir=SHARED_TFDS
+        )
         self.assertEqual(info.num_examples, 10_000)
         self.assertEqual(info.num_classes, 10)
         element = next(iter(dataset))
@@ -86,15 +105,22 @@ class SourcesTest(TestCase):
 
 class PipelineTest(TestCase):
     def _source(self, n=20):
-        images = np.arange(n, dtype=np.uint8)[:, None, None, None] * np.ones((1, 4, 4, 3), np.uint8)
+        images = np.arange(n, dtype=np.uint8)[:, None, None, None] * np.ones(
+            (1, 4, 4, 3), np.uint8
+        )
         return data.load_arrays(images, np.arange(n), image_size=4)
 
     def test_each_epoch_is_a_permutation_and_epochs_differ(self):
         source, info = self._source()
-        dataset = data.pretrain_dataset(source, info, batch_size=5, image_size=4, epochs=2)
+        dataset = data.pretrain_dataset(
+            source, info, batch_size=5, image_size=4, epochs=2
+        )
         batches = [b["labels"].numpy() for b in dataset]
         self.assertLen(batches, 8)
-        epoch_1, epoch_2 = np.concatenate(batches[:4]), np.concatenate(batches[4:])
+        epoch_1, epoch_2 = (
+            np.concatenate(batches[:4]),
+            np.concatenate(batches[4:]),
+        )
         self.assertAllEqual(np.sort(epoch_1), np.arange(20))
         self.assertAllEqual(np.sort(epoch_2), np.arange(20))
         self.assertNotAllEqual(epoch_1, epoch_2)
@@ -102,17 +128,31 @@ class PipelineTest(TestCase):
     def test_resumed_stream_continues_the_uninterrupted_one(self):
         source, info = self._source()
         kwargs = dict(batch_size=5, image_size=4, epochs=3, seed=4)
-        full = [b["labels"].numpy() for b in data.pretrain_dataset(source, info, **kwargs)]
-        resumed = [b["labels"].numpy() for b in data.pretrain_dataset(
-            source, info, start_epoch=1, start_step=2, **kwargs)]
+        full = [
+            b["labels"].numpy()
+            for b in data.pretrain_dataset(source, info, **kwargs)
+        ]
+        resumed = [
+            b["labels"].numpy()
+            for b in data.pretrain_dataset(
+                source, info, start_epoch=1, start_step=2, **kwargs
+            )
+        ]
         self.assertAllEqual(np.stack(full[6:]), np.stack(resumed))
 
     def test_streaming_path_is_also_resumable(self):
         source, info = self._source()
         kwargs = dict(batch_size=5, image_size=4, epochs=2, seed=1, cache=False)
-        full = [b["labels"].numpy() for b in data.pretrain_dataset(source, info, **kwargs)]
-        resumed = [b["labels"].numpy() for b in data.pretrain_dataset(
-            source, info, start_epoch=1, start_step=1, **kwargs)]
+        full = [
+            b["labels"].numpy()
+            for b in data.pretrain_dataset(source, info, **kwargs)
+        ]
+        resumed = [
+            b["labels"].numpy()
+            for b in data.pretrain_dataset(
+                source, info, start_epoch=1, start_step=1, **kwargs
+            )
+        ]
         self.assertAllEqual(np.stack(full[5:]), np.stack(resumed))
         self.assertAllEqual(np.sort(np.concatenate(full[:4])), np.arange(20))
 

@@ -26,7 +26,6 @@ def _reference_predictions(train_x, train_y, test_x, k, temperature, classes):
     return np.array(predictions)
 
 
-
 class _WithEncoder(keras.Model):
     def __init__(self, encoder, **kwargs):
         super().__init__(**kwargs)

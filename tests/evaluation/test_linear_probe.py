@@ -16,7 +16,6 @@ def _separable(n, num_classes=4, dim=16, seed=0):
     return features.astype("float32"), labels
 
 
-
 class LBFGSTest(TestCase):
     def test_minimizes_quadratic(self):
         rng = np.random.default_rng(0)

@@ -33,17 +33,32 @@ class ExportTest(TestCase):
         tmp = self.get_temp_dir()
         encoder = self._encoder()
         path = export.export_encoder(encoder, os.path.join(tmp, "model"), 32)
-        batches = {"a": tiny_images(3, 32, seed=1),
-                   "b": np.random.default_rng(2).integers(0, 256, (2, 50, 70, 3), np.uint8)}
+        batches = {
+            "a": tiny_images(3, 32, seed=1),
+            "b": np.random.default_rng(2).integers(
+                0, 256, (2, 50, 70, 3), np.uint8
+            ),
+        }
         for name, images in batches.items():
             np.save(os.path.join(tmp, f"{name}.npy"), images)
         subprocess.run(
-            [sys.executable, "-c", FRESH_PROCESS, os.path.join(path, "saved_model"), tmp],
-            check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            [
+                sys.executable,
+                "-c",
+                FRESH_PROCESS,
+                os.path.join(path, "saved_model"),
+                tmp,
+            ],
+            check=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
         )
         for name, images in batches.items():
-            resized = tf.image.resize(tf.cast(images, tf.float32), (32, 32), antialias=True)
-            expected = encoder(tf.clip_by_value(resized, 0, 255) / 255.0, training=False)
+            resized = tf.image.resize(
+                tf.cast(images, tf.float32), (32, 32), antialias=True
+            )
+            expected = encoder(
+                tf.clip_by_value(resized, 0, 255) / 255.0, training=False
+            )
             got = np.load(os.path.join(tmp, f"{name}_out.npy"))
             self.assertEqual(got.shape, (len(images), 64))
             self.assertAllClose(got, expected, atol=1e-4)
@@ -51,7 +66,9 @@ class ExportTest(TestCase):
     def test_export_writes_keras_file_and_metadata(self):
         tmp = self.get_temp_dir()
         encoder = self._encoder()
-        path = export.export_encoder(encoder, os.path.join(tmp, "m"), 32, metadata={"method": "x"})
+        path = export.export_encoder(
+            encoder, os.path.join(tmp, "m"), 32, metadata={"method": "x"}
+        )
         with open(os.path.join(path, "export.json")) as handle:
             info = json.load(handle)
         self.assertEqual(info["image_size"], 32)

@@ -1,6 +1,5 @@
 """Tests for `ssl_tf.losses.triplet`."""
 
-
 import numpy as np
 import pytest
 import tensorflow as tf

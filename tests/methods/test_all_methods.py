@@ -23,7 +23,8 @@ METHODS = [(name, name) for name in methods.list_methods()]
 def smoke_config(method, tmp, **overrides):
     config = presets.get_preset("smoke", method)
     config = dataclasses.replace(
-        config, output_dir=os.path.join(tmp, "runs"),
+        config,
+        output_dir=os.path.join(tmp, "runs"),
         export_dir=os.path.join(tmp, "saved"),
     )
     return apply_overrides(config, overrides)

@@ -1,6 +1,5 @@
 """Tests for `ssl_tf.methods.moco`: queue, EMA, gradients, BN, checkpoints."""
 
-
 import keras
 import numpy as np
 import pytest

@@ -27,7 +27,8 @@ CASES = [
         "simclr",
         {"train.batchsize": "4"},
         ConfigError,
-        r"Unknown config key 'train.batchsize'.*Did you mean 'train.batch_size'\?",
+        r"Unknown config key 'train.batchsize'.*"
+        r"Did you mean 'train.batch_size'\?",
         "batchsize",
     ),
     (

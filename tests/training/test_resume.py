@@ -35,11 +35,16 @@ class CrashAtStep(keras.callbacks.Callback):
 def resume_config(tmp, name, **overrides):
     config = presets.get_preset("smoke")
     config = dataclasses.replace(
-        config, name=name, output_dir=os.path.join(tmp, "runs"),
+        config,
+        name=name,
+        output_dir=os.path.join(tmp, "runs"),
         export_dir=os.path.join(tmp, "saved"),
     )
-    values = {"train.epochs": "2", "train.steps_per_epoch": "3",
-              "train.checkpoint_every_steps": "1"}
+    values = {
+        "train.epochs": "2",
+        "train.steps_per_epoch": "3",
+        "train.checkpoint_every_steps": "1",
+    }
     values.update(overrides)
     return apply_overrides(config, values)
 
@@ -52,17 +57,25 @@ class ResumeTest(TestCase):
     def test_crash_mid_epoch_then_rerun_matches_uninterrupted(self):
         tmp = self.get_temp_dir()
         arrays = (tiny_images(32), None)
-        full = run.pretrain(resume_config(tmp, "full"), arrays=arrays, verbose=0)
+        full = run.pretrain(
+            resume_config(tmp, "full"), arrays=arrays, verbose=0
+        )
 
         config = resume_config(tmp, "crashed")
         with self.assertRaises(Crash):
-            run.pretrain(config, arrays=arrays, extra_callbacks=[CrashAtStep(4)],
-                         verbose=0)
+            run.pretrain(
+                config,
+                arrays=arrays,
+                extra_callbacks=[CrashAtStep(4)],
+                verbose=0,
+            )
         resumed = run.pretrain(config, arrays=arrays, verbose=0)
         # Crashed after global step 4 = epoch 1, step 1 (checkpoint saved).
         self.assertEqual(resumed.resumed_from, (1, 1))
         self.assertEqual(int(resumed.model.optimizer.iterations.numpy()), 6)
-        for a, b in zip(weights(full.model), weights(resumed.model)):
+        for a, b in zip(
+            weights(full.model), weights(resumed.model), strict=True
+        ):
             self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
 
     def test_finished_run_is_not_retrained(self):
@@ -73,7 +86,9 @@ class ResumeTest(TestCase):
         again = run.pretrain(config, arrays=arrays, verbose=0)
         self.assertEqual(again.resumed_from, (1, 0))
         self.assertEqual(again.history, {})
-        for a, b in zip(weights(first.model), weights(again.model)):
+        for a, b in zip(
+            weights(first.model), weights(again.model), strict=True
+        ):
             self.assertAllEqual(a, b)
 
 
@@ -85,11 +100,21 @@ def write_folder(root, n=32, size=16):
 
 def cli_command(tmp, name, folder):
     return [
-        sys.executable, "-m", "ssl_tf.cli", "pretrain", "--preset", "smoke",
-        "--name", name, "data.source=folder", f"data.name={folder}",
-        "train.epochs=3", "train.steps_per_epoch=4",
+        sys.executable,
+        "-m",
+        "ssl_tf.cli",
+        "pretrain",
+        "--preset",
+        "smoke",
+        "--name",
+        name,
+        "data.source=folder",
+        f"data.name={folder}",
+        "train.epochs=3",
+        "train.steps_per_epoch=4",
         "train.checkpoint_every_steps=1",
-        f"output_dir={tmp}/runs", f"export_dir={tmp}/saved",
+        f"output_dir={tmp}/runs",
+        f"export_dir={tmp}/saved",
     ]
 
 
@@ -106,14 +131,20 @@ class KillAndResumeTest(TestCase):
         folder = os.path.join(tmp, "images")
         write_folder(folder)
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        subprocess.run(cli_command(tmp, "full", folder), check=True, env=env,
-                       capture_output=True, timeout=600)
+        subprocess.run(
+            cli_command(tmp, "full", folder),
+            check=True,
+            env=env,
+            capture_output=True,
+            timeout=600,
+        )
 
         # Kill at a step drawn from the test's seed, inside an epoch.
         kill_after = int(np.random.default_rng(7).integers(5, 8))
         command = cli_command(tmp, "killed", folder)
-        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         checkpoints = os.path.join(tmp, "runs", "killed", "checkpoints")
         deadline = time.time() + 600
         while time.time() < deadline and process.poll() is None:
@@ -125,10 +156,16 @@ class KillAndResumeTest(TestCase):
         process.wait()
         self.assertFalse(os.path.exists(os.path.join(tmp, "saved", "killed")))
 
-        rerun = subprocess.run(command, env=env, capture_output=True, text=True,
-                               timeout=600)
+        rerun = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=600
+        )
         self.assertEqual(rerun.returncode, 0, rerun.stdout + rerun.stderr)
-        self.assertRegex(rerun.stdout, r"Resuming from checkpoint: epoch \d, step \d")
-        for a, b in zip(exported_weights(tmp, "full"),
-                        exported_weights(tmp, "killed")):
+        self.assertRegex(
+            rerun.stdout, r"Resuming from checkpoint: epoch \d, step \d"
+        )
+        for a, b in zip(
+            exported_weights(tmp, "full"),
+            exported_weights(tmp, "killed"),
+            strict=True,
+        ):
             self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
