@@ -120,7 +120,13 @@ class FineTuneClassifier(keras.Model):
         return {metric.name: metric.result() for metric in self.metrics}
 
 
-def recalibrate_batch_norm(model, images, batch_size=128, max_batches=50):
+# Batches averaged by `recalibrate_batch_norm`.
+RECALIBRATION_BATCHES = 50
+
+
+def recalibrate_batch_norm(
+    model, images, batch_size=128, max_batches=RECALIBRATION_BATCHES
+):
     """Sets every BN layer's moving statistics to their mean over batches.
 
     After a short fine-tune the moving averages (momentum 0.99) still hold
@@ -276,8 +282,10 @@ def finetune(
     # The dataset is already shuffled with `seed`.
     history = model.fit(train, epochs=epochs, shuffle=False, verbose=verbose)
     if recalibrate_bn:
+        # Only the images it averages over are converted to float.
+        used = train_images[: RECALIBRATION_BATCHES * batch_size]
         recalibrate_batch_norm(
-            model, train_images.astype(np.float32) / 255.0, batch_size
+            model, used.astype(np.float32) / 255.0, batch_size
         )
     test = (
         tf.data.Dataset.from_tensor_slices(test_images)

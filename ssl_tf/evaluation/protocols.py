@@ -257,6 +257,14 @@ _HANDLERS = {
 }
 
 
+def _dataset_name(data_config):
+    """The dataset's name in results: a TFDS name or a folder/file name."""
+    name = str(data_config.name)
+    if data_config.source != "tfds":
+        name = os.path.basename(name.rstrip("/"))
+    return name
+
+
 def _method_of(model_path, o):
     """The pretraining method recorded in the export, if any."""
     if model_path is None:
@@ -278,9 +286,7 @@ def _matching_result(output_path, protocol, model_path, data_config, o):
         return None  # unreadable: run again and overwrite it
     expected_fingerprint = export.read_metadata(model_path).get("fingerprint")
     dataset = previous.get("dataset", {})
-    name = str(data_config.name)
-    if data_config.source != "tfds":
-        name = os.path.basename(name.rstrip("/"))
+    name = _dataset_name(data_config)
     same = (
         previous.get("protocol") == protocol
         and expected_fingerprint is not None
@@ -352,9 +358,7 @@ def run(
         descriptions, sizes, metrics = _HANDLERS[protocol](ctx, o, output_path)
         model, fingerprint = model_path, ctx.encoder.fingerprint
         data_config = ctx.data_config
-    name = str(data_config.name)
-    if data_config.source != "tfds":
-        name = os.path.basename(name.rstrip("/"))
+    name = _dataset_name(data_config)
     dataset = {
         "source": data_config.source,
         "name": name,

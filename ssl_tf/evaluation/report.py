@@ -197,9 +197,8 @@ def markdown_table(results) -> str:
     # Column title -> sort key: dataset, protocol, first appearance.
     order: dict[str, tuple] = {}
     for result in results:
-        model = _display_path(result.get("model"))
-        if model in methods:
-            model = f"{model} ({methods[model]})"
+        path = _display_path(result.get("model"))
+        model = row_label({**result, "method": methods.get(path)})
         dataset = (result.get("dataset") or {}).get("name")
         prefix = f"{dataset}: " if len(datasets) > 1 else ""
         protocol = result.get("protocol")

@@ -1,6 +1,5 @@
 """Tests for `ssl_tf.methods.rotation`."""
 
-import keras
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
@@ -8,7 +7,7 @@ from absl.testing import parameterized
 from ssl_tf import presets
 from ssl_tf.config import AugmentConfig, ConfigError, ExperimentConfig
 from ssl_tf.methods import rotation
-from ssl_tf.testing import TestCase, tiny_encoder, tiny_images
+from ssl_tf.testing import TestCase, fit_two_steps, tiny_encoder, tiny_images
 
 
 def rotation_views(recipe, n=3, size=16):
@@ -73,15 +72,8 @@ class RotationModelTest(TestCase):
 
     def test_fit_two_steps(self):
         model = rotation.Rotation(tiny_encoder(), rotation.RotationConfig())
-        model.compile(optimizer=keras.optimizers.SGD(0.1))
         _, batch = rotation_views("crop_flip", n=4)
-        model.build_from_batch(batch)
-        history = model.fit(
-            tf.data.Dataset.from_tensors(batch).repeat(),
-            steps_per_epoch=2,
-            verbose=0,
-            shuffle=False,
-        ).history
+        history = fit_two_steps(model, batch)
         self.assertTrue(np.isfinite(history["loss"][0]))
         self.assertIn("rotation_accuracy", history)
 

@@ -1,6 +1,5 @@
 """Tests for `ssl_tf.methods.supervised`."""
 
-import keras
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
@@ -8,7 +7,7 @@ from absl.testing import parameterized
 from ssl_tf import augment, presets
 from ssl_tf.config import AugmentConfig, ConfigError, ExperimentConfig
 from ssl_tf.methods import supervised
-from ssl_tf.testing import TestCase, tiny_encoder, tiny_images
+from ssl_tf.testing import TestCase, fit_two_steps, tiny_encoder, tiny_images
 
 
 def labeled_batch(recipe, n=8, size=16):
@@ -75,15 +74,8 @@ class SupervisedModelTest(TestCase):
         model = supervised.Supervised(
             tiny_encoder(), supervised.SupervisedConfig(), num_classes=3
         )
-        model.compile(optimizer=keras.optimizers.SGD(0.1))
         _, _, batch = labeled_batch("crop_flip")
-        model.build_from_batch(batch)
-        history = model.fit(
-            tf.data.Dataset.from_tensors(batch).repeat(),
-            steps_per_epoch=2,
-            verbose=0,
-            shuffle=False,
-        ).history
+        history = fit_two_steps(model, batch)
         self.assertTrue(np.isfinite(history["loss"][0]))
         self.assertIn("accuracy", history)
 
