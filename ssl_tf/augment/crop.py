@@ -1,4 +1,4 @@
-"""Random resized crop, vectorized over the batch.
+"""Crops and flips, vectorized over the batch with per-image parameters.
 
 This is the one module that imports KerasCV (for the comparison backend).
 """
@@ -8,15 +8,36 @@ import math
 import keras
 import tensorflow as tf
 
-from ssl_tf.augment import seeding
+from ssl_tf.augment import color, seeding
+from ssl_tf.augment.blur import kernel_size_for
+from ssl_tf.augment.layer import RandomImageLayer, check_range
 
 # Candidates drawn per image; the first that fits inside the image is used,
 # as torchvision's RandomResizedCrop tries 10 times before falling back.
 _ATTEMPTS = 10
 
 
+class _Crop(RandomImageLayer):
+    """Base of the crops: a `height x width` output per image."""
+
+    def __init__(self, height, width, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.height = height
+        self.width = width
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.height, self.width, input_shape[-1])
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "height": self.height,
+            "width": self.width,
+        }
+
+
 @keras.saving.register_keras_serializable(package="ssl_tf")
-class RandomResizedCrop(keras.layers.Layer):
+class RandomResizedCrop(_Crop):
     """Crops a random area and aspect ratio of each image, resizes it.
 
     Every image in the batch gets its own box; all boxes are cut and resized
@@ -45,22 +66,11 @@ class RandomResizedCrop(keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        if not 0 < scale[0] <= scale[1] <= 1:
-            raise ValueError(
-                "`scale` must satisfy 0 < low <= high <= 1. "
-                f"Received: scale={scale}"
-            )
-        if not 0 < ratio[0] <= ratio[1]:
-            raise ValueError(
-                f"`ratio` must satisfy 0 < low <= high. Received: ratio={ratio}"
-            )
-        self.height = height
-        self.width = width
+        super().__init__(height, width, seed=seed, **kwargs)
+        check_range("scale", scale, high=1)
+        check_range("ratio", ratio)
         self.scale = tuple(scale)
         self.ratio = tuple(ratio)
-        self.seed = seed
-        self.generator = keras.random.SeedGenerator(seed)
 
     def sample_boxes(self, batch_size, aspect, seed):
         """Normalized `[y1, x1, y2, x2]` boxes, one per image.
@@ -68,10 +78,14 @@ class RandomResizedCrop(keras.layers.Layer):
         `aspect` is the input's width / height, so `ratio` is measured in
         pixels as in torchvision.
         """
-        shape = (batch_size, _ATTEMPTS)
-        area = keras.random.uniform(shape, *self.scale, seed=seed)
-        log_ratio = keras.random.uniform(
-            shape, math.log(self.ratio[0]), math.log(self.ratio[1]), seed=seed
+        shape = (_ATTEMPTS,)
+        area = seeding.uniform(seed, batch_size, shape, *self.scale)
+        log_ratio = seeding.uniform(
+            seed,
+            batch_size,
+            shape,
+            math.log(self.ratio[0]),
+            math.log(self.ratio[1]),
         )
         ratio = tf.exp(log_ratio)
         # Fractions of the image side: w*h = area, (w*W)/(h*H) = ratio.
@@ -86,41 +100,94 @@ class RandomResizedCrop(keras.layers.Layer):
         any_fit = tf.reduce_any(fits, axis=1)
         w = tf.where(any_fit, w, 1.0)
         h = tf.where(any_fit, h, 1.0)
-        y = keras.random.uniform((batch_size,), seed=seed) * (1.0 - h)
-        x = keras.random.uniform((batch_size,), seed=seed) * (1.0 - w)
+        y = seeding.uniform(seed, batch_size) * (1.0 - h)
+        x = seeding.uniform(seed, batch_size) * (1.0 - w)
         return tf.stack([y, x, y + h, x + w], axis=1)
 
-    def build(self, input_shape):
-        # Sub-layers and random state need no shapes; nothing to create.
-        self.built = True
-
-    def call(self, images, seed=None):
-        images = tf.convert_to_tensor(images)
+    def sample(self, generator, images):
         shape = tf.shape(images)
         aspect = tf.cast(shape[2], tf.float32) / tf.cast(shape[1], tf.float32)
-        boxes = self.sample_boxes(
-            shape[0], aspect, seeding.seed_source(self, seed)
-        )
+        return {"boxes": self.sample_boxes(shape[0], aspect, generator)}
+
+    def transform_images(self, images, transformation):
+        images = tf.convert_to_tensor(images)
         crops = tf.image.crop_and_resize(
             tf.cast(images, tf.float32),
-            boxes,
-            box_indices=tf.range(shape[0]),
+            transformation["boxes"],
+            box_indices=tf.range(tf.shape(images)[0]),
             crop_size=(self.height, self.width),
         )
         return tf.cast(crops, self.compute_dtype)
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.height, self.width, input_shape[-1])
-
     def get_config(self):
         return {
             **super().get_config(),
-            "height": self.height,
-            "width": self.width,
             "scale": self.scale,
             "ratio": self.ratio,
-            "seed": self.seed,
         }
+
+
+@keras.saving.register_keras_serializable(package="ssl_tf")
+class RandomCrop(_Crop):
+    """Zero-pads by `padding`, then cuts a `height x width` window per image.
+
+    The usual CIFAR training crop. Keras 3's `RandomCrop` draws one offset
+    for the whole batch; here every image has its own integer offset,
+    uniform over the `(2 * padding + 1)^2` positions, and pixels are copied
+    (no interpolation).
+
+    Args:
+        height: Integer. Output height (the input height).
+        width: Integer. Output width (the input width).
+        padding: Integer. Zero padding on each side.
+        seed: Integer. Seed of the layer's own generator.
+    """
+
+    def __init__(self, height, width, padding=4, seed=None, **kwargs):
+        super().__init__(height, width, seed=seed, **kwargs)
+        if padding < 0:
+            raise ValueError(
+                f"`padding` must be >= 0. Received: padding={padding}"
+            )
+        self.padding = padding
+
+    def sample(self, generator, images):
+        shape = tf.shape(images)
+        free = [shape[1] + 2 * self.padding - self.height]
+        free.append(shape[2] + 2 * self.padding - self.width)
+        draws = seeding.uniform(generator, shape[0], (2,))
+        # floor(u * (free + 1)) is uniform over 0..free (u < 1).
+        limit = tf.cast(tf.stack(free) + 1, tf.float32)
+        offsets = tf.cast(tf.floor(draws * limit), tf.int32)
+        return {"offsets": tf.minimum(offsets, tf.stack(free))}
+
+    def transform_images(self, images, transformation):
+        p = self.padding
+        padded = tf.pad(images, [[0, 0], [p, p], [p, p], [0, 0]])
+        offsets = transformation["offsets"]
+        rows = offsets[:, :1] + tf.range(self.height)[None]
+        cols = offsets[:, 1:] + tf.range(self.width)[None]
+        out = tf.gather(padded, rows, axis=1, batch_dims=1)
+        return tf.gather(out, cols, axis=2, batch_dims=1)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+@keras.saving.register_keras_serializable(package="ssl_tf")
+class RandomFlip(RandomImageLayer):
+    """Mirrors each image left-right with probability 1/2, per image."""
+
+    def sample(self, generator, images):
+        return {"flip": seeding.coin(generator, tf.shape(images)[0], 0.5)}
+
+    def transform_images(self, images, transformation):
+        return color.apply_to_selected(
+            images,
+            transformation["flip"],
+            lambda subset, _: tf.reverse(subset, axis=[2]),
+            {},
+        )
 
 
 def keras_cv_random_resized_crop(height, width, scale, ratio, seed=None):
@@ -135,6 +202,19 @@ def keras_cv_random_resized_crop(height, width, scale, ratio, seed=None):
     )
 
 
+def keras_cv_saturation_range(amount):
+    """KerasCV's saturation `factor` range for multipliers `1 +- amount`.
+
+    KerasCV multiplies saturation by `f / (1 - f)`; solving for `f` maps
+    the multiplier range `[1 - amount, 1 + amount]` onto its factor. The
+    multiplier is then not uniform (KerasCV samples `f` uniformly), but it
+    spans the recipe's range instead of KerasCV's `0.5 +- 0.4 s` (0.43 to
+    2.33 at s = 1).
+    """
+    low, high = max(1.0 - amount, 0.0), 1.0 + amount
+    return (low / (1.0 + low), high / (1.0 + high))
+
+
 class KerasCVAugment(keras.layers.Layer):
     """The same recipe from KerasCV layers, for comparison.
 
@@ -147,6 +227,7 @@ class KerasCVAugment(keras.layers.Layer):
         import keras_cv  # optional dependency, imported only for this backend
 
         s = augment_config.jitter_strength
+        amount = 0.8 * s
         layers = keras_cv.layers
         self.steps = [
             keras_cv_random_resized_crop(
@@ -160,10 +241,13 @@ class KerasCVAugment(keras.layers.Layer):
             layers.RandomApply(
                 layers.RandomColorJitter(
                     value_range=(0, 1),
-                    brightness_factor=0.8 * s,
-                    contrast_factor=0.8 * s,
-                    saturation_factor=(0.5 - 0.4 * s, 0.5 + 0.4 * s),
-                    hue_factor=0.2 * s,
+                    # Additive, as SimCLR v1 (KerasCV has no multiplicative
+                    # brightness); contrast is symmetric around 1.
+                    brightness_factor=amount,
+                    contrast_factor=amount,
+                    saturation_factor=keras_cv_saturation_range(amount),
+                    # KerasCV shifts hue by up to factor / 2.
+                    hue_factor=0.4 * s,
                     seed=seed,
                 ),
                 rate=augment_config.jitter_prob,
@@ -176,7 +260,7 @@ class KerasCVAugment(keras.layers.Layer):
             ),
         ]
         if blur:
-            kernel = max(3, (image_size // 10) | 1)
+            kernel = kernel_size_for(image_size)
             self.steps.append(
                 layers.RandomApply(
                     layers.RandomGaussianBlur(kernel, (0.1, 2.0), seed=seed),

@@ -1,4 +1,4 @@
-"""Seeds for augmentation that are a pure function of (run seed, step).
+"""Seeds for augmentation that are a pure function of (run seed, step, row).
 
 Keras random layers draw from a stateful `SeedGenerator`. Inside `tf.data`
 with prefetching, that state runs ahead of training, so it cannot be
@@ -6,7 +6,16 @@ checkpointed exactly. Instead every batch gets its own stateless seed derived
 from the run seed and the batch's global index: a resumed run recomputes the
 same augmentations for the same steps, and host and device placement can use
 the same rule.
+
+Per-image parameters also depend on the image's row in the *global* batch.
+Under a distribution strategy each replica augments only its slice of the
+batch; `RowSeed` tells the layers where that slice sits, and every draw
+samples the whole global batch and keeps the replica's rows. Row `g` thus
+gets the same crop, flip and jitter on one device and on N replicas, and
+replicas never repeat each other's augmentations.
 """
+
+import dataclasses
 
 import keras
 import tensorflow as tf
@@ -21,6 +30,47 @@ def batch_seed(seed, index):
     return tf.cast(tf.math.floormod(mixed, tf.int32.max - 1), tf.int32)
 
 
+@dataclasses.dataclass(frozen=True)
+class RowSeed:
+    """A batch seed for replica `replica`'s slice of a global batch.
+
+    The global batch is split into `replicas` equal contiguous slices in
+    replica order, which is how `tf.distribute` strategies rebatch a
+    dataset; the local batch size comes from the images at the first draw.
+    Pass it as `seed=` wherever a `(2,)` seed tensor is accepted.
+
+    Args:
+        seed: int32 `(2,)` tensor, the seed of the whole global batch.
+        replica: int32 scalar, this slice's position.
+        replicas: Integer, the number of slices.
+    """
+
+    seed: tf.Tensor
+    replica: tf.Tensor
+    replicas: int
+
+    def rows(self, batch_size):
+        """`(offset, total)`: the first global row and the global size."""
+        batch_size = tf.cast(batch_size, tf.int32)
+        return tf.cast(self.replica, tf.int32) * batch_size, (
+            self.replicas * batch_size
+        )
+
+
+def replica_seed(seed):
+    """`seed` as a `RowSeed` for this replica's slice of the global batch.
+
+    Call it in a replica context (e.g. `train_step`); on one replica the
+    seed is returned unchanged.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return seed
+    return RowSeed(
+        seed, context.replica_id_in_sync_group, context.num_replicas_in_sync
+    )
+
+
 class StatelessSeed(keras.random.SeedGenerator):
     """Stands in for a `SeedGenerator`, drawing from a fixed seed tensor.
 
@@ -28,9 +78,18 @@ class StatelessSeed(keras.random.SeedGenerator):
     draws within one call are independent, and the same seed tensor always
     reproduces the same sequence. It holds no variable (the parent's
     constructor, which creates one, is deliberately not called).
+
+    Args:
+        seed: int32 `(2,)` tensor, or a `RowSeed` whose rows then select
+            the slice of each draw (see `uniform`).
     """
 
-    def __init__(self, seed):  # noqa: super().__init__ would make a variable
+    def __init__(self, seed):
+        # super().__init__ is not called: it would create a variable.
+        self.rows = None
+        if isinstance(seed, RowSeed):
+            self.rows = seed
+            seed = seed.seed
         self._base = tf.cast(seed, tf.int32)
         self._count = 0
 
@@ -51,18 +110,33 @@ def derive(seed, salt):
     """An independent seed for sub-step `salt` (None stays None)."""
     if seed is None:
         return None
+    if isinstance(seed, RowSeed):
+        return dataclasses.replace(seed, seed=derive(seed.seed, salt))
     return tf.random.experimental.stateless_fold_in(
         tf.cast(seed, tf.int32), salt
     )
 
 
-def apply_random(layer, images, seed):
-    """Calls a Keras image layer with randomness drawn from `seed`.
+def uniform(generator, batch_size, shape=(), minval=0.0, maxval=1.0):
+    """Per-image uniform draws of shape `(batch_size,) + shape`.
 
-    Uses the layer's public two-step API (draw a transformation, apply it)
-    so `seed` can be a `StatelessSeed` instead of the layer's generator.
+    `generator` is a `keras.random.SeedGenerator` or a `StatelessSeed`.
+    From a `RowSeed`, the draw covers the whole global batch and image `i`
+    gets the values of global row `offset + i`.
     """
-    transformation = layer.get_random_transformation(
-        images, training=True, seed=seed
+    shape = tuple(shape)
+    rows = getattr(generator, "rows", None)
+    if rows is None:
+        return keras.random.uniform(
+            (batch_size,) + shape, minval, maxval, seed=generator
+        )
+    offset, total = rows.rows(batch_size)
+    values = keras.random.uniform(
+        (total,) + shape, minval, maxval, seed=generator
     )
-    return layer.transform_images(images, transformation, training=True)
+    return values[offset : offset + batch_size]
+
+
+def coin(generator, batch_size, rate):
+    """Per-image booleans, True with probability `rate`."""
+    return uniform(generator, batch_size) < rate

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from ssl_tf.augment import color, crop, seeding
+from ssl_tf.augment import blur, color, crop, seeding
 
 
 @keras.saving.register_keras_serializable(package="ssl_tf")
@@ -64,7 +64,6 @@ class SimCLRAugment(keras.layers.Layer):
 
     def _build_steps(self):
         seed = self.seed
-        unit = (0.0, 1.0)
         steps = [
             crop.RandomResizedCrop(
                 self.image_size,
@@ -72,52 +71,48 @@ class SimCLRAugment(keras.layers.Layer):
                 self.crop_scale,
                 self.crop_ratio,
                 seed=seed,
+                name="crop",
             )
         ]
         if self.flip:
-            steps.append(
-                color.SeededImageLayer(
-                    keras.layers.RandomFlip("horizontal", seed=seed)
-                )
-            )
+            steps.append(crop.RandomFlip(seed=seed, name="flip"))
         if self.jitter_strength > 0 and self.jitter_prob > 0:
             steps.append(
                 color.RandomApply(
                     color.ColorJitter(self.jitter_strength, seed=seed),
                     rate=self.jitter_prob,
                     seed=seed,
+                    name="jitter",
                 )
             )
         if self.grayscale_prob > 0:
             steps.append(
-                color.SeededImageLayer(
-                    keras.layers.RandomGrayscale(self.grayscale_prob, seed=seed)
+                color.RandomApply(
+                    color.Grayscale(),
+                    rate=self.grayscale_prob,
+                    seed=seed,
+                    name="grayscale",
                 )
             )
         if self.blur:
             # SimCLR: kernel 10% of the image side, sigma in [0.1, 2], p=0.5.
-            kernel = max(3, (self.image_size // 10) | 1)
             steps.append(
-                color.SeededImageLayer(
-                    keras.layers.RandomGaussianBlur(
-                        factor=0.5,
-                        kernel_size=kernel,
-                        sigma=(0.1, 2.0),
-                        value_range=unit,
-                        seed=seed,
-                    )
+                color.RandomApply(
+                    blur.GaussianBlur(
+                        blur.kernel_size_for(self.image_size), (0.1, 2.0)
+                    ),
+                    rate=0.5,
+                    seed=seed,
+                    name="blur",
                 )
             )
         if self.solarize_prob > 0:
             steps.append(
                 color.RandomApply(
-                    color.SeededImageLayer(
-                        keras.layers.Solarization(
-                            threshold_factor=(0.5, 0.5), value_range=unit
-                        )
-                    ),
+                    color.Solarize(),
                     rate=self.solarize_prob,
                     seed=seed,
+                    name="solarize",
                 )
             )
         return steps
@@ -126,11 +121,26 @@ class SimCLRAugment(keras.layers.Layer):
         # Sub-layers and random state need no shapes; nothing to create.
         self.built = True
 
-    def call(self, images, seed=None):
+    def augment_with_parameters(self, images, seed=None):
+        """The augmented images and each step's per-image parameters.
+
+        Returns:
+            `(images, {step name: transformation})`, e.g. `crop` holds the
+            normalized `boxes`, `jitter` its `applied` coin and `inner`
+            factors and order, `blur` its coin and `sigma`.
+        """
         images = tf.cast(images, tf.float32) / 255.0
+        parameters = {}
         for index, step in enumerate(self.steps):
-            images = step(images, seed=seeding.derive(seed, index))
-        return images
+            transformation = step.get_random_transformation(
+                images, seeding.derive(seed, index)
+            )
+            images = step.transform_images(images, transformation)
+            parameters[step.name] = transformation
+        return images, parameters
+
+    def call(self, images, seed=None):
+        return self.augment_with_parameters(images, seed)[0]
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.image_size, self.image_size, 3)
@@ -218,6 +228,9 @@ class ViewLayer(keras.layers.Layer):
         recipe: Optional augmentation layer.
     """
 
+    # The view numbers `call` passes to `view`, for pictures of the views.
+    view_indices = (1,)
+
     def __init__(self, recipe=None, **kwargs):
         super().__init__(**kwargs)
         self.recipe = recipe
@@ -255,6 +268,8 @@ class TwoViews(ViewLayer):
     Args:
         recipe: The augmentation layer applied twice.
     """
+
+    view_indices = (1, 2)
 
     def call(self, batch, seed=None):
         images = batch["images"] if isinstance(batch, dict) else batch

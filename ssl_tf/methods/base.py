@@ -138,8 +138,11 @@ class SSLModel(keras.Model):
 
     def train_step(self, data):
         if self.views is not None:
-            step = self.optimizer.iterations
-            data = self.views(data, seed=augment.batch_seed(self.seed, step))
+            # Each replica augments its rows of the global batch with those
+            # rows' own parameters (as one device would), not a copy of
+            # replica 0's.
+            seed = augment.batch_seed(self.seed, self.optimizer.iterations)
+            data = self.views(data, seed=augment.replica_seed(seed))
         with tf.GradientTape() as tape:
             # Losses use the "sum_over_batch_size" reduction, which Keras
             # already divides by the replica count under tf.distribute.

@@ -1,6 +1,7 @@
 """Tests every registered method gets: fit, export, reload, replicas."""
 
 import dataclasses
+import glob
 import io
 import os
 import sys
@@ -51,6 +52,23 @@ class EveryMethodTest(TestCase):
             tf.cast(images, tf.float32) / 255.0, training=False
         )
         self.assertAllClose(encoder.embed(images), expected, atol=1e-4)
+        self.assert_recipe_picture_logged(run.run_dir(config))
+
+    def assert_recipe_picture_logged(self, directory):
+        # TensorBoard gets each original beside its views at >= 128 px per
+        # cell (16 px smoke images: 8x) and the sampled parameters as text.
+        tags = {}
+        pattern = os.path.join(directory, "logs", "train", "events*")
+        for path in glob.glob(pattern):
+            for event in tf.compat.v1.train.summary_iterator(path):
+                for value in event.summary.value:
+                    tags[value.tag] = value
+        picture = tags["augmented_views"].metadata
+        self.assertEqual(picture.plugin_data.plugin_name, "images")
+        width = int(tags["augmented_views"].tensor.string_val[0])
+        self.assertGreaterEqual(width, 2 * 128)
+        text = tags["augmentation_parameters"].tensor.string_val[0].decode()
+        self.assertIn("| image | view 1", text)
 
     @parameterized.named_parameters(*METHODS)
     def test_fit_changes_encoder_weights(self, method):
@@ -95,16 +113,14 @@ class EveryMethodTest(TestCase):
         for restored, saved in zip(fresh.weights, trained.weights, strict=True):
             self.assertAllEqual(restored.numpy(), saved.numpy())
 
-    @pytest.mark.distributed
-    @parameterized.named_parameters(*METHODS)
-    def test_two_replicas_equal_one_device(self, method):
-        # One step on MirroredStrategy over 2 logical CPUs must give the
-        # same weights as one step on one device with the same global batch.
-        tmp = self.get_temp_dir()
+    def replica_weights(self, method, augment_in_step=False, **overrides):
+        """Weights after one step on 1 device and on 2 mirrored replicas."""
         options = getattr(
             methods.get_method(method), "replica_equivalence_options", {}
         )
-        config = smoke_config(method, tmp, **options)
+        config = smoke_config(
+            method, self.get_temp_dir(), **{**options, **overrides}
+        )
         results = []
         for strategy in (
             tf.distribute.get_strategy(),
@@ -113,22 +129,51 @@ class EveryMethodTest(TestCase):
             model, _ = run.build_model(
                 config, strategy, steps_per_epoch=2, num_classes=4
             )
-            run_one_step(model, config, strategy)
+            run_one_step(model, config, strategy, augment_in_step)
             results.append([w.numpy() for w in model.weights])
-        for one, two in zip(*results, strict=True):
+        return zip(*results, strict=True)
+
+    @pytest.mark.distributed
+    @parameterized.named_parameters(*METHODS)
+    def test_two_replicas_equal_one_device(self, method):
+        # One step on MirroredStrategy over 2 logical CPUs must give the
+        # same weights as one step on one device with the same global batch.
+        for one, two in self.replica_weights(method):
             self.assertAllClose(one, two, rtol=1e-4, atol=1e-5)
 
+    @pytest.mark.distributed
+    @parameterized.named_parameters(
+        # One method per view layer (TwoViews, FourRotations, LabeledView).
+        ("simclr", "simclr"),
+        ("rotation", "rotation"),
+        ("supervised", "supervised"),
+    )
+    def test_two_replicas_equal_one_device_augmenting_on_device(self, method):
+        # With `augment.placement=device` each replica augments its half of
+        # the batch in `train_step`; its rows must get the global rows' own
+        # crops and colours (not replica 0's), so the weights still match.
+        # Tolerance: on these tiny images the cross-replica BN sums' round
+        # -off alone moves one-step weights by up to 2e-4 (measured with
+        # host placement on the same batch); replicas that copy replica
+        # 0's augmentation (`49bf421`) differ by 0.15.
+        pairs = self.replica_weights(
+            method, augment_in_step=True, **{"augment.placement": "device"}
+        )
+        for one, two in pairs:
+            self.assertAllClose(one, two, rtol=1e-3, atol=1e-3)
 
-def run_one_step(model, config, strategy):
+
+def run_one_step(model, config, strategy, augment_in_step=False):
     method_cls = methods.get_method(config.method)
     views = method_cls.views_for(config)
     images, labels = smoke_arrays(config.train.batch_size)
-    batch = views(
-        {"images": images, "labels": labels}, seed=tf.constant([1, 2], tf.int32)
-    )
+    raw = {"images": images, "labels": labels}
+    # Raw uint8 batches only make sense when the model augments them.
+    assert (model.views is not None) == augment_in_step
+    batch = views(raw, seed=tf.constant([1, 2], tf.int32))
     with strategy.scope():
         model.build_from_batch(batch)
-    dataset = tf.data.Dataset.from_tensors(batch)
+    dataset = tf.data.Dataset.from_tensors(raw if augment_in_step else batch)
     model.fit(dataset, epochs=1, steps_per_epoch=1, verbose=0, shuffle=False)
 
 
