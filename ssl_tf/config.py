@@ -142,11 +142,15 @@ class EncoderConfig:
             `keras.applications` model name (built with `weights=None`).
         stem: `cifar` (3x3 stride-1 conv, no max-pool) or `imagenet`.
         width: channel width multiplier.
+        zero_init_residual: ResNets only: start the last BatchNormalization
+            of each residual block (before the add) at gamma = 0, so every
+            block starts as its shortcut, as SimCLR's ResNet does.
     """
 
     name: str = "resnet18"
     stem: str = "cifar"
     width: float = 1.0
+    zero_init_residual: bool = False
 
     def validate(self) -> None:
         check_choice("encoder.stem", self.stem, ("cifar", "imagenet"))
@@ -161,11 +165,15 @@ class TrainConfig:
         batch_size: global batch size (per-replica x replicas).
         epochs: number of passes over the data.
         steps_per_epoch: `None` = one pass over the split.
-        optimizer: `lars`, `sgd`, `adam` or `adamw`.
+        optimizer: `lars`, `sgd` (PyTorch's SGD), `sgdw` (Keras's SGD),
+            `adam` or `adamw`.
         learning_rate: base rate for a global batch of 256.
         lr_scaling: `linear` (lr * batch/256), `sqrt` or `none`.
-        weight_decay: decoupled weight decay (BN and biases excluded).
-        momentum: momentum of SGD / LARS.
+        weight_decay: weight decay, BN and biases excluded. `lars` and
+            `sgd` add it to the gradient (L2, coupled, as SimCLR's LARS and
+            PyTorch's SGD); `sgdw` and `adamw` decouple it
+            (`w -= lr * wd * w`); `adam` ignores it.
+        momentum: momentum of SGD / SGDW / LARS.
         warmup_epochs: linear warm-up length before cosine decay.
         strategy: `auto`, `default`, `mirrored`, `tpu` or `cpu:N` (N
             logical CPU replicas, for tests and debugging).
@@ -202,7 +210,9 @@ class TrainConfig:
         if self.steps_per_epoch is not None:
             _check_range("train.steps_per_epoch", self.steps_per_epoch, low=1)
         check_choice(
-            "train.optimizer", self.optimizer, ("lars", "sgd", "adam", "adamw")
+            "train.optimizer",
+            self.optimizer,
+            ("lars", "sgd", "sgdw", "adam", "adamw"),
         )
         _check_range(
             "train.learning_rate", self.learning_rate, low=0, low_open=True

@@ -177,6 +177,7 @@ class MoCo(SSLModel):
        momentum schedule, BYOL)
     """
 
+    # `sgd` follows torch.optim.SGD: these PyTorch wd values are coupled L2.
     preset_options = {
         # The PyTorch peer's CIFAR-10 recipe: SGD 0.06, momentum 0.9, wd 5e-4.
         "cifar10-quick": {

@@ -47,6 +47,7 @@ class Rotation(SSLModel):
 
     # Per step the encoder sees 4x the batch: half SimCLR's batch keeps the
     # images per step (and the compute budget) equal to SimCLR's 2 views.
+    # `sgd` follows torch.optim.SGD: these PyTorch wd values are coupled L2.
     preset_options = {
         "cifar10-quick": {
             "__config__": {

@@ -47,6 +47,7 @@ class Supervised(SSLModel):
 
     needs_labels = True
 
+    # `sgd` follows torch.optim.SGD: these PyTorch wd values are coupled L2.
     preset_options = {
         "cifar10-quick": {
             "__config__": {

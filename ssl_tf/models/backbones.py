@@ -150,15 +150,28 @@ class _Initializers:
         return keras.initializers.HeNormal(seed=self.seed + self.count - 1)
 
 
-def _batch_norm(name):
+def _batch_norm(name, zero_gamma=False):
     # synchronized: under MirroredStrategy the replicas share batch
     # statistics, so a 2-replica step equals a 1-device step.
     return keras.layers.BatchNormalization(
-        synchronized=True, momentum=0.9, epsilon=1e-5, name=name
+        synchronized=True,
+        momentum=0.9,
+        epsilon=1e-5,
+        gamma_initializer="zeros" if zero_gamma else "ones",
+        name=name,
     )
 
 
-def _conv_bn(x, filters, kernel_size, strides, init, name, relu=True):
+def _conv_bn(
+    x,
+    filters,
+    kernel_size,
+    strides,
+    init,
+    name,
+    relu=True,
+    zero_gamma=False,
+):
     if strides > 1 and kernel_size > 1:
         # Explicit symmetric padding as in PyTorch (`padding=k // 2`); Keras
         # "same" pads only on the right/bottom for even inputs.
@@ -175,13 +188,15 @@ def _conv_bn(x, filters, kernel_size, strides, init, name, relu=True):
         kernel_initializer=init(),
         name=f"{name}_conv",
     )(x)
-    x = _batch_norm(f"{name}_bn")(x)
+    x = _batch_norm(f"{name}_bn", zero_gamma)(x)
     if relu:
         x = keras.layers.ReLU(name=f"{name}_relu")(x)
     return x
 
 
-def _residual_block(x, filters, strides, bottleneck, init, name):
+def _residual_block(
+    x, filters, strides, bottleneck, init, name, zero_init_residual=False
+):
     out_filters = filters * 4 if bottleneck else filters
     if strides != 1 or x.shape[-1] != out_filters:
         shortcut = _conv_bn(
@@ -189,14 +204,18 @@ def _residual_block(x, filters, strides, bottleneck, init, name):
         )
     else:
         shortcut = x
+    # zero_init_residual: gamma = 0 on the last BN before the add (not on
+    # the shortcut's), so the block starts as relu(shortcut), as SimCLR's
+    # `batch_norm_relu(..., init_zero=True)`.
+    last = dict(relu=False, zero_gamma=zero_init_residual)
     if bottleneck:
         # The stride sits on the 3x3 conv (ResNet v1.5, as in lightly).
         y = _conv_bn(x, filters, 1, 1, init, f"{name}_1")
         y = _conv_bn(y, filters, 3, strides, init, f"{name}_2")
-        y = _conv_bn(y, out_filters, 1, 1, init, f"{name}_3", relu=False)
+        y = _conv_bn(y, out_filters, 1, 1, init, f"{name}_3", **last)
     else:
         y = _conv_bn(x, filters, 3, strides, init, f"{name}_1")
-        y = _conv_bn(y, filters, 3, 1, init, f"{name}_2", relu=False)
+        y = _conv_bn(y, filters, 3, 1, init, f"{name}_2", **last)
     y = keras.layers.Add(name=f"{name}_add")([y, shortcut])
     return keras.layers.ReLU(name=f"{name}_out")(y)
 
@@ -221,6 +240,7 @@ def _resnet(inputs, config, init):
                 bottleneck,
                 init,
                 f"stage{stage + 1}_block{block + 1}",
+                zero_init_residual=config.zero_init_residual,
             )
     return x
 
@@ -276,27 +296,33 @@ def build_encoder(
       Stem `cifar`: 3x3 stride-1 conv, BN, ReLU. Stem `imagenet`: 7x7
       stride-2 conv, BN, ReLU, 3x3 stride-2 max-pool. A 1x1 conv + BN
       projection shortcut is used whenever the shape changes.
+      `zero_init_residual` starts the last BN of each block (the one before
+      the add; not the shortcut's) at gamma = 0, as SimCLR's ResNet, so
+      each block starts as `relu(shortcut)`.
     - The CBR family of Raghu et al. (2019), Appendix: stacks of
       (conv-BN-ReLU) blocks with stride-1 convolutions, each followed by a
       3x3 stride-2 max-pool ("same" padding), then global average pooling.
       `cbr_tiny`: 64-128-256-512 filters, 5x5. `cbr_small`: 32-64-128-256,
       7x7. `cbr_large_w`: 64-128-256-512, 7x7. `cbr_large_t`:
       32-64-128-256-512, 7x7, with no max-pool after the last block.
-      `width` scales the filters; `stem` is ignored.
+      `width` scales the filters; `stem` and `zero_init_residual` are
+      ignored.
     - Any `keras.applications` function name (`MobileNetV2`,
       `EfficientNetB0`, ...), built with `weights=None`, `include_top=False`,
       `pooling="avg"` and a fixed `(image_size, image_size, 3)` input. A
       rescaling layer maps `[0, 1]` to the range the model expects
       (`[-1, 1]`, caffe or torch mean/std, or `[0, 255]` for models that
-      normalize inside). `width` and `stem` are ignored, and so is `seed`:
-      use `keras.utils.set_random_seed` to make these reproducible.
+      normalize inside). `width`, `stem` and `zero_init_residual` are
+      ignored, and so is `seed`: use `keras.utils.set_random_seed` to make
+      these reproducible.
 
     ResNet and CBR encoders accept any spatial size: their input shape is
     `(None, None, 3)`. Convolutions have no bias and are followed by
     `BatchNormalization(synchronized=True, momentum=0.9, epsilon=1e-5)`.
 
     Args:
-        config: An `ssl_tf.config.EncoderConfig` (`name`, `stem`, `width`).
+        config: An `ssl_tf.config.EncoderConfig` (`name`, `stem`, `width`,
+            `zero_init_residual`).
         image_size: Training image side. Fixes the input shape of
             `keras.applications` models; unused by the others.
         name: Name of the returned model.

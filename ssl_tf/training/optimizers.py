@@ -1,4 +1,10 @@
-"""The LARS optimizer and `build_optimizer(train_config, steps_per_epoch)`."""
+"""LARS, PyTorch-style SGD and `build_optimizer(train_config, steps_per_epoch)`.
+
+Keras's own `weight_decay` is decoupled (`w -= lr * wd * w` next to the
+update). SimCLR's LARS and `torch.optim.SGD` instead add `wd * w` to the
+gradient (L2), so the decay goes through the momentum and, for LARS, the
+trust ratio. Both classes here do that, and share the exclusions.
+"""
 
 import keras
 from keras import ops
@@ -16,8 +22,94 @@ def _matches(variable, names):
     return any(name in path for name in names)
 
 
+class _CoupledDecayOptimizer(keras.optimizers.Optimizer):
+    """Base for momentum optimizers that add L2 weight decay to the gradient.
+
+    The base class's decoupled decay is switched off (`self.weight_decay`
+    stays `None`) so decay is applied once; the coefficient is kept in
+    `weight_decay_rate`, and subclasses add it in `update_step` with
+    `self._with_weight_decay(gradient, variable, index)`.
+
+    Variables are excluded with the usual Keras call,
+    `optimizer.exclude_from_weight_decay(var_list=..., var_names=...)`,
+    before the optimizer is built. Names are matched as substrings of
+    `variable.path` (e.g. `"batch_normalization/gamma"`).
+
+    Args:
+        learning_rate: As for `keras.optimizers.Optimizer`.
+        momentum: Float in `[0, 1]`.
+        weight_decay: Float >= 0 (or `None`, meaning 0). L2 coefficient
+            added to the gradient.
+        nesterov: Boolean. Whether to use Nesterov momentum.
+        name: String. The name of the optimizer.
+        **kwargs: Other base optimizer arguments.
+    """
+
+    def __init__(
+        self, learning_rate, momentum, weight_decay, nesterov, name, **kwargs
+    ):
+        # weight_decay=None: decay goes into the gradient in `update_step`,
+        # the base class must not decay the variables a second time.
+        super().__init__(
+            learning_rate=learning_rate, weight_decay=None, name=name, **kwargs
+        )
+        if weight_decay is None:
+            weight_decay = 0.0
+        if weight_decay < 0:
+            raise ValueError(
+                "`weight_decay` must be non-negative. "
+                f"Received: weight_decay={weight_decay}"
+            )
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(
+                "`momentum` must be a float between [0, 1]. "
+                f"Received: momentum={momentum}"
+            )
+        self.weight_decay_rate = float(weight_decay)
+        self.momentum = float(momentum)
+        self.nesterov = nesterov
+        self._no_decay_ids = set()
+        self._no_decay_names = []
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        # The base method only configures the (disabled) decoupled decay, so
+        # the exclusions are also recorded for `build`.
+        super().exclude_from_weight_decay(
+            var_list=var_list, var_names=var_names
+        )
+        self._no_decay_ids = {id(v) for v in var_list or []}
+        self._no_decay_names = list(var_names or [])
+
+    def _use_decay(self, variable):
+        return self.weight_decay_rate > 0 and not (
+            id(variable) in self._no_decay_ids
+            or _matches(variable, self._no_decay_names)
+        )
+
+    def build(self, var_list):
+        super().build(var_list)
+        # Decided here, on the `keras.Variable`s: `update_step` receives the
+        # backend variables, which have no `path` (and under a distribution
+        # strategy are per-replica copies).
+        self._decay_flags = [self._use_decay(var) for var in var_list]
+
+    def _with_weight_decay(self, gradient, variable, index):
+        if not self._decay_flags[index]:
+            return gradient
+        weight_decay = ops.cast(self.weight_decay_rate, variable.dtype)
+        return gradient + weight_decay * variable
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "momentum": self.momentum,
+            "weight_decay": self.weight_decay_rate,
+            "nesterov": self.nesterov,
+        }
+
+
 @keras.saving.register_keras_serializable(package="ssl_tf")
-class LARS(keras.optimizers.Optimizer):
+class LARS(_CoupledDecayOptimizer):
     """Layer-wise Adaptive Rate Scaling with momentum and L2 weight decay.
 
     Follows `lars_optimizer.py` of SimCLR (classic momentum). For each
@@ -39,7 +131,8 @@ class LARS(keras.optimizers.Optimizer):
     Variables are excluded from weight decay with the usual Keras call,
     `optimizer.exclude_from_weight_decay(var_list=..., var_names=...)`,
     before the optimizer is built. Names are matched as substrings of
-    `variable.path` (e.g. `"batch_normalization/gamma"`).
+    `variable.path` (e.g. `"batch_normalization/gamma"`). `CoupledSGD`
+    shares this machinery.
 
     Args:
         learning_rate: A float, a
@@ -77,53 +170,24 @@ class LARS(keras.optimizers.Optimizer):
         name="lars",
         **kwargs,
     ):
-        # weight_decay=None: decay goes into the gradient in `update_step`,
-        # the base class must not decay the variables a second time.
         super().__init__(
-            learning_rate=learning_rate, weight_decay=None, name=name, **kwargs
+            learning_rate=learning_rate,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            name=name,
+            **kwargs,
         )
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(
-                "`momentum` must be a float between [0, 1]. "
-                f"Received: momentum={momentum}"
-            )
-        if weight_decay is None:
-            weight_decay = 0.0
-        if weight_decay < 0:
-            raise ValueError(
-                "`weight_decay` must be non-negative. "
-                f"Received: weight_decay={weight_decay}"
-            )
         if trust_coefficient <= 0:
             raise ValueError(
                 "`trust_coefficient` must be positive. "
                 f"Received: trust_coefficient={trust_coefficient}"
             )
-        self.momentum = float(momentum)
-        self.weight_decay_rate = float(weight_decay)
         self.trust_coefficient = float(trust_coefficient)
-        self.nesterov = nesterov
         self.exclude_from_adaptation = (
             None
             if exclude_from_adaptation is None
             else list(exclude_from_adaptation)
-        )
-        self._no_decay_ids = set()
-        self._no_decay_names = []
-
-    def exclude_from_weight_decay(self, var_list=None, var_names=None):
-        # The base method only configures the (disabled) decoupled decay, so
-        # the exclusions are also recorded for `build`.
-        super().exclude_from_weight_decay(
-            var_list=var_list, var_names=var_names
-        )
-        self._no_decay_ids = {id(v) for v in var_list or []}
-        self._no_decay_names = list(var_names or [])
-
-    def _use_decay(self, variable):
-        return self.weight_decay_rate > 0 and not (
-            id(variable) in self._no_decay_ids
-            or _matches(variable, self._no_decay_names)
         )
 
     def _use_adaptation(self, variable):
@@ -140,10 +204,7 @@ class LARS(keras.optimizers.Optimizer):
             self.add_variable_from_reference(var, "momentum")
             for var in var_list
         ]
-        # Decided here, on the `keras.Variable`s: `update_step` receives the
-        # backend variables, which have no `path` (and under a distribution
-        # strategy are per-replica copies).
-        self._decay_flags = [self._use_decay(var) for var in var_list]
+        # Decided on the `keras.Variable`s, as the decay flags in `super()`.
         self._adaptation_flags = [self._use_adaptation(var) for var in var_list]
 
     def update_step(self, gradient, variable, learning_rate):
@@ -154,9 +215,7 @@ class LARS(keras.optimizers.Optimizer):
         velocity = self.momentums[index]
         momentum = ops.cast(self.momentum, dtype)
 
-        if self._decay_flags[index]:
-            weight_decay = ops.cast(self.weight_decay_rate, dtype)
-            gradient = gradient + weight_decay * variable
+        gradient = self._with_weight_decay(gradient, variable, index)
         scaled_lr = learning_rate
         if self._adaptation_flags[index]:
             w_norm = ops.sqrt(ops.sum(ops.square(variable)))
@@ -185,14 +244,103 @@ class LARS(keras.optimizers.Optimizer):
         config = super().get_config()
         config.update(
             {
-                "momentum": self.momentum,
-                "weight_decay": self.weight_decay_rate,
                 "trust_coefficient": self.trust_coefficient,
-                "nesterov": self.nesterov,
                 "exclude_from_adaptation": self.exclude_from_adaptation,
             }
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="ssl_tf")
+class CoupledSGD(_CoupledDecayOptimizer):
+    """SGD with momentum and L2 weight decay, as `torch.optim.SGD`.
+
+    `keras.optimizers.SGD(weight_decay=...)` decouples the decay, and its
+    velocity holds `learning_rate * gradient` sums. This follows PyTorch
+    (dampening 0), so recipes that quote PyTorch weight decays and momentum
+    carry over. For each variable `w` with gradient `g`:
+
+    ```python
+    g = g + weight_decay * w  # unless excluded from weight decay
+    buf = momentum * buf + g  # buf starts at 0, so buf = g on step 1
+    w = w - learning_rate * buf  # nesterov: w - lr * (g + momentum * buf)
+    ```
+
+    The buffer sums raw gradients and the learning rate is applied at the
+    update, so under a schedule the steps equal PyTorch's, not Keras's.
+    Exclusions from weight decay work as for `LARS`
+    (`exclude_from_weight_decay`, name substrings of `variable.path`).
+
+    Args:
+        learning_rate: A float, a
+            `keras.optimizers.schedules.LearningRateSchedule` instance, or a
+            callable that takes no arguments and returns the value to use.
+        momentum: Float in `[0, 1]`. 0 keeps no buffer (plain SGD).
+        weight_decay: Float >= 0. L2 coefficient added to the gradient.
+        nesterov: Boolean. Whether to use Nesterov momentum.
+        name: String. The name of the optimizer.
+        **kwargs: Other base optimizer arguments (`clipnorm`, `use_ema`,
+            `gradient_accumulation_steps`, ...).
+
+    Reference:
+     - [PyTorch `torch.optim.SGD`](
+       https://pytorch.org/docs/stable/generated/torch.optim.SGD.html)
+
+    Example:
+    >>> w = keras.Variable(np.ones((3, 2)), name="kernel")
+    >>> optimizer = CoupledSGD(learning_rate=0.1, momentum=0.9,
+    ...                        weight_decay=5e-4)
+    >>> optimizer.apply([np.ones((3, 2))], [w])
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.01,
+        momentum=0.0,
+        weight_decay=0.0,
+        nesterov=False,
+        name="coupled_sgd",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            name=name,
+            **kwargs,
+        )
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        # As keras.optimizers.SGD: no buffers without momentum.
+        self.momentums = []
+        if self.momentum != 0:
+            self.momentums = [
+                self.add_variable_from_reference(var, "momentum")
+                for var in var_list
+            ]
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        learning_rate = ops.cast(learning_rate, dtype)
+        index = self._get_variable_index(variable)
+        gradient = self._with_weight_decay(
+            ops.cast(gradient, dtype), variable, index
+        )
+        if self.momentum == 0:
+            self.assign_sub(variable, learning_rate * gradient)
+            return
+        buffer = self.momentums[index]
+        momentum = ops.cast(self.momentum, dtype)
+        self.assign(buffer, momentum * buffer + gradient)
+        if self.nesterov:
+            step = gradient + momentum * buffer
+        else:
+            step = buffer
+        self.assign_sub(variable, learning_rate * step)
 
 
 def build_optimizer(
@@ -201,9 +349,18 @@ def build_optimizer(
     """Builds the optimizer and its warm-up + cosine schedule.
 
     The peak rate is `train_config.learning_rate` scaled with the global
-    batch size (`lr_scaling`). Weight decay skips BatchNormalization
-    parameters and biases; LARS also skips their layer adaptation. Adam has
-    no weight decay.
+    batch size (`lr_scaling`). Optimizer names:
+
+    - `lars`: `LARS`, L2 decay added to the gradient (SimCLR).
+    - `sgd`: `CoupledSGD`, L2 decay added to the gradient before the
+      momentum (`torch.optim.SGD`).
+    - `sgdw`: `keras.optimizers.SGD` with decoupled decay
+      (`w -= lr * wd * w`).
+    - `adamw`: `keras.optimizers.AdamW` (decoupled decay).
+    - `adam`: `keras.optimizers.Adam`, no weight decay.
+
+    Weight decay skips BatchNormalization parameters and biases; LARS also
+    skips their layer adaptation.
 
     Args:
         train_config: `ssl_tf.config.TrainConfig`.
@@ -244,6 +401,12 @@ def build_optimizer(
             exclude_from_adaptation=no_decay,
         )
     elif name == "sgd":
+        optimizer = CoupledSGD(
+            learning_rate=schedule,
+            momentum=float(train_config.momentum),
+            weight_decay=weight_decay,
+        )
+    elif name == "sgdw":
         optimizer = keras.optimizers.SGD(
             learning_rate=schedule,
             momentum=float(train_config.momentum),
@@ -258,7 +421,7 @@ def build_optimizer(
     else:
         raise ValueError(
             "`train_config.optimizer` must be one of ['adam', 'adamw', "
-            f"'lars', 'sgd']. Received: optimizer={name!r}"
+            f"'lars', 'sgd', 'sgdw']. Received: optimizer={name!r}"
         )
     optimizer.exclude_from_weight_decay(var_names=no_decay)
     return optimizer

@@ -1,11 +1,14 @@
 """Tests for `ssl_tf.models.backbones`."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
+from ssl_tf import config as config_lib
 from ssl_tf.config import EncoderConfig
 from ssl_tf.models import backbones
 from ssl_tf.testing import TestCase, mirrored_strategy
@@ -140,6 +143,106 @@ class BuildEncoderTest(TestCase):
             if isinstance(layer, keras.layers.Conv2D)
         ]
         self.assertFalse(any(layer.use_bias for layer in convs))
+
+    @parameterized.named_parameters(
+        # Basic blocks: the BN before the add is `_2_bn`; bottleneck: `_3_bn`.
+        ("resnet18", "resnet18", 8, "_2_bn"),
+        ("resnet50", "resnet50", 16, "_3_bn"),
+    )
+    def test_zero_init_residual_zeroes_last_bn_of_each_block(
+        self, name, num_blocks, last_bn
+    ):
+        config = EncoderConfig(name=name, width=0.125, zero_init_residual=True)
+        encoder = backbones.build_encoder(config, 16, seed=0)
+        blocks = [
+            layer.name[: -len("_add")]
+            for layer in encoder.layers
+            if isinstance(layer, keras.layers.Add)
+        ]
+        self.assertLen(blocks, num_blocks)
+        expected_zero = {block + last_bn for block in blocks}
+        zero = set()
+        for layer in encoder.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                gamma = keras.ops.convert_to_numpy(layer.gamma)
+                if layer.name in expected_zero:
+                    self.assertAllEqual(gamma, np.zeros_like(gamma))
+                    zero.add(layer.name)
+                else:
+                    # Stem, inner and shortcut-projection BNs keep gamma = 1.
+                    self.assertAllEqual(gamma, np.ones_like(gamma))
+        self.assertEqual(zero, expected_zero)
+
+    @parameterized.named_parameters(
+        (name, name) for name in ("resnet18", "resnet50")
+    )
+    def test_all_gammas_one_by_default(self, name):
+        encoder = backbones.build_encoder(
+            EncoderConfig(name=name, width=0.125), 16, seed=0
+        )
+        for layer in encoder.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                gamma = keras.ops.convert_to_numpy(layer.gamma)
+                self.assertAllEqual(gamma, np.ones_like(gamma))
+
+    @parameterized.named_parameters(
+        # stage1_block2 keeps the shape, so its shortcut is the identity.
+        ("resnet18", "resnet18"),
+        ("resnet50", "resnet50"),
+    )
+    def test_zero_init_block_starts_as_its_shortcut(self, name):
+        def block(zero_init_residual):
+            config = EncoderConfig(
+                name=name, width=0.125, zero_init_residual=zero_init_residual
+            )
+            encoder = backbones.build_encoder(config, 16, seed=0)
+            return keras.Model(
+                encoder.get_layer("stage1_block1_out").output,
+                encoder.get_layer("stage1_block2_out").output,
+            )
+
+        zero_init = block(True)
+        channels = zero_init.input.shape[-1]
+        rng = np.random.default_rng(0)
+        # Signed inputs: relu(x) differs from x, so the check sees the ReLU.
+        x = rng.normal(size=(2, 4, 4, channels)).astype("float32")
+        for training in (False, True):
+            self.assertAllClose(
+                zero_init(x, training=training), np.maximum(x, 0.0)
+            )
+        # Guards the check: without the option the residual branch adds
+        # something, so the same block is not relu(x).
+        self.assertNotAllClose(
+            block(False)(x, training=False), np.maximum(x, 0)
+        )
+
+    def test_zero_init_residual_from_override_and_json(self):
+        # The CLI's `encoder.zero_init_residual=true` and a component's JSON
+        # both reach `build_encoder`.
+        config = config_lib.apply_overrides(
+            config_lib.ExperimentConfig(),
+            {"encoder.zero_init_residual": "true", "encoder.width": "0.125"},
+        )
+        config = config_lib.ExperimentConfig.from_json(config.to_json())
+        self.assertIs(config.encoder.zero_init_residual, True)
+        encoder = backbones.build_encoder(config.encoder, 16, seed=0)
+        gamma = encoder.get_layer("stage4_block2_2_bn").gamma
+        self.assertAllEqual(gamma, np.zeros(gamma.shape))
+
+    def test_zero_init_residual_is_in_the_export_fingerprint(self):
+        # The option lives in the BN layer config (gamma_initializer), which
+        # the fingerprint hashes: equal weights still give two fingerprints.
+        from ssl_tf.export import encoder_fingerprint
+
+        config = EncoderConfig(name="resnet18", width=0.125)
+        plain = backbones.build_encoder(config, 16, seed=0)
+        zero_init = backbones.build_encoder(
+            dataclasses.replace(config, zero_init_residual=True), 16, seed=0
+        )
+        zero_init.set_weights(plain.get_weights())
+        self.assertNotEqual(
+            encoder_fingerprint(plain, 16), encoder_fingerprint(zero_init, 16)
+        )
 
     def test_application(self):
         config = EncoderConfig(name="MobileNetV2")
