@@ -5,6 +5,7 @@
     ssl-tf eval linear|knn|fewshot|finetune|neighbors|projector --model PATH
     ssl-tf eval report results/*.json
     ssl-tf demo     --preset cifar10-quick [--methods simclr,moco]
+    ssl-tf augment preview --preset cifar10-quick [--output views.png]
     ssl-tf methods | presets
 
 Overrides are `section.key=value` (e.g. `train.epochs=5`) or a method option
@@ -83,7 +84,7 @@ def _data_config(args, image_size):
         split=args.train_split,
         eval_split=args.test_split,
         data_dir=args.data_dir,
-        image_size=image_size or 32,
+        image_size=32 if image_size is None else image_size,
     )
     config.validate()
     return config
@@ -98,6 +99,16 @@ def cmd_eval(args):
     if not args.model:
         raise SystemExit("error: `ssl-tf eval` needs --model PATH")
     options = _parse_overrides(args.option)
+    if args.image_size is not None:
+        # The protocols load images at the export's training size unless
+        # the `image_size` option names another; --image-size is that option.
+        given = options.get("image_size", str(args.image_size))
+        if str(given).strip() != str(args.image_size):
+            raise SystemExit(
+                f"error: --image-size {args.image_size} and --option "
+                f"image_size={given} disagree; give only one of them."
+            )
+        options["image_size"] = args.image_size
     results = []
     for model in args.model:
         data_config = _data_config(args, args.image_size)
@@ -149,6 +160,26 @@ def cmd_presets(args):
 
     for name in presets.list_presets():
         print(name)
+    return 0
+
+
+def cmd_augment(args):
+    from ssl_tf import augment, data, methods
+    from ssl_tf.training import preview
+
+    config = _experiment(args)
+    if args.images < 1:
+        raise SystemExit(f"error: --images must be >= 1, got {args.images}")
+    views = methods.get_method(config.method).views_for(config)
+    source, _ = data.load_source(config.data)
+    images = next(iter(source.batch(args.images)))["images"]
+    picture = preview.preview(
+        views, images, augment.batch_seed(config.train.seed, args.step)
+    )
+    picture.save(args.output)
+    print(picture.markdown)
+    height, width = picture.image.shape[:2]
+    print(f"Wrote {args.output} ({width}x{height} px)")
     return 0
 
 
@@ -205,7 +236,15 @@ def build_parser():
     p.add_argument("--data-dir", default=None)
     p.add_argument("--train-split", default="train")
     p.add_argument("--test-split", default="test")
-    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="load images at this size (default: the export's training "
+        "size; recorded in the result); a SavedModel export resizes them "
+        "to its training size in its signature, while finetune and .keras "
+        "encoders run at this size",
+    )
     p.add_argument("--output-dir", default="results")
     p.add_argument(
         "--tag", default="", help="extra name for the result file (e.g. 1shot)"
@@ -223,6 +262,19 @@ def build_parser():
         "result of the same model, data and options",
     )
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("augment", help="look at a preset's augmentation")
+    actions = p.add_subparsers(dest="action", required=True)
+    p = actions.add_parser(
+        "preview", help="write originals beside their views as a PNG"
+    )
+    _add_experiment_args(p)
+    p.add_argument("--output", default="augment-preview.png")
+    p.add_argument("--images", type=int, default=8, help="originals to draw")
+    p.add_argument(
+        "--step", type=int, default=0, help="global step whose seed is used"
+    )
+    p.set_defaults(func=cmd_augment)
 
     p = sub.add_parser(
         "demo", help="pretrain, export and evaluate vs random init"

@@ -11,11 +11,11 @@ import time
 import keras
 import tensorflow as tf
 
+from ssl_tf import augment, export, methods, models
 from ssl_tf import data as data_lib
-from ssl_tf import export, methods, models
 from ssl_tf.config import ConfigError, ExperimentConfig
 from ssl_tf.training import callbacks as callbacks_lib
-from ssl_tf.training import checkpoints, optimizers
+from ssl_tf.training import checkpoints, optimizers, preview
 from ssl_tf.training import strategy as strategy_lib
 
 logger = logging.getLogger("ssl_tf.training")
@@ -157,8 +157,13 @@ def pretrain(
     views = None
     if config.augment.placement == "host":
         views = method_cls.views_for(config)
-    sample = build_from_batch(
-        model, config, strategy, next(iter(source.batch(min(batch, 16))))
+    first = next(iter(source.batch(min(batch, 16))))
+    build_from_batch(model, config, strategy, first)
+    # The views of step 0's seed, as the pipeline draws them.
+    picture = preview.preview(
+        method_cls.views_for(config),
+        first["images"][:8],
+        augment.batch_seed(config.train.seed, 0),
     )
     with strategy.scope():
         # Create the optimizer's slots now so a checkpoint restores them
@@ -227,7 +232,9 @@ def pretrain(
             profile_batch=0,
             write_graph=False,
         ),
-        callbacks_lib.ViewGridCallback(os.path.join(directory, "logs"), sample),
+        callbacks_lib.ViewGridCallback(
+            os.path.join(directory, "logs"), picture
+        ),
         callbacks_lib.ScanSummaryCallback(info.scan),
         *extra_callbacks,
     ]
