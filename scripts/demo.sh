@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # Use the prepared offline copy of the TFDS datasets when it is there;
-# elsewhere tfds downloads CIFAR-10 on first use.
+# elsewhere set TFDS_DATA_DIR (ssl_tf never downloads; prepare CIFAR-10
+# with `tfds build cifar10 --data_dir DIR` on a machine with network).
 if [ -z "${TFDS_DATA_DIR:-}" ] && [ -d ../shared/tfds/cifar10 ]; then
   export TFDS_DATA_DIR=$(cd ../shared/tfds && pwd)
 fi

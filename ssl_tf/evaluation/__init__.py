@@ -24,7 +24,7 @@ from ssl_tf.evaluation.linear import (
     linear_probe_encoder,
     select_l2,
 )
-from ssl_tf.evaluation.metrics import top_k_accuracy
+from ssl_tf.evaluation.metrics import accuracy_metrics, top_k_accuracy
 from ssl_tf.evaluation.neighbors import (
     nearest_neighbors_embedding,
     nearest_neighbors_pixel,
@@ -47,6 +47,7 @@ __all__ = [
     "FeatureSet",
     "FineTuneClassifier",
     "KNNMonitor",
+    "accuracy_metrics",
     "balanced_subset",
     "embed_images",
     "export_projector",

@@ -15,21 +15,24 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ssl_tf import export
-from ssl_tf.evaluation.metrics import top_k_accuracy
+from ssl_tf import augment, export
+from ssl_tf.evaluation.metrics import accuracy_metrics
 from ssl_tf.evaluation.subsets import balanced_subset
 
 logger = logging.getLogger("ssl_tf.evaluation")
 
 
 def crop_flip_augmentation(image_size, seed=None, padding: int = 4):
-    """Zero-pad by `padding`, random crop back to size, horizontal flip."""
+    """Zero-pad by `padding`, random crop back to size, horizontal flip.
+
+    Every image gets its own crop offset and flip (Keras 3's `RandomCrop`
+    would shift the whole batch by one offset).
+    """
     height, width = image_size
     return keras.Sequential(
         [
-            keras.layers.ZeroPadding2D(padding),
-            keras.layers.RandomCrop(height, width, seed=seed),
-            keras.layers.RandomFlip("horizontal", seed=seed),
+            augment.RandomCrop(height, width, padding, seed=seed),
+            augment.RandomFlip(seed=seed),
         ],
         name="augmentation",
     )
@@ -38,8 +41,7 @@ def crop_flip_augmentation(image_size, seed=None, padding: int = 4):
 class FineTuneClassifier(keras.Model):
     """`encoder` + a new `Dense` head, the backbone at a scaled LR.
 
-    Augmentation runs only in `train_step`: Keras's `RandomCrop` resizes at
-    inference, which must not happen to test images.
+    Augmentation runs only in `train_step`, never on test images.
 
     Args:
         encoder: `keras.Model` from float32 `[0, 1]` images to embeddings.
@@ -231,8 +233,9 @@ def finetune(
         verbose: Keras `fit` verbosity.
 
     Returns:
-        A dict with `top1`, `top5`, `train_top1`, `train_loss` (last
-        epoch), `train_examples` and `test_examples`.
+        A dict with `top1`, `top5` (only for more than 5 classes),
+        `train_top1`, `train_loss` (last epoch), `train_examples` and
+        `test_examples`.
     """
     if head_lr <= 0 or backbone_lr < 0:
         raise ValueError(
@@ -294,8 +297,7 @@ def finetune(
     )
     logits = model.predict(test, verbose=0)
     return {
-        "top1": top_k_accuracy(logits, test_labels, 1),
-        "top5": top_k_accuracy(logits, test_labels, 5),
+        **accuracy_metrics(logits, test_labels),
         "train_top1": float(history.history["accuracy"][-1]),
         "train_loss": float(history.history["loss"][-1]),
         "train_examples": int(len(train_labels)),

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from ssl_tf.evaluation import features as features_lib
 from ssl_tf.evaluation.lbfgs import minimize_lbfgs
-from ssl_tf.evaluation.metrics import top_k_accuracy
+from ssl_tf.evaluation.metrics import accuracy_metrics, top_k_accuracy
 
 DEFAULT_L2_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 
@@ -207,8 +207,9 @@ def linear_probe(
         max_iter: Integer, the most L-BFGS iterations per fit.
 
     Returns:
-        A dict with `top1`, `top5` (test), `chosen_l2`, `val_top1_by_l2`
-        (keys formatted with `"%g"`) and `train_top1`.
+        A dict with `top1`, `top5` (test; only for more than 5 classes),
+        `chosen_l2`, `val_top1_by_l2` (keys formatted with `"%g"`) and
+        `train_top1`.
 
     Example:
     >>> x = np.eye(4, dtype="float32").repeat(10, axis=0)
@@ -230,8 +231,7 @@ def linear_probe(
     )
     test_scores = final.scores(test_x)
     return {
-        "top1": top_k_accuracy(test_scores, test_y, 1),
-        "top5": top_k_accuracy(test_scores, test_y, 5),
+        **accuracy_metrics(test_scores, test_y),
         "chosen_l2": float(chosen),
         "val_top1_by_l2": {f"{l2:g}": acc for l2, acc in val_top1.items()},
         "train_top1": top_k_accuracy(final.scores(train_x), train_y, 1),

@@ -11,7 +11,10 @@ protocols (defaults in brackets):
     seed [0], batch_size [256] (images per encoder call; the training batch
     for finetune), max_train_examples [None], max_test_examples [None]
     (use only the first N examples of a split), cache_dir [None = ~/.cache/
-    ssl_tf/features], use_cache [True], image_size [None = the export's].
+    ssl_tf/features], use_cache [True], image_size [None = the export's]
+    (the side images are loaded at, recorded in the result's `dataset`; a
+    SavedModel export resizes them to its training size in its signature).
+    Top-5 accuracy (`top5`) is reported only for more than 5 classes.
 
 Per protocol:
     linear: l2_grid [1e-6 ... 1e-2, 5 values], val_fraction [0.1],
@@ -54,7 +57,7 @@ from ssl_tf.evaluation import (
     report,
 )
 from ssl_tf.evaluation.finetune import finetune
-from ssl_tf.evaluation.metrics import top_k_accuracy
+from ssl_tf.evaluation.metrics import accuracy_metrics
 from ssl_tf.evaluation.options import resolve_options
 
 logger = logging.getLogger("ssl_tf.evaluation")
@@ -143,10 +146,7 @@ def _knn(ctx, o, output_path):
         num_classes=max(train.num_classes, test.num_classes),
         **_pick(o, "k", "temperature"),
     )
-    metrics = {
-        "top1": top_k_accuracy(scores, test.labels, 1),
-        "top5": top_k_accuracy(scores, test.labels, 5),
-    }
+    metrics = accuracy_metrics(scores, test.labels)
     descriptions = (train.description, test.description)
     return descriptions, _sizes(train=train, test=test), metrics
 
@@ -207,10 +207,8 @@ def _finetune(model_path, data_config, o, arrays):
     metadata = {}
     if model_path and os.path.isdir(model_path):
         metadata = export.read_metadata(model_path)
-    image_size = (
-        o["image_size"] or metadata.get("image_size") or data_config.image_size
-    )
-    data_config = dataclasses.replace(data_config, image_size=int(image_size))
+    image_size = _image_size(o, metadata, data_config)
+    data_config = dataclasses.replace(data_config, image_size=image_size)
     splits = {}
     for which, split in (
         ("train", data_config.split),
@@ -228,7 +226,7 @@ def _finetune(model_path, data_config, o, arrays):
         splits["test"][0],
         infos[0].num_classes or infos[1].num_classes,
         encoder_config=encoder_config,
-        image_size=int(image_size),
+        image_size=image_size,
         **_pick(o, "epochs", "batch_size", "backbone_lr", "head_lr"),
         **_pick(o, "momentum", "weight_decay", "label_fraction", "augment"),
         **_pick(o, "recalibrate_bn"),
@@ -255,6 +253,13 @@ _HANDLERS = {
     "neighbors": _neighbors,
     "projector": _projector,
 }
+
+
+def _image_size(o, metadata, data_config) -> int:
+    """The side images are loaded at: the option, else the export's."""
+    return int(
+        o["image_size"] or metadata.get("image_size") or data_config.image_size
+    )
 
 
 def _dataset_name(data_config):
@@ -284,7 +289,8 @@ def _matching_result(output_path, protocol, model_path, data_config, o):
         previous = report.read_result(output_path)
     except (OSError, ValueError):
         return None  # unreadable: run again and overwrite it
-    expected_fingerprint = export.read_metadata(model_path).get("fingerprint")
+    metadata = export.read_metadata(model_path)
+    expected_fingerprint = metadata.get("fingerprint")
     dataset = previous.get("dataset", {})
     name = _dataset_name(data_config)
     same = (
@@ -296,6 +302,7 @@ def _matching_result(output_path, protocol, model_path, data_config, o):
         and dataset.get("name") == name
         and dataset.get("train_split") == data_config.split
         and dataset.get("test_split") == data_config.eval_split
+        and dataset.get("image_size") == _image_size(o, metadata, data_config)
     )
     return previous if same else None
 

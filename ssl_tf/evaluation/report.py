@@ -117,10 +117,11 @@ def metric_columns(result: dict) -> dict[str, str]:
     protocol = result.get("protocol", "?")
     metrics = result.get("metrics", {})
     if protocol == "linear":
-        return {
-            "linear top-1": _percent(metrics["top1"]),
-            "linear top-5": _percent(metrics["top5"]),
-        }
+        columns = {"linear top-1": _percent(metrics["top1"])}
+        # No top-5 for 5 classes or fewer (it would always read 100%).
+        if "top5" in metrics:
+            columns["linear top-5"] = _percent(metrics["top5"])
+        return columns
     if protocol == "knn":
         return {"kNN top-1": _percent(metrics["top1"])}
     if protocol == "fewshot":

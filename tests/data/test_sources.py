@@ -1,4 +1,8 @@
 import os
+import shutil
+import tempfile
+import time
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -101,6 +105,52 @@ class SourcesTest(TestCase):
         self.assertEqual(element["images"].shape, (32, 32, 3))
         with self.assertRaisesRegex(data.DataError, "Available splits"):
             data.load_tfds("cifar10", "validation", 32, data_dir=SHARED_TFDS)
+
+    @pytest.mark.skipif(
+        not os.path.isdir(SHARED_TFDS), reason="no offline TFDS copy"
+    )
+    def test_tfds_data_dir_from_the_environment(self):
+        with mock.patch.dict(os.environ, {"TFDS_DATA_DIR": SHARED_TFDS}):
+            _, info = data.load_tfds("cifar10", "test", 32)
+        self.assertEqual(info.num_examples, 10_000)
+
+    def _not_prepared_message(self, data_dir=None):
+        started = time.perf_counter()
+        with self.assertRaises(data.DataError) as caught:
+            data.load_tfds("cifar10", "train", 32, data_dir=data_dir)
+        # A guard against a download attempt, not a benchmark.
+        self.assertLess(time.perf_counter() - started, 30)
+        message = str(caught.exception)
+        self.assertNotIn("\n", message)
+        return message
+
+    def test_tfds_not_prepared_fails_at_once_in_one_line(self):
+        empty = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, empty, True)
+        message = self._not_prepared_message(data_dir=empty)
+        self.assertIn(
+            f"TFDS dataset 'cifar10' is not prepared in {empty}", message
+        )
+        self.assertIn("data_dir from data.data_dir", message)
+        for hint in ("TFDS_DATA_DIR", "data.data_dir"):
+            self.assertIn(hint, message)
+        self.assertIn(f"tfds build cifar10 --data_dir {empty}", message)
+        self.assertEqual(os.listdir(empty), [])  # nothing was downloaded
+
+    def test_tfds_not_prepared_names_the_environment_dir(self):
+        empty = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, empty, True)
+        with mock.patch.dict(os.environ, {"TFDS_DATA_DIR": empty}):
+            message = self._not_prepared_message()
+        self.assertIn(f"not prepared in {empty}", message)
+        self.assertIn("data_dir from TFDS_DATA_DIR", message)
+
+    def test_tfds_unknown_name_is_one_line(self):
+        with self.assertRaisesRegex(
+            data.DataError, "Unknown TFDS dataset 'no_such_dataset'"
+        ) as caught:
+            data.load_tfds("no_such_dataset", "train", 32)
+        self.assertNotIn("\n", str(caught.exception))
 
 
 class PipelineTest(TestCase):

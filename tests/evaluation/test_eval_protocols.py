@@ -5,24 +5,12 @@ import os
 import shutil
 import tempfile
 
-import keras
-import numpy as np
-
 from ssl_tf import export
 from ssl_tf.config import DataConfig
 from ssl_tf.evaluation import protocols, report
-from ssl_tf.testing import TestCase
+from ssl_tf.testing import TestCase, colour_classes, tiny_export
 
 _CONFIG = DataConfig(source="arrays", name="toy", image_size=16)
-
-
-def _colour_classes(n, seed):
-    """Images whose class is their dominant colour channel."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % 3
-    images = rng.integers(0, 80, (n, 16, 16, 3))
-    images[np.arange(n), :, :, labels] += 170
-    return images.astype(np.uint8), labels
 
 
 class ProtocolsTest(TestCase):
@@ -30,22 +18,10 @@ class ProtocolsTest(TestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.root = tempfile.mkdtemp()
-        encoder = keras.Sequential(
-            [
-                keras.Input((None, None, 3)),
-                keras.layers.Conv2D(
-                    6, 3, kernel_initializer=keras.initializers.GlorotUniform(0)
-                ),
-                keras.layers.GlobalAveragePooling2D(),
-            ],
-            name="encoder",
-        )
-        cls.model_path = export.export_encoder(
-            encoder, os.path.join(cls.root, "export"), image_size=16
-        )
+        cls.model_path = tiny_export(os.path.join(cls.root, "export"))
         cls.arrays = {
-            "train": _colour_classes(60, 0),
-            "test": _colour_classes(30, 1),
+            "train": colour_classes(60, 0),
+            "test": colour_classes(30, 1),
         }
 
     @classmethod
@@ -88,9 +64,13 @@ class ProtocolsTest(TestCase):
         knn = self._run("knn", {"k": "5"})
         self.assertGreater(knn["metrics"]["top1"], 0.9)
         self.assertEqual(knn["options"]["k"], 5)
+        # 3 classes: every label is in the top 5, so there is no top-5.
+        self.assertNotIn("top5", linear["metrics"])
+        self.assertNotIn("top5", knn["metrics"])
         table = report.merge_reports(os.path.join(self.root, "results"))
         self.assertIn("linear top-1", table)
         self.assertIn("kNN top-1", table)
+        self.assertNotIn("top-5", table)
         self.assertIn(f"| {self.model_path} |", table)
 
     def test_fewshot(self):
@@ -123,6 +103,7 @@ class ProtocolsTest(TestCase):
         )
         self.assertEqual(result["split_sizes"], {"train": 30, "test": 30})
         self.assertBetween(result["metrics"]["top1"], 0.0, 1.0)
+        self.assertNotIn("top5", result["metrics"])
 
     def test_rejects_unknown_protocol_and_option(self):
         with self.assertRaisesRegex(ValueError, "Unknown protocol"):

@@ -79,6 +79,19 @@ class ReportTest(TestCase):
         self.assertEqual(lines[2], "| models/a | 91.2 | 99.0 | 85.0 | - |")
         self.assertEqual(lines[3], "| models/b | - | - | - | 60.0 ± 0.8 |")
 
+    def test_top5_column_only_when_a_result_has_it(self):
+        few_classes = _result("linear", "models/a", {"top1": 0.9})
+        table = report.markdown_table([few_classes])
+        self.assertNotIn("top-5", table)
+        self.assertIn("| models/a | 90.0 |", table)
+        table = report.markdown_table(
+            [few_classes, _result("linear", "models/b", _LINEAR)]
+        )
+        lines = table.strip().splitlines()
+        self.assertEqual(lines[0], "| model | linear top-1 | linear top-5 |")
+        self.assertEqual(lines[2], "| models/a | 90.0 | - |")
+        self.assertEqual(lines[3], "| models/b | 91.2 | 99.0 |")
+
     def test_several_datasets_prefix_columns(self):
         table = report.markdown_table(
             [

@@ -27,9 +27,9 @@ class FineTuneTest(TestCase):
             epochs=1,
             batch_size=8,
         )
-        for key in ("top1", "top5", "train_top1"):
+        for key in ("top1", "train_top1"):
             self.assertBetween(result[key], 0.0, 1.0)
-        self.assertEqual(result["top5"], 1.0)  # 3 classes
+        self.assertNotIn("top5", result)  # 3 classes: always 100%
         self.assertTrue(np.isfinite(result["train_loss"]))
         self.assertEqual(result["train_examples"], 24)
         self.assertEqual(result["test_examples"], 12)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ssl_tf.evaluation import lbfgs, linear
-from ssl_tf.evaluation.metrics import top_k_accuracy
+from ssl_tf.evaluation.metrics import accuracy_metrics, top_k_accuracy
 from ssl_tf.testing import TestCase, tiny_encoder, tiny_images
 
 
@@ -42,6 +42,17 @@ class TopKTest(TestCase):
         self.assertEqual(top_k_accuracy(scores, labels, 2), 0.5)
         self.assertEqual(top_k_accuracy(scores, labels, 5), 1.0)
 
+    def test_top5_only_for_more_than_5_classes(self):
+        labels = np.array([0, 1, 2, 4])
+        self.assertEqual(
+            accuracy_metrics(np.eye(5)[[0, 1, 2, 3]], labels), {"top1": 0.75}
+        )
+        scores = np.eye(6)[[0, 1, 2, 3]]
+        scores[3, 4] = 0.5  # label 4 is second for the last row
+        self.assertEqual(
+            accuracy_metrics(scores, labels), {"top1": 0.75, "top5": 1.0}
+        )
+
 
 class LinearProbeTest(TestCase):
     def test_separable_reaches_100_percent(self):
@@ -49,6 +60,10 @@ class LinearProbeTest(TestCase):
         test_x, test_y = _separable(200, seed=1)
         result = linear.linear_probe(train_x, train_y, test_x, test_y)
         self.assertEqual(result["top1"], 1.0)
+        self.assertNotIn("top5", result)  # 4 classes: always 100%
+        train_x, train_y = _separable(400, num_classes=8, seed=0)
+        test_x, test_y = _separable(200, num_classes=8, seed=1)
+        result = linear.linear_probe(train_x, train_y, test_x, test_y)
         self.assertEqual(result["top5"], 1.0)
         self.assertLen(result["val_top1_by_l2"], 5)
         self.assertIn(result["chosen_l2"], linear.DEFAULT_L2_GRID)

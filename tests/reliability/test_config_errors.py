@@ -1,19 +1,17 @@
 """Refused runs: each config error has its message and creates nothing."""
 
-import contextlib
 import dataclasses
-import io
 import os
 
 import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
-from ssl_tf import cli, presets
+from ssl_tf import presets
 from ssl_tf.config import ConfigError, ExperimentConfig, apply_overrides
 from ssl_tf.data import DataError
 from ssl_tf.methods import list_methods
-from ssl_tf.testing import TestCase, tiny_images
+from ssl_tf.testing import TestCase, error_lines, run_cli, tiny_images
 from ssl_tf.training import run
 
 TFDS_DIR = "/work/shared/tfds"
@@ -106,6 +104,20 @@ CASES = [
         DataError,
         r"Unknown TFDS dataset 'no_such_dataset'",
         "no_such_dataset",
+    ),
+    (
+        "tfds_not_prepared",
+        "simclr",
+        {
+            "data.source": "tfds",
+            "data.name": "cifar10",
+            "data.data_dir": "{tmp}",
+        },
+        DataError,
+        r"TFDS dataset 'cifar10' is not prepared in .*\(searched .*; "
+        r"data_dir from data\.data_dir\)\. Set TFDS_DATA_DIR or "
+        r"data\.data_dir .*tfds build cifar10 --data_dir ",
+        "TFDS_DATA_DIR",
     ),
     (
         "missing_folder",
@@ -218,19 +230,13 @@ class ConfigErrorsTest(TestCase):
             f"export_dir={self.tmp}/saved",
         ]
         argv += [f"{k}={v}" for k, v in fill(overrides, self.tmp).items()]
-        stderr = io.StringIO()
-        with contextlib.redirect_stderr(stderr):
-            code = cli.main(argv)
-        self.assertEqual(code, 2, stderr.getvalue())
-        errors = [
-            line
-            for line in stderr.getvalue().splitlines()
-            if line.startswith("error: ")
-        ]
-        self.assertLen(errors, 1, stderr.getvalue())
+        code, _, stderr = run_cli(argv)
+        self.assertEqual(code, 2, stderr)
+        errors = error_lines(stderr)
+        self.assertLen(errors, 1, stderr)
         self.assertIn(key, errors[0])
-        self.assertRegex(stderr.getvalue(), message)
-        self.assertNotIn("Traceback", stderr.getvalue())
+        self.assertRegex(stderr, message)
+        self.assertNotIn("Traceback", stderr)
         self.assert_nothing_created()
 
     @parameterized.named_parameters((name, *rest) for name, *rest in CASES)
