@@ -3,26 +3,14 @@
 import glob
 import os
 
-import numpy as np
-from PIL import Image
-
 from ssl_tf import demo
 from ssl_tf.evaluation import report
-from ssl_tf.testing import TestCase
+from ssl_tf.testing import TestCase, colour_classes, write_image_folder
 
 
 def write_split(root, n, seed):
     # Two classes told apart by their dominant colour channel.
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        label = i % 2
-        image = rng.integers(0, 80, (16, 16, 3))
-        image[..., label] += 170
-        folder = os.path.join(root, f"class_{label}")
-        os.makedirs(folder, exist_ok=True)
-        Image.fromarray(image.astype(np.uint8)).save(
-            os.path.join(folder, f"{i:03d}.png")
-        )
+    write_image_folder(root, *colour_classes(n, seed, classes=2))
 
 
 class DemoTest(TestCase):

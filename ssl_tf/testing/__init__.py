@@ -1,13 +1,20 @@
 """Test helpers shared by the test suite: a TestCase and tiny fixtures."""
 
+from ssl_tf.testing.cli import error_lines, run_cli
 from ssl_tf.testing.distribute import mirrored_strategy
-from ssl_tf.testing.models import fit_two_steps, tiny_encoder
-from ssl_tf.testing.test_case import TestCase, tiny_images
+from ssl_tf.testing.image_folder import write_image_folder
+from ssl_tf.testing.models import fit_two_steps, tiny_encoder, tiny_export
+from ssl_tf.testing.test_case import TestCase, colour_classes, tiny_images
 
 __all__ = [
+    "colour_classes",
+    "error_lines",
     "fit_two_steps",
     "TestCase",
     "mirrored_strategy",
+    "run_cli",
     "tiny_encoder",
+    "tiny_export",
     "tiny_images",
+    "write_image_folder",
 ]

@@ -1,4 +1,4 @@
-"""A tiny encoder for tests: one conv, BN, ReLU, global pooling.
+"""A tiny encoder for tests (one conv, BN, ReLU, global pooling) and export.
 
 Tests of training, export and evaluation do not depend on the architecture,
 and a ResNet makes every build and export take seconds.
@@ -6,6 +6,8 @@ and a ResNet makes every build and export take seconds.
 
 import keras
 import tensorflow as tf
+
+from ssl_tf import export
 
 
 def tiny_encoder(
@@ -35,6 +37,29 @@ def tiny_encoder(
     x = keras.layers.ReLU()(x)
     outputs = keras.layers.GlobalAveragePooling2D()(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def tiny_export(directory, image_size=16):
+    """Exports a 6-feature conv encoder to `directory`; returns its path.
+
+    One seeded conv and global pooling, no BN: the evaluation tests read
+    its features of colour-class images, which a single conv separates.
+
+    Args:
+        directory: where `ssl_tf.export.export_encoder` installs the export.
+        image_size: the export's recorded image size.
+    """
+    encoder = keras.Sequential(
+        [
+            keras.Input((None, None, 3)),
+            keras.layers.Conv2D(
+                6, 3, kernel_initializer=keras.initializers.GlorotUniform(0)
+            ),
+            keras.layers.GlobalAveragePooling2D(),
+        ],
+        name="encoder",
+    )
+    return export.export_encoder(encoder, directory, image_size=image_size)
 
 
 def fit_two_steps(model, batch):

@@ -11,6 +11,19 @@ def tiny_images(n=8, size=16, seed=0, channels=3):
     return rng.integers(0, 256, size=(n, size, size, channels), dtype=np.uint8)
 
 
+def colour_classes(n, seed, classes=3, size=16):
+    """Images whose label `i % classes` is their dominant colour channel.
+
+    Returns `(images, labels)`: uint8 `(n, size, size, 3)` images of noise
+    in `[0, 80)` with 170 added to the label's channel, and int labels.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % classes
+    images = rng.integers(0, 80, (n, size, size, 3))
+    images[np.arange(n), :, :, labels] += 170
+    return images.astype(np.uint8), labels
+
+
 class TestCase(tf.test.TestCase, parameterized.TestCase):
     """Base class for ssl_tf tests."""
 

@@ -1,8 +1,6 @@
 """Bad image files end to end: folder, TFRecord, manifest, pretrain, CLI."""
 
-import contextlib
 import dataclasses
-import io
 import os
 import shutil
 import tempfile
@@ -11,10 +9,10 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from ssl_tf import cli, presets
+from ssl_tf import presets
 from ssl_tf.config import apply_overrides
 from ssl_tf.data import images, sources
-from ssl_tf.testing import TestCase, corrupt_images, tiny_images
+from ssl_tf.testing import TestCase, corrupt_images, run_cli, tiny_images
 from ssl_tf.training import run
 
 SIZE = 12
@@ -184,21 +182,19 @@ class BadImagesPipelineTest(TestCase):
         os.makedirs(folder)
         for name in self.bad:
             shutil.copy(os.path.join(self.folder, name), folder)
-        stderr = io.StringIO()
-        with contextlib.redirect_stderr(stderr):
-            code = cli.main(
-                [
-                    "pretrain",
-                    "--preset",
-                    "smoke",
-                    "data.source=folder",
-                    f"data.name={folder}",
-                    f"output_dir={tmp}/runs",
-                    f"export_dir={tmp}/saved",
-                ]
-            )
+        code, _, stderr = run_cli(
+            [
+                "pretrain",
+                "--preset",
+                "smoke",
+                "data.source=folder",
+                f"data.name={folder}",
+                f"output_dir={tmp}/runs",
+                f"export_dir={tmp}/saved",
+            ]
+        )
         self.assertEqual(code, 2)
-        self.assertRegex(stderr.getvalue(), r"^error: No usable images in ")
+        self.assertRegex(stderr, r"^error: No usable images in ")
         self.assertFalse(os.path.exists(os.path.join(tmp, "runs")))
 
     def test_pretrain_on_a_folder_with_bad_files(self):

@@ -1,7 +1,5 @@
 """The manifest source: formats, labels, the dataset root, missing files."""
 
-import contextlib
-import io
 import os
 
 import numpy as np
@@ -9,10 +7,9 @@ import tensorflow as tf
 from absl.testing import parameterized
 from PIL import Image
 
-from ssl_tf import cli
 from ssl_tf.config import DataConfig
 from ssl_tf.data import images, sources
-from ssl_tf.testing import TestCase
+from ssl_tf.testing import TestCase, run_cli
 
 SIZE = 8
 COLORS = {
@@ -221,21 +218,19 @@ class ManifestTest(TestCase):
     def test_cli_reports_outside_root_as_an_error(self):
         self._outside()
         path = self.manifest("a.png\n../elsewhere/x.png\n", "list.txt")
-        stderr = io.StringIO()
-        with contextlib.redirect_stderr(stderr):
-            code = cli.main(
-                [
-                    "pretrain",
-                    "--preset",
-                    "smoke",
-                    "data.source=manifest",
-                    f"data.name={path}",
-                    f"output_dir={self.tmp}/runs",
-                    f"export_dir={self.tmp}/saved",
-                ]
-            )
+        code, _, stderr = run_cli(
+            [
+                "pretrain",
+                "--preset",
+                "smoke",
+                "data.source=manifest",
+                f"data.name={path}",
+                f"output_dir={self.tmp}/runs",
+                f"export_dir={self.tmp}/saved",
+            ]
+        )
         self.assertEqual(code, 2)
-        self.assertRegex(stderr.getvalue(), r"^error: Manifest .* line 2 ")
+        self.assertRegex(stderr, r"^error: Manifest .* line 2 ")
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "runs")))
 
     def test_decoded_images_are_rgb_of_the_right_size(self):

@@ -10,11 +10,10 @@ import time
 
 import keras
 import numpy as np
-from PIL import Image
 
 from ssl_tf import presets
 from ssl_tf.config import apply_overrides
-from ssl_tf.testing import TestCase, tiny_images
+from ssl_tf.testing import TestCase, tiny_images, write_image_folder
 from ssl_tf.training import run
 
 
@@ -92,12 +91,6 @@ class ResumeTest(TestCase):
             self.assertAllEqual(a, b)
 
 
-def write_folder(root, n=32, size=16):
-    os.makedirs(root, exist_ok=True)
-    for i, image in enumerate(tiny_images(n, size)):
-        Image.fromarray(image).save(os.path.join(root, f"{i:03d}.png"))
-
-
 def cli_command(tmp, name, folder):
     return [
         sys.executable,
@@ -129,7 +122,7 @@ class KillAndResumeTest(TestCase):
     def test_sigkill_mid_epoch_then_rerun_matches_uninterrupted(self):
         tmp = self.get_temp_dir()
         folder = os.path.join(tmp, "images")
-        write_folder(folder)
+        write_image_folder(folder, tiny_images(32, 16))
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         subprocess.run(
             cli_command(tmp, "full", folder),
