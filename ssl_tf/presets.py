@@ -31,7 +31,10 @@ def _cifar10_quick() -> ExperimentConfig:
         augment=AugmentConfig(crop_scale=(0.2, 1.0), jitter_strength=0.5),
         train=TrainConfig(
             batch_size=256,
-            epochs=3,
+            # 4 epochs: ~13 min of pretraining here once the per-image
+            # augmentation stopped competing with the step for the 2 cores
+            # (3 epochs: 51.5 / 49.6 linear / kNN; 4: 55.0 / 51.7; README).
+            epochs=4,
             optimizer="lars",
             learning_rate=1.0,
             lr_scaling="linear",

@@ -46,12 +46,14 @@ class Rotation(SSLModel):
     """
 
     # Per step the encoder sees 4x the batch: half SimCLR's batch keeps the
-    # images per step (and the compute budget) equal to SimCLR's 2 views.
+    # images per step equal to SimCLR's 2 views, so an epoch costs twice
+    # SimCLR's; half the epochs keep the whole budget equal.
     # `sgd` follows torch.optim.SGD: these PyTorch wd values are coupled L2.
     preset_options = {
         "cifar10-quick": {
             "__config__": {
                 "train.batch_size": "128",
+                "train.epochs": "2",
                 "train.optimizer": "sgd",
                 "train.learning_rate": "0.2",
                 "train.momentum": "0.9",
