@@ -179,16 +179,18 @@ class MoCo(SSLModel):
 
     # `sgd` follows torch.optim.SGD: these PyTorch wd values are coupled L2.
     preset_options = {
-        # The PyTorch peer's CIFAR-10 recipe: SGD 0.06, momentum 0.9, wd 5e-4.
+        # solo-learn's CIFAR MoCo v2+ optimizer (SGD 0.3, wd 1e-4) with
+        # T = 0.1, measured best of three at 4 epochs (README): the peer's
+        # SGD 0.06 / wd 5e-4 / T 0.2 gave 48.3 / 46.3, this 49.2 / 47.4.
         "cifar10-quick": {
-            "temperature": 0.2,
+            "temperature": 0.1,
             "queue_size": 4096,
             "momentum": 0.99,
             "__config__": {
                 "train.optimizer": "sgd",
-                "train.learning_rate": "0.06",
+                "train.learning_rate": "0.3",
                 "train.momentum": "0.9",
-                "train.weight_decay": "5e-4",
+                "train.weight_decay": "1e-4",
             },
         },
         "cifar10-resnet18": {

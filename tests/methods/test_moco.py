@@ -291,12 +291,14 @@ class ConfigTest(TestCase):
     )
     def test_presets_validate(self, name):
         config = presets.get_preset(name, "moco").validate()
-        self.assertEqual(config.method_options["temperature"], 0.2)
         if name == "cifar10-quick":
+            self.assertEqual(config.method_options["temperature"], 0.1)
             self.assertEqual(config.train.optimizer, "sgd")
-            self.assertAllClose(config.train.learning_rate, 0.06)
-            self.assertAllClose(config.train.weight_decay, 5e-4)
+            self.assertAllClose(config.train.learning_rate, 0.3)
+            self.assertAllClose(config.train.weight_decay, 1e-4)
             self.assertEqual(config.method_options["queue_size"], 4096)
+        else:
+            self.assertEqual(config.method_options["temperature"], 0.2)
 
 
 @pytest.mark.distributed
