@@ -97,10 +97,7 @@ def build_model(config, strategy, steps_per_epoch, num_classes=None):
 
 
 def build_from_batch(model, config, strategy, batch=None):
-    """Creates all model variables from one batch (zeros if `batch` is None).
-
-    Returns the batch as views, e.g. for the TensorBoard picture.
-    """
+    """Creates all model variables from one batch (zeros if `batch` is None)."""
     if batch is None:
         size = config.data.image_size
         batch = {
@@ -111,7 +108,6 @@ def build_from_batch(model, config, strategy, batch=None):
     sample = views(batch, seed=tf.constant([0, 0], tf.int32))
     with strategy.scope():
         model.build_from_batch(sample)
-    return sample
 
 
 def pretrain(
