@@ -49,13 +49,15 @@ class Rotation(SSLModel):
     # images per step equal to SimCLR's 2 views, so an epoch costs twice
     # SimCLR's; half the epochs keep the whole budget equal.
     # `sgd` follows torch.optim.SGD: these PyTorch wd values are coupled L2.
+    # In the 2-epoch budget twice RotNet's rate learns faster: lr 0.2 gave
+    # 48.2 linear top-1, 0.4 gave 50.9 (README).
     preset_options = {
         "cifar10-quick": {
             "__config__": {
                 "train.batch_size": "128",
                 "train.epochs": "2",
                 "train.optimizer": "sgd",
-                "train.learning_rate": "0.2",
+                "train.learning_rate": "0.4",
                 "train.momentum": "0.9",
                 "train.weight_decay": "5e-4",
                 "augment.crop_scale": "0.5,1.0",

@@ -297,6 +297,8 @@ class ConfigTest(TestCase):
             self.assertAllClose(config.train.learning_rate, 0.3)
             self.assertAllClose(config.train.weight_decay, 1e-4)
             self.assertEqual(config.method_options["queue_size"], 4096)
+            # A MoCo epoch costs 0.65x SimCLR's: 6 fit SimCLR's 4.
+            self.assertEqual(config.train.epochs, 6)
         else:
             self.assertEqual(config.method_options["temperature"], 0.2)
 

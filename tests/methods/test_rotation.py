@@ -96,3 +96,8 @@ class RotationConfigTest(TestCase):
     def test_presets_validate(self, name):
         config = presets.get_preset(name, "rotation").validate()
         self.assertEqual(config.train.optimizer, "sgd")
+        if name == "cifar10-quick":
+            # Half SimCLR's batch and epochs; the measured faster rate.
+            self.assertEqual(config.train.batch_size, 128)
+            self.assertEqual(config.train.epochs, 2)
+            self.assertAllClose(config.train.learning_rate, 0.4)
