@@ -202,17 +202,96 @@ def keras_cv_random_resized_crop(height, width, scale, ratio, seed=None):
     )
 
 
-def keras_cv_saturation_range(amount):
-    """KerasCV's saturation `factor` range for multipliers `1 +- amount`.
+def keras_cv_uniform_multiplier(low, high, seed=None):
+    """A KerasCV factor sampler whose saturation multiplier is U(low, high).
 
-    KerasCV multiplies saturation by `f / (1 - f)`; solving for `f` maps
-    the multiplier range `[1 - amount, 1 + amount]` onto its factor. The
-    multiplier is then not uniform (KerasCV samples `f` uniformly), but it
-    spans the recipe's range instead of KerasCV's `0.5 +- 0.4 s` (0.43 to
-    2.33 at s = 1).
+    KerasCV's `RandomSaturation` multiplies the saturation by `f / (1 - f)`
+    and samples `f` itself uniformly: its stock range `0.5 +- 0.4 s` gives
+    multipliers from about 0.43 to 2.33, skewed towards desaturation
+    whatever the range. Drawing the multiplier `m` uniformly and handing
+    KerasCV `f = m / (1 + m)` makes the multiplier exactly the recipe's.
     """
-    low, high = max(1.0 - amount, 0.0), 1.0 + amount
-    return (low / (1.0 + low), high / (1.0 + high))
+    from keras_cv.core import FactorSampler  # optional dependency
+
+    class UniformMultiplier(FactorSampler):
+        def __call__(self, shape=(), dtype="float32"):
+            m = tf.random.uniform(shape, low, high, dtype=dtype, seed=seed)
+            return m / (1.0 + m)
+
+        def get_config(self):
+            return {"low": low, "high": high, "seed": seed}
+
+    return UniformMultiplier()
+
+
+class KerasCVColorJitter(keras.layers.Layer):
+    """SimCLR's colour jitter from KerasCV's four layers, in a random order.
+
+    KerasCV's `RandomColorJitter` always applies brightness, contrast,
+    saturation and hue in that order; here each image draws its own order
+    (as `color.ColorJitter` does) and, at each of the 4 positions, every
+    KerasCV layer transforms the images whose order names it there.
+    Brightness is additive (KerasCV has no multiplicative one; SimCLR v1's
+    rule), contrast is `U(1 - 0.8 s, 1 + 0.8 s)` per image, the saturation
+    multiplier is uniform on the same range (`keras_cv_uniform_multiplier`)
+    and hue shifts by up to `0.2 s`.
+
+    Args:
+        strength: Float. The colour-jitter strength `s`.
+        seed: Integer. Seed of the KerasCV layers and of the order.
+    """
+
+    def __init__(self, strength, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        import keras_cv  # optional dependency, imported here only
+
+        self.strength = strength
+        self.seed = seed
+        amount = 0.8 * strength
+        low, high = max(1.0 - amount, 0.0), 1.0 + amount
+        layers = keras_cv.layers
+        self.adjustments = [
+            layers.RandomBrightness(amount, value_range=(0, 1), seed=seed),
+            layers.RandomContrast((0, 1), amount, seed=seed),
+            layers.RandomSaturation(
+                keras_cv_uniform_multiplier(low, high, seed), seed=seed
+            ),
+            # KerasCV shifts hue by up to factor / 2.
+            layers.RandomHue(0.4 * strength, (0, 1), seed=seed),
+        ]
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        # Sub-layers and random state need no shapes; nothing to create.
+        self.built = True
+
+    def sample_order(self, batch_size):
+        """A uniform random permutation of the 4 adjustments per image."""
+        keys = keras.random.uniform(
+            (batch_size, len(self.adjustments)), seed=self.generator
+        )
+        return tf.argsort(keys, axis=1, stable=True, direction="ASCENDING")
+
+    def call(self, images):
+        if isinstance(images, dict):
+            # KerasCV's `RandomApply` calls its layer on one image at a
+            # time, as `{"images": (height, width, channels)}`.
+            return {**images, "images": self.call(images["images"][None])[0]}
+        count = len(self.adjustments)
+        order = tf.cast(self.sample_order(tf.shape(images)[0]), tf.int32)
+        rows = tf.range(tf.shape(images)[0])
+        for position in range(count):
+            chosen = order[:, position]
+            parts = tf.dynamic_partition(images, chosen, count)
+            part_rows = tf.dynamic_partition(rows, chosen, count)
+            adjusted = [
+                tf.clip_by_value(layer(part), 0.0, 1.0)
+                for layer, part in zip(self.adjustments, parts, strict=True)
+            ]
+            images = tf.ensure_shape(
+                tf.dynamic_stitch(part_rows, adjusted), images.shape
+            )
+        return images
 
 
 class KerasCVAugment(keras.layers.Layer):
@@ -226,8 +305,6 @@ class KerasCVAugment(keras.layers.Layer):
         super().__init__(**kwargs)
         import keras_cv  # optional dependency, imported only for this backend
 
-        s = augment_config.jitter_strength
-        amount = 0.8 * s
         layers = keras_cv.layers
         self.steps = [
             keras_cv_random_resized_crop(
@@ -239,17 +316,7 @@ class KerasCVAugment(keras.layers.Layer):
             ),
             layers.RandomFlip("horizontal", seed=seed),
             layers.RandomApply(
-                layers.RandomColorJitter(
-                    value_range=(0, 1),
-                    # Additive, as SimCLR v1 (KerasCV has no multiplicative
-                    # brightness); contrast is symmetric around 1.
-                    brightness_factor=amount,
-                    contrast_factor=amount,
-                    saturation_factor=keras_cv_saturation_range(amount),
-                    # KerasCV shifts hue by up to factor / 2.
-                    hue_factor=0.4 * s,
-                    seed=seed,
-                ),
+                KerasCVColorJitter(augment_config.jitter_strength, seed=seed),
                 rate=augment_config.jitter_prob,
                 seed=seed,
             ),

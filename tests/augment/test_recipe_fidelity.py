@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from ssl_tf import augment
-from ssl_tf.augment import blur, color
+from ssl_tf.augment import blur, color, crop
 from ssl_tf.config import AugmentConfig
 from ssl_tf.evaluation.finetune import crop_flip_augmentation
 from ssl_tf.testing import TestCase, mirrored_strategy, tiny_images
@@ -298,3 +298,50 @@ class EmptySelectionTest(TestCase):
             rows = sum(g[k] * padded[i, :, k : k + 6] for k in range(5))
             expected = sum(g[k] * rows[k : k + 5] for k in range(5))
             self.assertAllClose(out[i], expected, atol=1e-6)
+
+
+class KerasCVBackendTest(TestCase):
+    """The KerasCV comparison backend samples the same recipe."""
+
+    def setUp(self):
+        super().setUp()
+        self.jitter = crop.KerasCVColorJitter(0.5, seed=11)
+        self.brightness, self.contrast, self.saturation, _ = (
+            self.jitter.adjustments
+        )
+
+    def test_saturation_multiplier_is_uniform_on_the_recipe_range(self):
+        # RGB (0.8, 0.4, 0.4) has HSV saturation 0.5; multipliers up to
+        # 1.4 leave it unclipped, so out / 0.5 is the multiplier drawn.
+        image = tf.constant([0.8, 0.4, 0.4])[None, None, None]
+        images = tf.tile(image, [DRAWS, 1, 1, 1])
+        out = tf.image.rgb_to_hsv(self.saturation(images)).numpy()
+        multiplier = out[:, 0, 0, 1] / 0.5
+        self.assertLess(_ks_uniform(multiplier, 0.6, 1.4), KS_CRITICAL)
+        self.assertBetween(np.mean(multiplier < 1), 0.47, 0.53)
+
+    def test_contrast_factor_spans_both_sides_of_one(self):
+        # Two pixels at 0.4 and 0.6: mean 0.5, deviation 0.1 each.
+        image = tf.constant([[[0.4] * 3, [0.6] * 3]])[None]
+        images = tf.tile(image, [DRAWS, 1, 1, 1])
+        out = self.contrast(images).numpy()
+        factor = (out[:, 0, 1, 0] - out[:, 0, 0, 0]) / 0.2
+        self.assertLess(_ks_uniform(factor, 0.6, 1.4), KS_CRITICAL)
+        self.assertNear(factor.mean(), 1.0, 0.01)
+
+    def test_all_24_jitter_orders_appear(self):
+        orders = self.jitter.sample_order(DRAWS).numpy()
+        counts = {}
+        for row in orders:
+            counts[tuple(row)] = counts.get(tuple(row), 0) + 1
+        self.assertEqual(len(counts), 24)
+        self.assertAllInRange(
+            list(counts.values()), DRAWS / 24 - 63, DRAWS / 24 + 63
+        )
+
+    def test_jitter_keeps_shape_and_range(self):
+        images = tf.random.uniform((16, 6, 6, 3), seed=8)
+        out = self.jitter(images)
+        self.assertEqual(out.shape, images.shape)
+        self.assertAllInRange(out, 0.0, 1.0)
+        self.assertNotAllClose(out, images)
