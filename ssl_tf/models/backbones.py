@@ -10,6 +10,8 @@ import difflib
 
 import keras
 
+from ssl_tf.models.batch_norm import BatchNormalization
+
 # ResNet: blocks per stage and whether the stage uses bottleneck blocks.
 _RESNETS = {
     "resnet18": ((2, 2, 2, 2), False),
@@ -152,8 +154,9 @@ class _Initializers:
 
 def _batch_norm(name, zero_gamma=False):
     # synchronized: under MirroredStrategy the replicas share batch
-    # statistics, so a 2-replica step equals a 1-device step.
-    return keras.layers.BatchNormalization(
+    # statistics, so a 2-replica step equals a 1-device step. On one
+    # replica the layer trains with the fused kernel.
+    return BatchNormalization(
         synchronized=True,
         momentum=0.9,
         epsilon=1e-5,
@@ -318,7 +321,8 @@ def build_encoder(
 
     ResNet and CBR encoders accept any spatial size: their input shape is
     `(None, None, 3)`. Convolutions have no bias and are followed by
-    `BatchNormalization(synchronized=True, momentum=0.9, epsilon=1e-5)`.
+    `BatchNormalization(synchronized=True, momentum=0.9, epsilon=1e-5)`
+    (`ssl_tf.models.batch_norm`: fused on one replica).
 
     Args:
         config: An `ssl_tf.config.EncoderConfig` (`name`, `stem`, `width`,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from ssl_tf.models.batch_norm import BatchNormalization
+
 
 def _glorot(seed, index):
     # A seeded initializer repeats its values, so each layer gets its own.
@@ -71,7 +73,7 @@ class ProjectionHead(keras.layers.Layer):
                 )
             )
             self.batch_norms.append(
-                keras.layers.BatchNormalization(
+                BatchNormalization(
                     synchronized=True,
                     momentum=0.9,
                     epsilon=1e-5,
