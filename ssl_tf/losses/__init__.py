@@ -1,7 +1,13 @@
 """Losses: `keras.losses.Loss` subclasses without side effects."""
 
 from ssl_tf.losses.info_nce import InfoNCE, info_nce_logits
-from ssl_tf.losses.nt_xent import NTXent, gather_across_replicas, nt_xent_logits
+from ssl_tf.losses.nt_xent import (
+    NTXent,
+    gather_across_replicas,
+    nt_xent_logits,
+    nt_xent_per_anchor,
+)
+from ssl_tf.losses.reduction import global_batch_mean
 from ssl_tf.losses.triplet import (
     TripletLoss,
     random_negative_indices,
@@ -13,8 +19,10 @@ __all__ = [
     "NTXent",
     "TripletLoss",
     "gather_across_replicas",
+    "global_batch_mean",
     "info_nce_logits",
     "nt_xent_logits",
+    "nt_xent_per_anchor",
     "random_negative_indices",
     "triplet_losses",
 ]

@@ -49,6 +49,16 @@ def nt_xent_logits(z_1, z_2, temperature):
     return logits_1, logits_2, labels
 
 
+def nt_xent_per_anchor(logits_1, logits_2, labels):
+    """NT-Xent of each local anchor pair, `(n,)`, from `nt_xent_logits`.
+
+    The mean of the two views' cross-entropies of picking the positive.
+    """
+    loss_1 = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits_1)
+    loss_2 = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits_2)
+    return (loss_1 + loss_2) / 2.0
+
+
 @keras.saving.register_keras_serializable(package="ssl_tf")
 class NTXent(keras.losses.Loss):
     """NT-Xent loss over two batches of projections `z_1`, `z_2`.
@@ -77,16 +87,9 @@ class NTXent(keras.losses.Loss):
         self.temperature = temperature
 
     def call(self, z_1, z_2):
-        logits_1, logits_2, labels = nt_xent_logits(z_1, z_2, self.temperature)
-        loss_1 = tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels, logits_1
-        )
-        loss_2 = tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels, logits_2
-        )
         # Per-example values of shape (n,): the "sum_over_batch_size"
         # reduction then averages them and scales for the replica count.
-        return (loss_1 + loss_2) / 2.0
+        return nt_xent_per_anchor(*nt_xent_logits(z_1, z_2, self.temperature))
 
     def get_config(self):
         return {**super().get_config(), "temperature": self.temperature}

@@ -277,7 +277,6 @@ class MoCo(SSLModel):
             aggregation="only_first_replica",
             name="queue_pointer",
         )
-        self.ssl_loss = losses.InfoNCE(temperature=config.temperature)
         self.contrastive_accuracy = keras.metrics.Mean("contrastive_accuracy")
         self.momentum_tracker = keras.metrics.Mean("momentum")
         # The step's keys, from `compute_ssl_loss` to `after_train_step`.
@@ -412,12 +411,15 @@ class MoCo(SSLModel):
         # Handed to `after_train_step`, which enqueues the keys of this step.
         self._pending.keys = keys
         negatives = tf.convert_to_tensor(self.queue)
+        # The logits serve the loss and the metric.
         logits, labels = losses.info_nce_logits(
             queries, keys, negatives, config.temperature
         )
         hits = tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), labels)
         self.contrastive_accuracy.update_state(tf.cast(hits, tf.float32))
-        return self.ssl_loss(queries, (keys, negatives))
+        return losses.global_batch_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+        )
 
     def current_momentum(self):
         """The EMA coefficient m for the step just taken."""

@@ -63,7 +63,6 @@ class SimCLR(SSLModel):
     def __init__(self, encoder, config, **kwargs):
         super().__init__(encoder=encoder, config=config, **kwargs)
         self.projector = ProjectionHead(config.projection_dims)
-        self.ssl_loss = losses.NTXent(temperature=config.temperature)
         self.contrastive_accuracy = keras.metrics.Mean("contrastive_accuracy")
 
     @staticmethod
@@ -87,11 +86,14 @@ class SimCLR(SSLModel):
                 )
                 for v in views
             )
-        logits_1, _, labels = losses.nt_xent_logits(
-            z_1, z_2, self.ssl_loss.temperature
+        # The logits serve the loss and the metric: one all-gather a step.
+        logits_1, logits_2, labels = losses.nt_xent_logits(
+            z_1, z_2, self.method_config.temperature
         )
         hits = tf.equal(
             tf.argmax(logits_1, axis=1, output_type=tf.int32), labels
         )
         self.contrastive_accuracy.update_state(tf.cast(hits, tf.float32))
-        return self.ssl_loss(z_1, z_2)
+        return losses.global_batch_mean(
+            losses.nt_xent_per_anchor(logits_1, logits_2, labels)
+        )

@@ -82,9 +82,6 @@ class Triplet(SSLModel):
             config.projection_dims, seed=self.seed, name="projector"
         )
         self.projector.build((None, int(encoder.outputs[0].shape[-1])))
-        self.ssl_loss = losses.TripletLoss(
-            margin=config.margin, mining=config.mining, seed=self.seed
-        )
         self.active_triplets = keras.metrics.Mean("active_triplets")
 
     @staticmethod
@@ -108,12 +105,11 @@ class Triplet(SSLModel):
                 )
                 for v in views
             )
+        # One mining pass serves the loss and the metric.
+        config = self.method_config
         per_anchor = losses.triplet_losses(
-            tf.stop_gradient(anchors),
-            tf.stop_gradient(positives),
-            self.ssl_loss.margin,
-            self.ssl_loss.mining,
-            self.ssl_loss.seed,
+            anchors, positives, config.margin, config.mining, self.seed
         )
-        self.active_triplets.update_state(tf.cast(per_anchor > 0, tf.float32))
-        return self.ssl_loss(anchors, positives)
+        active = tf.stop_gradient(tf.cast(per_anchor > 0, tf.float32))
+        self.active_triplets.update_state(active)
+        return losses.global_batch_mean(per_anchor)

@@ -73,3 +73,71 @@ class NTXentTest(TestCase):
         # Each replica returns its anchors' mean / 2; the sum is the loss
         # of the global batch.
         self.assertAllClose(total, numpy_nt_xent(z_1, z_2, 0.3), rtol=1e-5)
+
+    def test_global_batch_mean_sums_to_the_mean_over_replicas(self):
+        # Two replicas' shares of the mean add up to the global mean, as
+        # a Keras loss's reduction does (Keras sums replica gradients).
+        values = np.arange(8, dtype="float32")
+        strategy = mirrored_strategy()
+        dataset = tf.data.Dataset.from_tensors(values)
+        batch = next(iter(strategy.experimental_distribute_dataset(dataset)))
+        shares = strategy.run(losses.global_batch_mean, args=(batch,))
+        local = strategy.experimental_local_results(shares)
+        self.assertAllClose(
+            local, [values[:4].mean() / 2, values[4:].mean() / 2]
+        )
+        self.assertAllClose(losses.global_batch_mean(values), values.mean())
+
+
+class SimCLRLossOnceTest(TestCase):
+    def _model(self):
+        from ssl_tf.methods import simclr
+        from ssl_tf.testing import tiny_encoder
+
+        config = simclr.SimCLRConfig(temperature=0.3, projection_dims=(8, 4))
+        return simclr.SimCLR(tiny_encoder(), config)
+
+    def test_loss_matches_numpy_and_accuracy_counts_positives(self):
+        model = self._model()
+        rng = np.random.default_rng(3)
+        views = {
+            f"view_{i}": rng.random((6, 8, 8, 3)).astype("float32")
+            for i in (1, 2)
+        }
+        loss = model.compute_ssl_loss(views, training=False)
+        z_1, z_2 = (
+            model.projector(model.encoder(views[k])).numpy()
+            for k in ("view_1", "view_2")
+        )
+        self.assertAllClose(loss, numpy_nt_xent(z_1, z_2, 0.3), rtol=1e-5)
+        logits_1, _, labels = losses.nt_xent_logits(z_1, z_2, 0.3)
+        hits = np.argmax(logits_1.numpy(), axis=1) == labels.numpy()
+        self.assertAllClose(model.contrastive_accuracy.result(), hits.mean())
+
+    def test_one_gather_per_view_across_replicas(self):
+        # The loss and the accuracy share one set of logits: two
+        # all-gathers a step (one per view), not four.
+        strategy = mirrored_strategy()
+        views = {f"view_{i}": np.zeros((4, 8, 8, 3), "float32") for i in (1, 2)}
+        with strategy.scope():
+            model = self._model()
+            model.build_from_batch(views)
+        dataset = strategy.experimental_distribute_dataset(
+            tf.data.Dataset.from_tensors(views)
+        )
+
+        def step(batch):
+            return strategy.run(
+                model.compute_ssl_loss, args=(batch,), kwargs={"training": True}
+            )
+
+        batch = next(iter(dataset))
+        graph = tf.function(step).get_concrete_function(batch).graph
+        # Each `all_gather` call is one name scope holding both replicas'
+        # collectives.
+        calls = {
+            node.name.split("/")[0]
+            for node in graph.as_graph_def().node
+            if node.op.startswith("CollectiveGather")
+        }
+        self.assertLen(calls, 2)
