@@ -20,8 +20,11 @@ import tensorflow as tf  # noqa: E402
 from ssl_tf import config as config_lib  # noqa: E402
 from ssl_tf import data as data_lib  # noqa: E402
 from ssl_tf import methods, presets  # noqa: E402
-from ssl_tf.training import run  # noqa: E402
-from ssl_tf.training import strategy as strategy_lib
+from ssl_tf.training import (
+    precision,  # noqa: E402
+    run,  # noqa: E402
+)
+from ssl_tf.training import strategy as strategy_lib  # noqa: E402
 
 
 def _median_rate(times, items):
@@ -60,7 +63,7 @@ def bench_augment(config, images, steps):
 def bench_step(config, images, warmup, steps):
     method_cls = methods.get_method(config.method)
     strategy = strategy_lib.make_strategy(config.train.strategy)
-    run._set_precision(config.train.mixed_precision)
+    precision.set_policy(config.train.mixed_precision, strategy)
     model, _ = run.build_model(config, strategy, steps_per_epoch=1000)
     views = method_cls.views_for(config)
     batch = views(

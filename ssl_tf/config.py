@@ -184,7 +184,12 @@ class TrainConfig:
         keep_checkpoints: how many checkpoints to keep.
         jit_compile: XLA-compile the train step (not with MirroredStrategy
             on CPU).
-        mixed_precision: `none` or `bfloat16` / `float16` compute.
+        mixed_precision: `none` (float32), `bfloat16` or `float16`
+            compute, or `auto`: the fastest for the platform
+            (`ssl_tf.training.precision.resolve`: bfloat16 on TPUs, on
+            Ampere or newer GPUs and on CPUs with AVX-512 BF16 or AMX;
+            float32 elsewhere). Variables, the loss and BatchNorm
+            statistics stay float32.
     """
 
     batch_size: int = 256
@@ -239,7 +244,7 @@ class TrainConfig:
         check_choice(
             "train.mixed_precision",
             self.mixed_precision,
-            ("none", "bfloat16", "float16"),
+            ("auto", "none", "bfloat16", "float16"),
         )
 
 

@@ -10,7 +10,11 @@ import tensorflow as tf
 
 from ssl_tf.augment import color, seeding
 from ssl_tf.augment.blur import kernel_size_for
-from ssl_tf.augment.layer import RandomImageLayer, check_range
+from ssl_tf.augment.layer import (
+    RandomImageLayer,
+    check_range,
+    float32_kwargs,
+)
 
 # Candidates drawn per image; the first that fits inside the image is used,
 # as torchvision's RandomResizedCrop tries 10 times before falling back.
@@ -242,7 +246,7 @@ class KerasCVColorJitter(keras.layers.Layer):
     """
 
     def __init__(self, strength, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**float32_kwargs(kwargs))
         import keras_cv  # optional dependency, imported here only
 
         self.strength = strength
@@ -302,7 +306,7 @@ class KerasCVAugment(keras.layers.Layer):
     """
 
     def __init__(self, augment_config, image_size, blur, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**float32_kwargs(kwargs))
         import keras_cv  # optional dependency, imported only for this backend
 
         layers = keras_cv.layers

@@ -19,6 +19,17 @@ def check_range(name, value, high=None):
         )
 
 
+def float32_kwargs(kwargs):
+    """Layer kwargs with `dtype="float32"` unless the caller chose one.
+
+    Augmentation works on float32 images in [0, 1] whatever the global
+    mixed-precision policy: under `mixed_bfloat16` the layers would
+    otherwise cast their outputs to bfloat16 and meet float32 parameters.
+    The encoder casts its input to its own compute dtype.
+    """
+    return {"dtype": "float32", **kwargs}
+
+
 class RandomImageLayer(keras.layers.Layer):
     """A batched image augmentation with its own parameters for each image.
 
@@ -40,7 +51,7 @@ class RandomImageLayer(keras.layers.Layer):
     """
 
     def __init__(self, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**float32_kwargs(kwargs))
         self.seed = seed
         self.generator = keras.random.SeedGenerator(seed)
 

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from ssl_tf.augment import blur, color, crop, seeding
+from ssl_tf.augment.layer import float32_kwargs
 
 
 @keras.saving.register_keras_serializable(package="ssl_tf")
@@ -49,7 +50,7 @@ class SimCLRAugment(keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(**float32_kwargs(kwargs))
         self.image_size = image_size
         self.crop_scale = tuple(crop_scale)
         self.crop_ratio = tuple(crop_ratio)
@@ -232,7 +233,7 @@ class ViewLayer(keras.layers.Layer):
     view_indices = (1,)
 
     def __init__(self, recipe=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**float32_kwargs(kwargs))
         self.recipe = recipe
 
     def build(self, input_shape):

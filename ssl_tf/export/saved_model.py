@@ -87,6 +87,31 @@ def encoder_fingerprint(encoder, image_size: int) -> str:
     return digest.hexdigest()[:16]
 
 
+def float32_encoder(encoder):
+    """`encoder`, or a float32 copy of it if it computes in 16 bits.
+
+    Exports compute in float32 whatever the training precision: serving
+    hardware may lack bfloat16 units, and float32 embeddings of the same
+    weights do not depend on where the model was trained. The weights are
+    float32 under every Keras mixed policy, so the copy loses nothing.
+    """
+    if all(
+        layer.compute_dtype == "float32"
+        for layer in encoder.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    ):
+        return encoder
+
+    def clone_layer(layer):
+        return layer.__class__.from_config(
+            {**layer.get_config(), "dtype": "float32"}
+        )
+
+    copy = keras.models.clone_model(encoder, clone_function=clone_layer)
+    copy.set_weights(encoder.get_weights())
+    return copy
+
+
 def _probe_images(image_size, seed=0):
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, (4, image_size, image_size, 3), np.uint8)
@@ -106,12 +131,16 @@ def export_encoder(
     in-memory encoder; only then is it renamed to `directory` (replacing an
     older export). A failed verification leaves `directory` untouched.
 
+    A mixed-precision encoder is exported as its float32 copy
+    (`float32_encoder`).
+
     Returns:
         `directory`.
 
     Raises:
         ExportError: if verification fails.
     """
+    encoder = float32_encoder(encoder)
     directory = os.path.abspath(directory)
     parent = os.path.dirname(directory)
     os.makedirs(parent, exist_ok=True)

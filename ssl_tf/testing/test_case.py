@@ -1,5 +1,6 @@
 """`TestCase`: `tf.test.TestCase` + `absl.parameterized.TestCase`."""
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
@@ -25,7 +26,16 @@ def colour_classes(n, seed, classes=3, size=16):
 
 
 class TestCase(tf.test.TestCase, parameterized.TestCase):
-    """Base class for ssl_tf tests."""
+    """Base class for ssl_tf tests.
+
+    Every test starts under Keras's float32 policy: `pretrain` sets the
+    global mixed-precision policy of its config, which would otherwise
+    leak into the tests that follow.
+    """
+
+    def setUp(self):
+        super().setUp()
+        keras.mixed_precision.set_global_policy("float32")
 
     def run_layer_checks(self, layer, input_shape, dtype="float32"):
         """Output shape, config round trip, eager and inside `tf.data.map`."""

@@ -15,7 +15,7 @@ from ssl_tf import augment, export, methods, models
 from ssl_tf import data as data_lib
 from ssl_tf.config import ConfigError, ExperimentConfig
 from ssl_tf.training import callbacks as callbacks_lib
-from ssl_tf.training import checkpoints, optimizers, preview
+from ssl_tf.training import checkpoints, optimizers, precision, preview
 from ssl_tf.training import strategy as strategy_lib
 
 logger = logging.getLogger("ssl_tf.training")
@@ -59,15 +59,6 @@ def check_before_work(config: ExperimentConfig) -> None:
             raise ConfigError(f"`{key}` {path!r} is not writable.")
 
 
-def _set_precision(name):
-    policy = {
-        "none": "float32",
-        "bfloat16": "mixed_bfloat16",
-        "float16": "mixed_float16",
-    }[name]
-    keras.mixed_precision.set_global_policy(policy)
-
-
 def build_model(config, strategy, steps_per_epoch, num_classes=None):
     """The SSL model and its optimizer, created inside `strategy.scope()`."""
     method_cls = methods.get_method(config.method)
@@ -93,7 +84,9 @@ def build_model(config, strategy, steps_per_epoch, num_classes=None):
         )
         optimizer = optimizers.build_optimizer(config.train, steps_per_epoch)
         model.compile(optimizer=optimizer, jit_compile=config.train.jit_compile)
-    return model, optimizer
+    # Under mixed_float16 `compile` wraps the optimizer in a
+    # LossScaleOptimizer, whose scale must be checkpointed too.
+    return model, model.optimizer
 
 
 def build_from_batch(model, config, strategy, batch=None):
@@ -126,7 +119,6 @@ def pretrain(
     """
     started = time.time()
     check_before_work(config)
-    _set_precision(config.train.mixed_precision)
     method_cls = methods.get_method(config.method)
     source, info = data_lib.load_source(config.data, arrays=arrays)
     if method_cls.needs_labels and info.num_classes is None:
@@ -135,6 +127,7 @@ def pretrain(
             "has none."
         )
     strategy = strategy_lib.make_strategy(config.train.strategy)
+    precision.set_policy(config.train.mixed_precision, strategy)
     batch = config.train.batch_size
     if batch % strategy.num_replicas_in_sync:
         raise ConfigError(

@@ -1,0 +1,82 @@
+"""`train.mixed_precision`: the Keras dtype policy, `auto` chosen per platform.
+
+Variables, the loss, BatchNorm statistics and the augmentation stay
+float32 under every policy; only layer computations move to 16 bits.
+bfloat16 needs no loss scaling, so it keeps exact resume as it is.
+float16 needs Keras's `LossScaleOptimizer`, whose scale is an optimizer
+variable and so goes into the checkpoint with the others.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import keras
+import tensorflow as tf
+
+logger = logging.getLogger("ssl_tf.training")
+
+POLICIES = {
+    "none": "float32",
+    "bfloat16": "mixed_bfloat16",
+    "float16": "mixed_float16",
+}
+# x86 flags of CPUs with bfloat16 dot-product or matrix units.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags(path: str = "/proc/cpuinfo") -> set[str]:
+    """The CPU feature flags Linux reports (empty where it reports none)."""
+    try:
+        with open(path) as handle:
+            for line in handle:
+                if line.startswith(("flags", "Features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def _gpu_capability():
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return None
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return tuple(details.get("compute_capability") or (0, 0))
+
+
+def resolve(name: str, strategy=None, flags=None) -> tuple[str, str]:
+    """`(precision, reason)`: what `auto` means here; other names pass.
+
+    `auto` is the fastest measured (or, for accelerators not available
+    here, documented) choice: bfloat16 on TPUs, on GPUs from compute
+    capability 8.0 (Ampere) and on CPUs with bfloat16 units (AVX-512 BF16
+    or AMX); float16 on GPUs of capability 7.x (tensor cores without
+    bfloat16); float32 elsewhere, where 16-bit compute only adds casts.
+    """
+    if name != "auto":
+        return name, "set in the config"
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return "bfloat16", "TPU"
+    capability = _gpu_capability()
+    if capability is not None:
+        if capability >= (8, 0):
+            return "bfloat16", f"GPU of compute capability {capability}"
+        if capability >= (7, 0):
+            return "float16", f"GPU of compute capability {capability}"
+        return "none", f"GPU of compute capability {capability}"
+    found = sorted(
+        set(BF16_CPU_FLAGS) & (cpu_flags() if flags is None else flags)
+    )
+    if found:
+        return "bfloat16", f"CPU with {', '.join(found)}"
+    return "none", "CPU without bfloat16 units"
+
+
+def set_policy(name: str, strategy=None) -> str:
+    """Sets Keras's global dtype policy for `name`; returns the precision."""
+    precision, reason = resolve(name, strategy)
+    keras.mixed_precision.set_global_policy(POLICIES[precision])
+    if name == "auto":
+        logger.info("Mixed precision: auto -> %s (%s).", precision, reason)
+    return precision
