@@ -1,178 +1,325 @@
-"""Throughput of a preset: augmentation alone, train step alone, whole fit.
+"""ssl_tf throughput beside the PyTorch peer: one command, one table.
 
-    python benchmarks/bench.py --preset cifar10-quick [key=value ...]
+    python benchmarks/bench.py --peer                 # everything (~40 min)
+    python benchmarks/bench.py --sizes quick --methods simclr --stages step
+    python benchmarks/bench.py --variants --sizes quick --methods simclr \\
+        --stages step                                 # the optimisation rows
 
-Prints a Markdown table of images/s and views/s (median over timed steps).
-Run the PyTorch peer in the same minute and compare ratios (see README).
+For each method (SimCLR, MoCo, rotation), encoder (`quick`: the
+cifar10-quick preset, ResNet-18/4 at batch 256 and 32 px; `full`: the same
+with a full-width ResNet-18), stage and precision it measures views per
+second (median step time after warm-up), peak RSS, the FLOP rate achieved
+(analytic FLOPs per view, `hardware.step_flops`) and its share of this
+CPU's measured matmul ceiling. Stages:
+
+- `augment`: the tf.data pipeline alone (decode-free: uint8 arrays in);
+- `step`: the compiled train step on one pre-made batch;
+- `fit`: `run.pretrain` end to end (pipeline, step and callbacks).
+
+Precisions are `none` (float32) and `auto` (what the presets use:
+bfloat16 on CPUs with bfloat16 units). Every row runs in its own process
+(`measure.py`). With `--peer` the same invocation runs the peer's step
+(`../shared/bench/peer`, fp32 and its best configuration) for the matching
+SimCLR and MoCo rows and prints ssl_tf / peer. `--repeat N` measures every
+row N times, interleaved, and reports medians.
+
+Prints a Markdown table and writes JSON (`--json`, default
+`results/bench.json`).
 """
 
 import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(__file__))
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import hardware  # noqa: E402
+import peer  # noqa: E402
+from measure import VARIANTS  # noqa: E402
 
-from ssl_tf import config as config_lib  # noqa: E402
-from ssl_tf import data as data_lib  # noqa: E402
-from ssl_tf import methods, presets  # noqa: E402
-from ssl_tf.training import (
-    precision,  # noqa: E402
-    run,  # noqa: E402
-)
-from ssl_tf.training import strategy as strategy_lib  # noqa: E402
+SIZES = {"quick": {}, "full": {"encoder.width": "1.0"}}
+WIDTHS = {"quick": 0.25, "full": 1.0}
+PEER_METHODS = ("simclr", "moco")
 
 
-def _median_rate(times, items):
-    return items / statistics.median(times)
+def _measure(row):
+    output = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(os.path.dirname(__file__), "measure.py"),
+            json.dumps(row),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
 
 
-def bench_augment(config, images, steps):
-    method_cls = methods.get_method(config.method)
-    views = method_cls.views_for(config)
-    batch = config.train.batch_size
-    source = tf.data.Dataset.from_tensor_slices({"images": images})
-    info = data_lib.SourceInfo(len(images), None)
-    dataset = data_lib.pretrain_dataset(
-        source,
-        info,
-        batch_size=batch,
-        image_size=config.data.image_size,
-        views=views,
-        epochs=1000,
-        steps=max(len(images) // batch, 1),
-        arrays={"images": images},
-    )
-    iterator = iter(dataset)
-    # Steady state, not the prefetch buffer: per-batch medians mostly timed
-    # dequeues of batches made while the first one was traced. Drain well
-    # past the buffer, then time many batches as one span.
-    for _ in range(20):
-        next(iterator)
-    count = max(steps, 50)
-    start = time.perf_counter()
-    for _ in range(count):
-        next(iterator)
-    return count * batch / (time.perf_counter() - start)
-
-
-def bench_step(config, images, warmup, steps):
-    method_cls = methods.get_method(config.method)
-    strategy = strategy_lib.make_strategy(config.train.strategy)
-    precision.set_policy(config.train.mixed_precision, strategy)
-    model, _ = run.build_model(config, strategy, steps_per_epoch=1000)
-    views = method_cls.views_for(config)
-    batch = views(
-        {"images": images[: config.train.batch_size]}, seed=tf.constant([0, 1])
-    )
-    model.build_from_batch(batch)
-    model.make_train_function()
-    step = model.train_function
-    dataset = tf.data.Dataset.from_tensors(batch).repeat()
-    if strategy.num_replicas_in_sync > 1:
-        dataset = strategy.experimental_distribute_dataset(dataset)
-    iterator = iter(dataset)
-    warm = []
-    for _ in range(warmup):
-        start = time.perf_counter()
-        step(iterator)
-        warm.append(time.perf_counter() - start)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        logs = step(iterator)
-        float(logs["loss"])
-        times.append(time.perf_counter() - start)
-    return _median_rate(times, config.train.batch_size), warm
-
-
-def bench_fit(config, images, warmup, steps):
-    import keras
-
-    class StepTimes(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.times = []
-
-        def on_train_batch_begin(self, batch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            float(logs["loss"])
-            self.times.append(time.perf_counter() - self.start)
-
-    timer = StepTimes()
-    import dataclasses
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        config = dataclasses.replace(
-            config,
-            data=dataclasses.replace(config.data, source="arrays"),
-            train=dataclasses.replace(
-                config.train,
-                epochs=1,
-                steps_per_epoch=warmup + steps,
-                checkpoint_every_seconds=1e9,
-            ),
-            output_dir=tmp,
-            export_dir=tmp,
-        )
-        run.pretrain(
-            config,
-            arrays=(images, None),
-            extra_callbacks=[timer],
-            do_export=False,
-            verbose=0,
-        )
-    # on_train_batch_begin/end bracket only the step; include the gaps.
-    return _median_rate(timer.times[warmup:], config.train.batch_size)
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--preset", default="cifar10-quick")
-    parser.add_argument("--method", default="simclr")
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--only", default="augment,step,fit")
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("overrides", nargs="*")
-    args = parser.parse_args()
-    config = presets.get_preset(args.preset, args.method)
-    overrides = dict(item.split("=", 1) for item in args.overrides)
-    config = config_lib.apply_overrides(config, overrides).validate()
-    size = config.data.image_size
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (4096, size, size, 3), dtype=np.uint8)
-    batch = config.train.batch_size
-    views_per_image = 2 if config.method != "rotation" else 4
+def plan_rows(args):
+    """The rows to measure, in table order."""
     rows = []
-    only = args.only.split(",")
-    if "augment" in only:
-        rate = bench_augment(config, images, args.steps)
-        rows.append(
-            ("augmentation pipeline alone", rate, rate * views_per_image)
-        )
-    if "step" in only:
-        rate, warm = bench_step(config, images, args.warmup, args.steps)
-        rows.append(("train step alone", rate, rate * views_per_image))
-    if "fit" in only:
-        rate = bench_fit(config, images, args.warmup, args.steps)
-        rows.append(
-            ("whole fit (pipeline + step)", rate, rate * views_per_image)
-        )
+    for size in args.sizes:
+        for method in args.methods:
+            base = {
+                "method": method,
+                "size": size,
+                "warmup": args.warmup,
+                "steps": args.steps if size == "quick" else args.full_steps,
+            }
+            overrides = {**SIZES[size], **args.overrides}
+            for stage in args.stages:
+                if stage == "augment":
+                    # Independent of the encoder and its precision.
+                    if size == args.sizes[0]:
+                        rows.append(
+                            {**base, "stage": stage, "overrides": overrides}
+                        )
+                    continue
+                for name in args.precisions:
+                    rows.append(
+                        {
+                            **base,
+                            "stage": stage,
+                            "overrides": {
+                                **overrides,
+                                "train.mixed_precision": name,
+                            },
+                        }
+                    )
+            if args.variants and "step" in args.stages:
+                for variant in VARIANTS:
+                    rows.append(
+                        {
+                            **base,
+                            "stage": "step",
+                            "variant": variant,
+                            "overrides": {
+                                **overrides,
+                                "train.mixed_precision": "auto",
+                            },
+                        }
+                    )
+    return rows
+
+
+def _median_result(results):
+    merged = dict(results[0])
+    for key in ("views_per_s", "seconds_per_step", "peak_rss_mib"):
+        merged[key] = statistics.median(r[key] for r in results)
+    merged["repeats"] = [round(r["views_per_s"], 1) for r in results]
+    return merged
+
+
+def _peer_rows(args):
+    rows = []
+    for size in args.sizes:
+        for method in PEER_METHODS:
+            if method in args.methods:
+                for config in peer.CONFIGS:
+                    rows.append((method, size, config))
+    return rows
+
+
+def run_all(args):
+    cpu = hardware.cpu_description()
+    print(f"CPU: {cpu['model']}, {cpu['cores']} cores", flush=True)
+    print(f"  has: {' '.join(cpu['flags'])}", flush=True)
+    print(f"  lacks: {' '.join(cpu['missing'])}", flush=True)
+    ceiling = hardware.run_child("ceiling")
     print(
-        f"\n{args.preset} / {config.method}, batch {batch}, {size}px, "
-        f"{json.dumps(args.overrides)}\n"
+        "Matmul ceiling (4096^3, TensorFlow, all cores): "
+        f"{ceiling['float32']:.0f} GFLOP/s float32, "
+        f"{ceiling['bfloat16']:.0f} GFLOP/s bfloat16",
+        flush=True,
     )
-    print("| stage | images/s | views/s |\n|---|---|---|")
-    for name, rate, views in rows:
-        print(f"| {name} | {rate:.0f} | {views:.0f} |")
+    rows = plan_rows(args)
+    flops = {}
+    for row in rows:
+        key = (row["method"], row["size"])
+        if key not in flops:
+            flops[key] = hardware.run_child(
+                "flops",
+                json.dumps(
+                    {"method": row["method"], "overrides": row["overrides"]}
+                ),
+            )
+    peer_rows = _peer_rows(args) if args.peer and peer.available() else []
+    results = [[] for _ in rows]
+    peers = [[] for _ in peer_rows]
+    for repeat in range(args.repeat):
+        # ssl_tf rows and the peer's alternate within each pass, so drift
+        # of the shared machine hits both sides.
+        for index, row in enumerate(rows):
+            started = time.time()
+            results[index].append(_measure(row))
+            print(
+                f"  [{repeat + 1}/{args.repeat}] {_label(row)}: "
+                f"{results[index][-1]['views_per_s']:.0f} views/s "
+                f"({time.time() - started:.0f} s)",
+                flush=True,
+            )
+        for index, (method, size, config) in enumerate(peer_rows):
+            record = peer.bench_step(method, WIDTHS[size], config)
+            peers[index].append(record)
+            print(
+                f"  [{repeat + 1}/{args.repeat}] peer {method} {size} "
+                f"{config}: {record['views_per_s']:.0f} views/s",
+                flush=True,
+            )
+    measured = [
+        {**row, **_median_result(r)}
+        for row, r in zip(rows, results, strict=True)
+    ]
+    peer_results = [
+        {
+            "method": method,
+            "size": size,
+            "config": config,
+            "views_per_s": statistics.median(r["views_per_s"] for r in runs),
+            "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in runs),
+            "repeats": [r["views_per_s"] for r in runs],
+            "command": runs[0]["command"],
+        }
+        for (method, size, config), runs in zip(peer_rows, peers, strict=True)
+    ]
+    for row in measured:
+        per_view = flops[(row["method"], row["size"])]["train_step_per_view"]
+        if row["stage"] != "augment":
+            row["gflops_per_s"] = per_view * row["views_per_s"] / 1e9
+            dtype = (
+                "bfloat16" if row.get("precision") == "bfloat16" else "float32"
+            )
+            row["ceiling_percent"] = 100 * row["gflops_per_s"] / ceiling[dtype]
+    return {
+        "cpu": cpu,
+        "ceiling_gflops": ceiling,
+        "flops": {f"{m}/{s}": v for (m, s), v in flops.items()},
+        "rows": measured,
+        "peer": peer_results,
+        "command": " ".join(sys.argv),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def _label(row):
+    label = f"{row['size']} {row['method']} {row['stage']}"
+    precision = row["overrides"].get("train.mixed_precision")
+    if row.get("variant"):
+        label += f" [{row['variant']}]"
+    elif precision and row["stage"] != "augment":
+        label += f" {precision}"
+    return label
+
+
+def _peer_lookup(report, method, size, config):
+    for record in report["peer"]:
+        if (record["method"], record["size"], record["config"]) == (
+            method,
+            size,
+            config,
+        ):
+            return record["views_per_s"]
+    return None
+
+
+def markdown(report):
+    """The report as Markdown: the CPU, the ceiling, rows, peer rows."""
+    cpu, ceiling = report["cpu"], report["ceiling_gflops"]
+    lines = [
+        f"CPU: {cpu['model']}, {cpu['cores']} cores; has "
+        f"{', '.join(cpu['flags'])}; lacks {', '.join(cpu['missing'])}.",
+        f"Matmul ceiling: {ceiling['float32']:.0f} GFLOP/s float32, "
+        f"{ceiling['bfloat16']:.0f} GFLOP/s bfloat16.",
+        "",
+        "| encoder | method | stage | precision | views/s | ms/step "
+        "| peak RSS MiB | GFLOP/s | % of ceiling | × peer fp32 | × peer best |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    encoders = {"quick": "ResNet-18/4", "full": "ResNet-18"}
+    for row in report["rows"]:
+        step = row["stage"] in ("step", "fit")
+        ratios = []
+        for config in peer.CONFIGS:
+            value = _peer_lookup(report, row["method"], row["size"], config)
+            ratios.append(
+                f"{row['views_per_s'] / value:.2f}" if value and step else ""
+            )
+        precision = row.get("precision", "") if step else "–"
+        if row.get("variant"):
+            precision = f"{precision} [{row['variant']}]"
+        lines.append(
+            f"| {encoders[row['size']]} | {row['method']} | {row['stage']} "
+            f"| {precision} | {row['views_per_s']:.0f} "
+            f"| {1000 * row['seconds_per_step']:.0f} "
+            f"| {row['peak_rss_mib']:.0f} "
+            f"| {row.get('gflops_per_s', 0):.0f} "
+            f"| {row.get('ceiling_percent', 0):.0f} "
+            f"| {ratios[0]} | {ratios[1]} |".replace("| 0 | 0 |", "| – | – |")
+        )
+    if report["peer"]:
+        lines += [
+            "",
+            "| peer (lightly) | method | config | views/s | peak RSS MiB |",
+            "|---|---|---|---:|---:|",
+        ]
+        for record in report["peer"]:
+            lines.append(
+                f"| {encoders[record['size']]} | {record['method']} "
+                f"| {record['config']} | {record['views_per_s']:.0f} "
+                f"| {record['peak_rss_mib']:.0f} |"
+            )
+    variants = [row for row in report["rows"] if row.get("variant")]
+    if variants:
+        lines += ["", "Variants:"]
+        lines += [f"- `{name}`: {text}" for name, text in VARIANTS.items()]
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    listed = lambda text: text.split(",")  # noqa: E731
+    parser.add_argument(
+        "--methods", type=listed, default=["simclr", "moco", "rotation"]
+    )
+    parser.add_argument("--sizes", type=listed, default=["quick", "full"])
+    parser.add_argument(
+        "--stages", type=listed, default=["augment", "step", "fit"]
+    )
+    parser.add_argument("--precisions", type=listed, default=["none", "auto"])
+    parser.add_argument("--variants", action="store_true")
+    parser.add_argument("--peer", action="store_true")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--full-steps", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--json", default="results/bench.json")
+    parser.add_argument("overrides", nargs="*", help="config key=value")
+    args = parser.parse_args(argv)
+    args.overrides = dict(item.split("=", 1) for item in args.overrides)
+    for size in args.sizes:
+        if size not in SIZES:
+            parser.error(
+                f"--sizes: unknown {size!r}; choose from {list(SIZES)}"
+            )
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    report = run_all(args)
+    table = markdown(report)
+    print("\n" + table)
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as handle:
+        json.dump(report, handle, indent=2)
+    print(f"\nWrote {args.json}")
 
 
 if __name__ == "__main__":

@@ -27,20 +27,28 @@ def _per_image(values):
     return values[:, None, None, None]
 
 
-def apply_to_selected(images, selected, transform, transformation):
+def apply_to_selected(
+    images, selected, transform, transformation, static_shapes=False
+):
     """`transform` applied to the images where `selected`, others unchanged.
 
-    Only the selected images are computed: they are gathered with their
-    parameters, transformed and scattered back (cheaper than transforming
-    the batch and choosing with `tf.where`, which was measured slower than
-    the transform itself on CPU).
+    By default only the selected images are computed: they are gathered
+    with their parameters, transformed and scattered back (cheaper than
+    transforming the batch and choosing with `tf.where`, which was
+    measured slower than the transform itself on CPU). With
+    `static_shapes` the whole batch is transformed and the result chosen
+    per image: fixed shapes, for XLA.
 
     Args:
         images: float batch.
         selected: boolean `(batch,)`.
         transform: `transform(images, transformation)` for a sub-batch.
         transformation: per-image parameters (a nest of `(batch, ...)`).
+        static_shapes: Boolean. Transform every image and select.
     """
+    if static_shapes:
+        changed = transform(images, transformation)
+        return tf.where(selected[:, None, None, None], changed, images)
     rows = tf.where(selected)[:, 0]
     subset = tf.nest.map_structure(
         lambda values: tf.gather(values, rows), transformation
@@ -152,6 +160,8 @@ class ColorJitter(RandomImageLayer):
 
     def transform_images(self, images, transformation):
         order = transformation["order"]
+        if self.static_shapes:
+            return self._transform_static(images, transformation, order)
         rows = tf.range(tf.shape(images)[0])
         count = len(_ADJUSTMENTS)
         for position in range(count):
@@ -166,6 +176,21 @@ class ColorJitter(RandomImageLayer):
             ]
             stitched = tf.dynamic_stitch(part_rows, adjusted)
             images = tf.ensure_shape(stitched, images.shape)
+        return images
+
+    def _transform_static(self, images, transformation, order):
+        # Every adjustment of every image at each position, then each
+        # image keeps the one its order names: 4x the arithmetic, fixed
+        # shapes.
+        for position in range(len(_ADJUSTMENTS)):
+            candidates = tf.stack(
+                [
+                    adjust(images, transformation[name])
+                    for name, adjust in _ADJUSTMENTS
+                ]
+            )
+            chosen = tf.one_hot(order[:, position], len(_ADJUSTMENTS))
+            images = tf.einsum("kbhwc,bk->bhwc", candidates, chosen)
         return images
 
     def get_config(self):
@@ -233,6 +258,7 @@ class RandomApply(RandomImageLayer):
             transformation["applied"],
             self.layer.transform_images,
             transformation["inner"],
+            self.static_shapes,
         )
 
     def get_config(self):

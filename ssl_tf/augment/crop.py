@@ -21,6 +21,49 @@ from ssl_tf.augment.layer import (
 _ATTEMPTS = 10
 
 
+def _interpolation_matrix(start, end, size, out_size):
+    """Bilinear weights `(batch, out_size, size)` of `crop_and_resize`.
+
+    Output sample `i` of box side `[start, end]` (normalized) sits at
+    `start * (size - 1) + i * (end - start) * (size - 1) / (out_size - 1)`
+    and mixes its two neighbouring pixels.
+    """
+    scale = (size - 1) / max(out_size - 1, 1)
+    steps = tf.range(out_size, dtype=tf.float32)
+    if out_size > 1:
+        position = start[:, None] * (size - 1) + steps[None] * (
+            (end - start)[:, None] * scale
+        )
+    else:
+        position = (0.5 * (start + end) * (size - 1))[:, None]
+    position = tf.clip_by_value(position, 0.0, size - 1.0)
+    low = tf.floor(position)
+    fraction = position - low
+    low = tf.cast(low, tf.int32)
+    high = tf.minimum(low + 1, size - 1)
+    return (1.0 - fraction)[..., None] * tf.one_hot(low, size) + fraction[
+        ..., None
+    ] * tf.one_hot(high, size)
+
+
+def crop_and_resize_by_matmul(images, boxes, height, width):
+    """`tf.image.crop_and_resize` (bilinear) as two batched matmuls.
+
+    Each output image is `W_y @ image @ W_x^T` with the per-image bilinear
+    weight matrices of its box: static shapes and dense math, so it
+    compiles with XLA (which has no `CropAndResize` kernel) and suits GPUs
+    and TPUs. It costs `O(height * H * W)` per image, so on a host with
+    large source images `crop_and_resize` is cheaper. Boxes must lie
+    inside the image (no extrapolation), as the random resized crop's do.
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    size_y, size_x = images.shape[1], images.shape[2]
+    rows = _interpolation_matrix(boxes[:, 0], boxes[:, 2], size_y, height)
+    cols = _interpolation_matrix(boxes[:, 1], boxes[:, 3], size_x, width)
+    out = tf.einsum("bih,bhwc->biwc", rows, images)
+    return tf.einsum("bjw,biwc->bijc", cols, out)
+
+
 class _Crop(RandomImageLayer):
     """Base of the crops: a `height x width` output per image."""
 
@@ -114,14 +157,17 @@ class RandomResizedCrop(_Crop):
         return {"boxes": self.sample_boxes(shape[0], aspect, generator)}
 
     def transform_images(self, images, transformation):
-        images = tf.convert_to_tensor(images)
-        crops = tf.image.crop_and_resize(
-            tf.cast(images, tf.float32),
+        images = tf.cast(images, tf.float32)
+        if self.static_shapes and images.shape[1] and images.shape[2]:
+            return crop_and_resize_by_matmul(
+                images, transformation["boxes"], self.height, self.width
+            )
+        return tf.image.crop_and_resize(
+            images,
             transformation["boxes"],
             box_indices=tf.range(tf.shape(images)[0]),
             crop_size=(self.height, self.width),
         )
-        return tf.cast(crops, self.compute_dtype)
 
     def get_config(self):
         return {
@@ -191,6 +237,7 @@ class RandomFlip(RandomImageLayer):
             transformation["flip"],
             lambda subset, _: tf.reverse(subset, axis=[2]),
             {},
+            self.static_shapes,
         )
 
 

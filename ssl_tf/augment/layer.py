@@ -45,14 +45,23 @@ class RandomImageLayer(keras.layers.Layer):
     `transform_images(images, transformation)`; deterministic transforms
     return `{}` from `sample`.
 
+    Two ways to run the same arithmetic. By default a layer transforms
+    only the images it picks (gathers, partitions: the least work on a
+    CPU host). With `static_shapes=True` every tensor keeps the batch's
+    shape (every image is transformed and the picks are selected), which
+    compiles with XLA and suits accelerators: the augmentation on the
+    device path (`augment.placement=device`) runs this way.
+
     Args:
         seed: Integer. Seed of the layer's own generator, used when `call`
             gets no `seed` tensor.
+        static_shapes: Boolean. Keep every tensor at the batch's shape.
     """
 
-    def __init__(self, seed=None, **kwargs):
+    def __init__(self, seed=None, static_shapes=False, **kwargs):
         super().__init__(**float32_kwargs(kwargs))
         self.seed = seed
+        self.static_shapes = static_shapes
         self.generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
@@ -81,4 +90,8 @@ class RandomImageLayer(keras.layers.Layer):
         return self.transform_images(images, transformation)
 
     def get_config(self):
-        return {**super().get_config(), "seed": self.seed}
+        return {
+            **super().get_config(),
+            "seed": self.seed,
+            "static_shapes": self.static_shapes,
+        }

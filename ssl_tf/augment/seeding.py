@@ -20,12 +20,16 @@ import dataclasses
 import keras
 import tensorflow as tf
 
+# Every stateless draw names its algorithm rather than leaving it to
+# "auto_select", which may pick another one under XLA or on a TPU.
+ALGORITHM = "philox"
+
 
 def batch_seed(seed, index):
     """An int32 `(2,)` stateless seed for batch number `index`."""
     base = tf.stack([tf.cast(seed, tf.int64), tf.constant(0x5EED, tf.int64)])
     mixed = tf.random.experimental.stateless_fold_in(
-        base, tf.cast(index, tf.int64)
+        base, tf.cast(index, tf.int64), alg=ALGORITHM
     )
     return tf.cast(tf.math.floormod(mixed, tf.int32.max - 1), tf.int32)
 
@@ -96,7 +100,9 @@ class StatelessSeed(keras.random.SeedGenerator):
     def next(self, ordered=True):
         del ordered
         self._count += 1
-        return tf.random.experimental.stateless_fold_in(self._base, self._count)
+        return tf.random.experimental.stateless_fold_in(
+            self._base, self._count, alg=ALGORITHM
+        )
 
 
 def seed_source(layer, seed):
@@ -113,7 +119,7 @@ def derive(seed, salt):
     if isinstance(seed, RowSeed):
         return dataclasses.replace(seed, seed=derive(seed.seed, salt))
     return tf.random.experimental.stateless_fold_in(
-        tf.cast(seed, tf.int32), salt
+        tf.cast(seed, tf.int32), salt, alg=ALGORITHM
     )
 
 
@@ -127,14 +133,41 @@ def uniform(generator, batch_size, shape=(), minval=0.0, maxval=1.0):
     shape = tuple(shape)
     rows = getattr(generator, "rows", None)
     if rows is None:
-        return keras.random.uniform(
-            (batch_size,) + shape, minval, maxval, seed=generator
-        )
+        return _uniform(generator, (batch_size,) + shape, minval, maxval)
     offset, total = rows.rows(batch_size)
-    values = keras.random.uniform(
-        (total,) + shape, minval, maxval, seed=generator
-    )
+    values = _uniform(generator, (total,) + shape, minval, maxval)
     return values[offset : offset + batch_size]
+
+
+def _uniform(generator, shape, minval, maxval):
+    if not isinstance(generator, StatelessSeed):
+        return keras.random.uniform(shape, minval, maxval, seed=generator)
+    return stateless_uniform(shape, generator.next(), minval, maxval)
+
+
+def stateless_uniform(shape, seed, minval=0.0, maxval=1.0):
+    """float32 draws uniform in `[minval, maxval)`, equal with or without XLA.
+
+    TensorFlow's float `stateless_uniform` kernel on CPU turns the random
+    bits into floats differently from its XLA lowering, so a step compiled
+    with XLA would draw other crops and colours from the same seed than
+    the host pipeline. Drawing the 32-bit integers (which agree) and
+    making the floats here (23 random mantissa bits, as both do) gives
+    one result everywhere.
+    """
+    bits = tf.random.stateless_uniform(
+        shape,
+        seed=seed,
+        minval=None,
+        maxval=None,
+        dtype=tf.uint32,
+        alg=ALGORITHM,
+    )
+    mantissa = tf.bitwise.bitwise_or(
+        tf.bitwise.right_shift(bits, 9), tf.constant(0x3F800000, tf.uint32)
+    )
+    unit = tf.bitcast(mantissa, tf.float32) - 1.0
+    return minval + unit * (maxval - minval)
 
 
 def coin(generator, batch_size, rate):

@@ -31,6 +31,8 @@ class SimCLRAugment(keras.layers.Layer):
         blur: Boolean. Random Gaussian blur with p=0.5.
         solarize_prob: Float. Probability of solarization.
         seed: Integer. Seed for the layers' own generators.
+        static_shapes: Boolean. Run every step at the batch's shape (XLA
+            and accelerators; see `RandomImageLayer`). Same images.
 
     Reference:
      - [Chen et al., 2020](https://arxiv.org/abs/2002.05709), appendix A.
@@ -48,6 +50,7 @@ class SimCLRAugment(keras.layers.Layer):
         blur=False,
         solarize_prob=0.0,
         seed=None,
+        static_shapes=False,
         **kwargs,
     ):
         super().__init__(**float32_kwargs(kwargs))
@@ -61,28 +64,29 @@ class SimCLRAugment(keras.layers.Layer):
         self.blur = blur
         self.solarize_prob = solarize_prob
         self.seed = seed
+        self.static_shapes = static_shapes
         self.steps = self._build_steps()
 
     def _build_steps(self):
-        seed = self.seed
+        common = {"seed": self.seed, "static_shapes": self.static_shapes}
         steps = [
             crop.RandomResizedCrop(
                 self.image_size,
                 self.image_size,
                 self.crop_scale,
                 self.crop_ratio,
-                seed=seed,
+                **common,
                 name="crop",
             )
         ]
         if self.flip:
-            steps.append(crop.RandomFlip(seed=seed, name="flip"))
+            steps.append(crop.RandomFlip(**common, name="flip"))
         if self.jitter_strength > 0 and self.jitter_prob > 0:
             steps.append(
                 color.RandomApply(
-                    color.ColorJitter(self.jitter_strength, seed=seed),
+                    color.ColorJitter(self.jitter_strength, **common),
                     rate=self.jitter_prob,
-                    seed=seed,
+                    **common,
                     name="jitter",
                 )
             )
@@ -91,7 +95,7 @@ class SimCLRAugment(keras.layers.Layer):
                 color.RandomApply(
                     color.Grayscale(),
                     rate=self.grayscale_prob,
-                    seed=seed,
+                    **common,
                     name="grayscale",
                 )
             )
@@ -103,7 +107,7 @@ class SimCLRAugment(keras.layers.Layer):
                         blur.kernel_size_for(self.image_size), (0.1, 2.0)
                     ),
                     rate=0.5,
-                    seed=seed,
+                    **common,
                     name="blur",
                 )
             )
@@ -112,7 +116,7 @@ class SimCLRAugment(keras.layers.Layer):
                 color.RandomApply(
                     color.Solarize(),
                     rate=self.solarize_prob,
-                    seed=seed,
+                    **common,
                     name="solarize",
                 )
             )
@@ -159,6 +163,7 @@ class SimCLRAugment(keras.layers.Layer):
             "blur": self.blur,
             "solarize_prob": self.solarize_prob,
             "seed": self.seed,
+            "static_shapes": self.static_shapes,
         }
 
 
@@ -180,7 +185,13 @@ def simclr_recipe(augment_config, image_size, seed=None):
         blur=blur,
         solarize_prob=augment_config.solarize_prob,
         seed=seed,
+        static_shapes=_on_device(augment_config),
     )
+
+
+def _on_device(augment_config):
+    # The device path runs inside train_step, where XLA may compile it.
+    return augment_config.placement == "device"
 
 
 def crop_flip_recipe(augment_config, image_size, seed=None):
@@ -200,6 +211,7 @@ def crop_flip_recipe(augment_config, image_size, seed=None):
         blur=False,
         solarize_prob=0.0,
         seed=seed,
+        static_shapes=_on_device(augment_config),
     )
 
 

@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from ssl_tf import augment, losses
+from ssl_tf.augment import seeding
 from ssl_tf.config import ConfigError, check_choice
 from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
 from ssl_tf.models.heads import ProjectionHead
@@ -327,10 +328,12 @@ class MoCo(SSLModel):
         """
         count = self.method_config.bn_splits
         seed = tf.random.experimental.stateless_fold_in(
-            augment.batch_seed(self.seed, self._step()), 0x5F1E
+            augment.batch_seed(self.seed, self._step()),
+            0x5F1E,
+            alg=seeding.ALGORITHM,
         )
         blocks = (total + count - 1) // count
-        noise = tf.random.stateless_uniform(tf.stack([blocks, count]), seed)
+        noise = seeding.stateless_uniform(tf.stack([blocks, count]), seed)
         return tf.reshape(tf.argsort(noise, axis=1), [-1])[:total]
 
     def _local_groups(self, n, global_groups=None):

@@ -6,6 +6,10 @@ import keras
 
 from ssl_tf.models.batch_norm import BatchNormalization
 
+# Heads compute in float32 under a mixed-precision policy (unless given a
+# `dtype`): they are a sliver of the step's FLOPs, and the contrastive
+# logits at T = 0.1 need more than bfloat16's 8 bits of mantissa.
+
 
 def _glorot(seed, index):
     # A seeded initializer repeats its values, so each layer gets its own.
@@ -47,7 +51,7 @@ class ProjectionHead(keras.layers.Layer):
     """
 
     def __init__(self, units, final_batch_norm=True, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**{"dtype": "float32", **kwargs})
         units = tuple(int(u) for u in units)
         if not units or min(units) < 1:
             raise ValueError(
@@ -138,7 +142,7 @@ class ClassificationHead(keras.layers.Layer):
     """
 
     def __init__(self, num_classes, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**{"dtype": "float32", **kwargs})
         if int(num_classes) < 1:
             raise ValueError(
                 "`num_classes` must be a positive integer. "

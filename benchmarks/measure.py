@@ -1,0 +1,247 @@
+"""One benchmark row, measured in this process: augmentation, step or fit.
+
+    python benchmarks/measure.py '{"method": "simclr", "stage": "step", ...}'
+
+Prints one JSON line. `bench.py` runs every row in its own process, so
+peak RSS is the row's own and no graph or policy leaks between rows. A row
+is a dict:
+
+    method     registered method name
+    stage      "augment" (the tf.data pipeline alone), "step" (the compiled
+               train step on one pre-made batch, repeated) or "fit" (the
+               whole `run.pretrain` loop: pipeline, step, callbacks)
+    overrides  config overrides, e.g. {"encoder.width": "1.0"}
+    variant    optional: an optimisation switched off or an alternative
+               switched on, to measure it (see VARIANTS)
+    warmup, steps
+"""
+
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+
+# What each variant changes; applied before TensorFlow starts.
+VARIANTS = {
+    "keras-bn": "Keras's own BatchNormalization (the unfused ops)",
+    "xla": "train.jit_compile=true",
+    "inter-op-1": "one inter-op thread (TF_NUM_INTEROP_THREADS=1)",
+    "fpmath-bf16": "float32 tensors, oneDNN computing in bf16 "
+    "(ONEDNN_DEFAULT_FPMATH_MODE=BF16)",
+    "two-passes": "one encoder pass per view (concat_views=false)",
+}
+
+
+def _apply_variant_environment(variant):
+    if variant == "inter-op-1":
+        os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    if variant == "fpmath-bf16":
+        os.environ["ONEDNN_DEFAULT_FPMATH_MODE"] = "BF16"
+
+
+def _variant_overrides(variant):
+    return {
+        "xla": {"train.jit_compile": "true"},
+        "fpmath-bf16": {"train.mixed_precision": "none"},
+        "two-passes": {"concat_views": "false"},
+    }.get(variant, {})
+
+
+def _peak_rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _make_config(row):
+    from ssl_tf import config as config_lib
+    from ssl_tf import presets
+
+    config = presets.get_preset(
+        row.get("preset", "cifar10-quick"), row["method"]
+    )
+    overrides = {
+        **row.get("overrides", {}),
+        **_variant_overrides(row.get("variant")),
+    }
+    return config_lib.apply_overrides(config, overrides).validate()
+
+
+def _images(config, count=4096):
+    import numpy as np
+
+    size = config.data.image_size
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (count, size, size, 3), dtype=np.uint8)
+
+
+def _labels(count):
+    import numpy as np
+
+    return np.arange(count) % 10
+
+
+def views_per_image(config):
+    """Images the encoder sees per dataset image (2 views, 4 rotations)."""
+    import tensorflow as tf
+
+    from ssl_tf import methods
+
+    views = methods.get_method(config.method).views_for(config)
+    images = _images(config, count=2)
+    batch = views(
+        {"images": images, "labels": _labels(2)}, seed=tf.constant([0, 1])
+    )
+    return (
+        sum(int(v.shape[0]) for v in batch.values() if v.shape.rank == 4) // 2
+    )
+
+
+def measure_augment(config, images, steps):
+    """Views/s of the tf.data pipeline alone, in steady state."""
+    import tensorflow as tf
+
+    from ssl_tf import data as data_lib
+    from ssl_tf import methods
+
+    views = methods.get_method(config.method).views_for(config)
+    batch = config.train.batch_size
+    source = tf.data.Dataset.from_tensor_slices(
+        {"images": images, "labels": _labels(len(images))}
+    )
+    dataset = data_lib.pretrain_dataset(
+        source,
+        data_lib.SourceInfo(len(images), 10),
+        batch_size=batch,
+        image_size=config.data.image_size,
+        views=views,
+        epochs=1000,
+        steps=max(len(images) // batch, 1),
+        arrays={"images": images, "labels": _labels(len(images))},
+    )
+    iterator = iter(dataset)
+    # Drain well past the prefetch buffer, then time one long span.
+    for _ in range(20):
+        next(iterator)
+    count = max(steps, 50)
+    start = time.perf_counter()
+    for _ in range(count):
+        next(iterator)
+    return {"seconds_per_step": (time.perf_counter() - start) / count}
+
+
+def measure_step(config, images, warmup, steps):
+    """The compiled train step on one pre-made batch: median step time."""
+    import tensorflow as tf
+
+    from ssl_tf import methods
+    from ssl_tf.training import precision, run
+    from ssl_tf.training import strategy as strategy_lib
+
+    strategy = strategy_lib.make_strategy(config.train.strategy)
+    precision.set_policy(config.train.mixed_precision, strategy)
+    model, _ = run.build_model(
+        config, strategy, steps_per_epoch=1000, num_classes=10
+    )
+    views = methods.get_method(config.method).views_for(config)
+    size = config.train.batch_size
+    batch = views(
+        {"images": images[:size], "labels": _labels(size)},
+        seed=tf.constant([0, 1]),
+    )
+    model.build_from_batch(batch)
+    model.make_train_function()
+    iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
+    times = []
+    for _ in range(warmup + steps):
+        start = time.perf_counter()
+        float(model.train_function(iterator)["loss"])
+        times.append(time.perf_counter() - start)
+    return {
+        "warmup_seconds": [round(t, 3) for t in times[:warmup]],
+        "seconds_per_step": statistics.median(times[warmup:]),
+    }
+
+
+def measure_fit(config, images, warmup, steps):
+    """`run.pretrain` end to end: wall time per step after warm-up."""
+    import dataclasses
+
+    import keras
+
+    from ssl_tf.training import run
+
+    ends = []
+
+    class StepEnds(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            ends.append(time.perf_counter())
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = dataclasses.replace(
+            config,
+            data=dataclasses.replace(config.data, source="arrays"),
+            train=dataclasses.replace(
+                config.train,
+                epochs=1,
+                steps_per_epoch=warmup + steps,
+                checkpoint_every_seconds=1e9,
+            ),
+            output_dir=tmp,
+            export_dir=tmp,
+        )
+        run.pretrain(
+            config,
+            arrays=(images, _labels(len(images))),
+            extra_callbacks=[StepEnds()],
+            do_export=False,
+            verbose=0,
+        )
+    # Wall time from the end of the last warm-up step to the end of the
+    # last step: data, step, callbacks and every gap between them.
+    return {"seconds_per_step": (ends[-1] - ends[warmup - 1]) / steps}
+
+
+def measure(row):
+    _apply_variant_environment(row.get("variant"))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if row.get("variant") == "keras-bn":
+        from ssl_tf.models import batch_norm
+
+        batch_norm.BatchNormalization._fused_applies = (
+            lambda self, inputs, training, mask: False
+        )
+    config = _make_config(row)
+    images = _images(config)
+    warmup, steps = row.get("warmup", 5), row.get("steps", 20)
+    stage = row["stage"]
+    if stage == "augment":
+        result = measure_augment(config, images, steps)
+    elif stage == "step":
+        result = measure_step(config, images, warmup, steps)
+    elif stage == "fit":
+        result = measure_fit(config, images, warmup, steps)
+    else:
+        raise ValueError(f"Unknown stage {stage!r}.")
+    views = config.train.batch_size * views_per_image(config)
+    from ssl_tf.training import precision
+
+    result.update(
+        precision=precision.resolve(config.train.mixed_precision)[0],
+        views_per_step=views,
+        views_per_s=views / result["seconds_per_step"],
+        peak_rss_mib=_peak_rss_mib(),
+        batch_size=config.train.batch_size,
+        encoder_width=config.encoder.width,
+        mixed_precision=config.train.mixed_precision,
+    )
+    return result
+
+
+if __name__ == "__main__":
+    print(
+        json.dumps(
+            {**json.loads(sys.argv[1]), **measure(json.loads(sys.argv[1]))}
+        )
+    )
