@@ -12,6 +12,9 @@ import subprocess
 import sys
 import time
 
+# Measure the checkout this script belongs to, whatever is installed.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
 # Flags that decide which kernels oneDNN can use.
 INTERESTING_FLAGS = (
     "avx2",

@@ -24,6 +24,9 @@ import sys
 import tempfile
 import time
 
+# Measure the checkout this script belongs to, whatever is installed.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
 # What each variant changes; applied before TensorFlow starts.
 VARIANTS = {
     "keras-bn": "Keras's own BatchNormalization (the unfused ops)",
@@ -32,14 +35,25 @@ VARIANTS = {
     "fpmath-bf16": "float32 tensors, oneDNN computing in bf16 "
     "(ONEDNN_DEFAULT_FPMATH_MODE=BF16)",
     "two-passes": "one encoder pass per view (concat_views=false)",
+    "malloc-no-mmap": "glibc keeps freed memory (MALLOC_MMAP_MAX_=0, "
+    "MALLOC_TRIM_THRESHOLD_=64 GiB), the peer's full-width setting",
+}
+
+
+# Environment each variant needs. glibc reads MALLOC_* when the process
+# starts, so bench.py passes these to the row's process.
+VARIANT_ENVIRONMENT = {
+    "inter-op-1": {"TF_NUM_INTEROP_THREADS": "1"},
+    "fpmath-bf16": {"ONEDNN_DEFAULT_FPMATH_MODE": "BF16"},
+    "malloc-no-mmap": {
+        "MALLOC_MMAP_MAX_": "0",
+        "MALLOC_TRIM_THRESHOLD_": "68719476736",
+    },
 }
 
 
 def _apply_variant_environment(variant):
-    if variant == "inter-op-1":
-        os.environ["TF_NUM_INTEROP_THREADS"] = "1"
-    if variant == "fpmath-bf16":
-        os.environ["ONEDNN_DEFAULT_FPMATH_MODE"] = "BF16"
+    os.environ.update(VARIANT_ENVIRONMENT.get(variant, {}))
 
 
 def _variant_overrides(variant):

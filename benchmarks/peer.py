@@ -25,6 +25,25 @@ def available(directory=DEFAULT_DIR):
     return os.path.exists(os.path.join(directory, "run.sh"))
 
 
+def ceiling(directory=DEFAULT_DIR):
+    """The peer's 2-thread 4096^3 matmul GFLOP/s: {"float32", "bfloat16"}."""
+    output = subprocess.run(
+        ["bash", os.path.join(directory, "run.sh"), "bench_ceiling.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    result = {}
+    for line in output.splitlines():
+        if not line.startswith("{"):
+            continue
+        record = json.loads(line)
+        if record.get("bench") == "matmul" and record["threads_used"] == 2:
+            dtype = record["dtype"].replace("torch.", "")
+            result[dtype] = record["gflops_median"]
+    return result
+
+
 def bench_step(
     method, width, config, warmup=3, steps=10, directory=DEFAULT_DIR
 ):
