@@ -13,7 +13,7 @@ import sys
 import time
 
 # Measure the checkout this script belongs to, whatever is installed.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Flags that decide which kernels oneDNN can use.
 INTERESTING_FLAGS = (

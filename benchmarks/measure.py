@@ -25,7 +25,7 @@ import tempfile
 import time
 
 # Measure the checkout this script belongs to, whatever is installed.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # What each variant changes; applied before TensorFlow starts.
 VARIANTS = {
@@ -56,12 +56,12 @@ def _apply_variant_environment(variant):
     os.environ.update(VARIANT_ENVIRONMENT.get(variant, {}))
 
 
-def _variant_overrides(variant):
-    return {
-        "xla": {"train.jit_compile": "true"},
-        "fpmath-bf16": {"train.mixed_precision": "none"},
-        "two-passes": {"concat_views": "false"},
-    }.get(variant, {})
+# Config overrides of each variant.
+VARIANT_OVERRIDES = {
+    "xla": {"train.jit_compile": "true"},
+    "fpmath-bf16": {"train.mixed_precision": "none"},
+    "two-passes": {"concat_views": "false"},
+}
 
 
 def _peak_rss_mib():
@@ -77,7 +77,7 @@ def _make_config(row):
     )
     overrides = {
         **row.get("overrides", {}),
-        **_variant_overrides(row.get("variant")),
+        **VARIANT_OVERRIDES.get(row.get("variant"), {}),
     }
     return config_lib.apply_overrides(config, overrides).validate()
 

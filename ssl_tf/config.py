@@ -185,11 +185,11 @@ class TrainConfig:
         jit_compile: XLA-compile the train step (not with MirroredStrategy
             on CPU).
         mixed_precision: `none` (float32), `bfloat16` or `float16`
-            compute, or `auto`: the fastest for the platform
-            (`ssl_tf.training.precision.resolve`: bfloat16 on TPUs, on
-            Ampere or newer GPUs and on CPUs with AVX-512 BF16 or AMX;
-            float32 elsewhere). Variables, the loss and BatchNorm
-            statistics stay float32.
+            compute, or `auto`: the fastest that keeps the score
+            (`ssl_tf.training.precision.resolve`: bfloat16 on TPUs and
+            Ampere or newer GPUs, float16 on Volta/Turing GPUs, float32
+            on CPUs). Variables, the loss and BatchNorm statistics stay
+            float32.
     """
 
     batch_size: int = 256
