@@ -145,8 +145,11 @@ def measure_augment(config, images, steps):
     return {"seconds_per_step": (time.perf_counter() - start) / count}
 
 
-def measure_step(config, images, warmup, steps):
-    """The compiled train step on one pre-made batch: median step time."""
+def step_runner(config, images):
+    """A function running one compiled train step on a pre-made batch.
+
+    It returns the step's loss as a float, so the call waits for the step.
+    """
     import tensorflow as tf
 
     from ssl_tf import methods
@@ -167,10 +170,16 @@ def measure_step(config, images, warmup, steps):
     model.build_from_batch(batch)
     model.make_train_function()
     iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
+    return lambda: float(model.train_function(iterator)["loss"])
+
+
+def measure_step(config, images, warmup, steps):
+    """The compiled train step on one pre-made batch: median step time."""
+    run_step = step_runner(config, images)
     times = []
     for _ in range(warmup + steps):
         start = time.perf_counter()
-        float(model.train_function(iterator)["loss"])
+        run_step()
         times.append(time.perf_counter() - start)
     return {
         "warmup_seconds": [round(t, 3) for t in times[:warmup]],

@@ -72,3 +72,23 @@ def test_table_divides_by_the_matching_peer_row():
     assert "| 1500 | 341 | 1000 | 318 | 50 | 3.00 | 1.50 |" in table
     assert "best of TensorFlow and torch (peer)" in table
     assert list(peer.CONFIGS) == ["fp32", "best"]
+
+
+def test_onednn_kernels_sums_exec_lines_per_implementation():
+    import profile_step
+
+    lines = [
+        "onednn_verbose,v1,primitive,exec,cpu,convolution,"
+        "jit_bf16:avx512_core_bf16,backward_weights,src_bf16,,alg,mb2,6.0",
+        "onednn_verbose,v1,primitive,exec,cpu,convolution,"
+        "jit_bf16:avx512_core_bf16,backward_weights,src_bf16,,alg,mb2,4.0",
+        "onednn_verbose,v1,primitive,create:cache_miss,cpu,convolution,"
+        "jit_bf16:avx512_core_bf16,backward_weights,src_bf16,,alg,mb2,9.0",
+        "onednn_verbose,v1,primitive,exec,cpu,gemm_api,,undef,src,,,3x1,1.0",
+        "unrelated output",
+    ]
+    totals = profile_step.onednn_kernels(lines, steps=2)
+    assert totals == {
+        "convolution jit_bf16 backward_weights": 5.0,
+        "gemm_api ": 0.5,
+    }
