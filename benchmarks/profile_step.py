@@ -53,7 +53,7 @@ def top_ops(run_step, steps):
                 name = plane.event_metadata[event.metadata_id].name
                 if ":" not in name:  # TF ops are "name:Type"
                     continue
-                op = name.rsplit(":", 1)[1]
+                op = name.rsplit(":", 1)[1].strip()
                 if op in WRAPPERS or op.startswith("__inference"):
                     continue
                 totals[op] += event.duration_ps / 1e9 / steps
