@@ -138,8 +138,12 @@ class EveryMethodTest(TestCase):
     def test_two_replicas_equal_one_device(self, method):
         # One step on MirroredStrategy over 2 logical CPUs must give the
         # same weights as one step on one device with the same global batch.
+        # Tolerance: one device normalizes with the fused BN kernel, two
+        # replicas with Keras's cross-replica sums (E[x^2] - E[x]^2); that
+        # round-off alone moves rotation's one-step weights by up to 2e-5
+        # (measured); summed gradients would double every weight's update.
         for one, two in self.replica_weights(method):
-            self.assertAllClose(one, two, rtol=1e-4, atol=1e-5)
+            self.assertAllClose(one, two, rtol=1e-4, atol=5e-5)
 
     @pytest.mark.distributed
     @parameterized.named_parameters(
