@@ -187,9 +187,9 @@ class TrainConfig:
         mixed_precision: `none` (float32), `bfloat16` or `float16`
             compute, or `auto`: the fastest that keeps the score
             (`ssl_tf.training.precision.resolve`: bfloat16 on TPUs and
-            Ampere or newer GPUs, float16 on Volta/Turing GPUs, float32
-            on CPUs). Variables, the loss and BatchNorm statistics stay
-            float32.
+            Ampere or newer GPUs, float32 elsewhere; float16 does not
+            resume exactly). Variables, the loss and BatchNorm
+            statistics stay float32.
     """
 
     batch_size: int = 256

@@ -152,6 +152,13 @@ class SSLModel(keras.Model):
         gradients = tape.gradient(scaled, variables)
         self.optimizer.apply(gradients, variables)
         self.after_train_step(data)
+        # oneDNN's fused BatchNorm + ReLU maps NaN activations to 0 (x86
+        # max), so NaN weights can leave the loss finite. Such a step logs
+        # a NaN loss, which the divergence check stops on.
+        finite = tf.reduce_all(
+            [tf.reduce_all(tf.math.is_finite(v)) for v in variables]
+        )
+        loss = tf.where(finite, loss, tf.constant(float("nan"), loss.dtype))
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         self.loss_tracker.update_state(loss * replicas)
         logs = {metric.name: metric.result() for metric in self.metrics}

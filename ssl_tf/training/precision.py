@@ -4,7 +4,9 @@ Variables, the loss, BatchNorm statistics and the augmentation stay
 float32 under every policy; only layer computations move to 16 bits.
 bfloat16 needs no loss scaling, so it keeps exact resume as it is.
 float16 needs Keras's `LossScaleOptimizer`, whose scale is an optimizer
-variable and so goes into the checkpoint with the others.
+variable and so goes into the checkpoint with the others; but a step it
+skips (overflow) does not advance the step counter, so a float16 run
+does not resume exactly and `auto` never picks it.
 """
 
 from __future__ import annotations
@@ -50,9 +52,10 @@ def resolve(name: str, strategy=None, flags=None) -> tuple[str, str]:
 
     `auto` is the fastest configuration that keeps the main job's score:
     bfloat16 on TPUs and on GPUs from compute capability 8.0 (Ampere),
-    float16 on GPUs of capability 7.x (tensor cores without bfloat16), and
-    float32 on CPUs. The accelerator rules are the documented practice
-    (no accelerator is measured here). On a CPU with AVX-512 BF16,
+    and float32 elsewhere: on GPUs of capability 7.x float16 is faster,
+    but its loss scaler skips overflowing steps without advancing the
+    step counter, which breaks exact resume. The accelerator rules are
+    documented practice (no accelerator is measured here). On a CPU with AVX-512 BF16,
     bfloat16 ran the SimCLR step 1.5x faster but scored 0.8 and 2.8
     linear-probe points below float32 on two seeds of the main job
     (README, Throughput), so it is one override away, not the default.
@@ -66,7 +69,13 @@ def resolve(name: str, strategy=None, flags=None) -> tuple[str, str]:
         if capability >= (8, 0):
             return "bfloat16", f"GPU of compute capability {capability}"
         if capability >= (7, 0):
-            return "float16", f"GPU of compute capability {capability}"
+            # float16's loss scaler skips overflowing steps without
+            # advancing the step counter, so resume would not be exact.
+            return "none", (
+                f"GPU of compute capability {capability}: float16 is "
+                "faster but its skipped steps break exact resume; "
+                "train.mixed_precision=float16 trades that for speed"
+            )
         return "none", f"GPU of compute capability {capability}"
     found = sorted(
         set(BF16_CPU_FLAGS) & (cpu_flags() if flags is None else flags)
