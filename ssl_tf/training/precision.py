@@ -56,9 +56,10 @@ def resolve(name: str, strategy=None, flags=None) -> tuple[str, str]:
     but its loss scaler skips overflowing steps without advancing the
     step counter, which breaks exact resume. The accelerator rules are
     documented practice (no accelerator is measured here). On a CPU
-    with AVX-512 BF16, bfloat16 ran the SimCLR step 1.5x faster but scored 0.8 and 2.8
-    linear-probe points below float32 on two seeds of the main job
-    (README, Throughput), so it is one override away, not the default.
+    with AVX-512 BF16, bfloat16 ran the SimCLR step 1.6x faster but
+    scored 0.8 and 2.8 linear-probe points below float32 on two seeds of
+    the main job (README, Throughput), so it is one override away, not
+    the default.
     """
     if name != "auto":
         return name, "set in the config"
