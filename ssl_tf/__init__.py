@@ -3,11 +3,90 @@
 Keras 3 / TensorFlow: pretrain an encoder on unlabeled images (SimCLR, MoCo,
 rotation prediction, triplet loss, or a supervised baseline), export it as a
 SavedModel, and judge it by linear probe, fine-tuning, kNN and few-shot.
+
+Example:
+>>> import ssl_tf
+>>> config = ssl_tf.get_preset("cifar10-quick", "moco")
+>>> result = ssl_tf.pretrain(config)  # doctest: +SKIP
+>>> ssl_tf.evaluate("linear", result.export_dir, config.data)  # doctest: +SKIP
+
+This module holds the public API and nothing else; importing it imports
+every package, which fills the registries (`ssl_tf.registry`).
 """
 
 import os
 
-# TensorFlow's C++ start-up chatter hides our own messages; users can still
-# set the variable themselves.
+# Before the first TensorFlow import: its C++ start-up chatter hides our own
+# messages (users can still set the variable), and Keras must pick TF.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from ssl_tf import (  # noqa: E402
+    augment,
+    data,
+    evaluation,
+    export,
+    losses,
+    methods,
+    models,
+    presets,
+    registry,
+    training,
+)
+from ssl_tf.config import (  # noqa: E402
+    AugmentConfig,
+    ConfigError,
+    DataConfig,
+    EncoderConfig,
+    ExperimentConfig,
+    TrainConfig,
+    apply_overrides,
+)
+from ssl_tf.evaluation import run as evaluate  # noqa: E402
+from ssl_tf.export import (  # noqa: E402
+    export_encoder,
+    load_encoder,
+    read_metadata,
+)
+from ssl_tf.methods import (  # noqa: E402
+    MethodConfig,
+    SSLModel,
+    get_method,
+    list_methods,
+    register_method,
+)
+from ssl_tf.presets import get_preset, list_presets  # noqa: E402
+from ssl_tf.training.run import PretrainResult, pretrain  # noqa: E402
+
+__all__ = [
+    "AugmentConfig",
+    "ConfigError",
+    "DataConfig",
+    "EncoderConfig",
+    "ExperimentConfig",
+    "MethodConfig",
+    "PretrainResult",
+    "SSLModel",
+    "TrainConfig",
+    "apply_overrides",
+    "augment",
+    "data",
+    "evaluate",
+    "evaluation",
+    "export",
+    "export_encoder",
+    "get_method",
+    "get_preset",
+    "list_methods",
+    "list_presets",
+    "load_encoder",
+    "losses",
+    "methods",
+    "models",
+    "pretrain",
+    "presets",
+    "read_metadata",
+    "register_method",
+    "registry",
+    "training",
+]

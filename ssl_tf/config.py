@@ -10,28 +10,12 @@ the allowed values.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import typing
 from typing import Any
 
-
-class ConfigError(ValueError):
-    """A configuration key or value is invalid."""
-
-
-def suggest(name: str, choices) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
-
-
-def check_choice(key: str, value, allowed) -> None:
-    """Raises `ConfigError` naming `key` unless `value` is in `allowed`."""
-    if value not in allowed:
-        raise ConfigError(
-            f"`{key}` must be one of {sorted(allowed)}. Received: "
-            f"{key}={value!r}.{suggest(str(value), allowed)}"
-        )
+from ssl_tf import registry
+from ssl_tf.errors import ConfigError, check_choice, suggest
 
 
 def _check_range(key, value, low=None, high=None, low_open=False) -> None:
@@ -276,14 +260,7 @@ class ExperimentConfig:
         """Checks every section; returns self so calls can be chained."""
         for section in (self.encoder, self.data, self.augment, self.train):
             section.validate()
-        # Imported here: methods import models and losses, which must not be
-        # needed just to parse a config.
-        from ssl_tf import methods
-
-        method_config = methods.make_method_config(
-            self.method, self.method_options
-        )
-        method_config.validate(self)
+        make_method_config(self.method, self.method_options).validate(self)
         return self
 
     def to_json(self) -> str:
@@ -357,6 +334,22 @@ _SECTION_FIELDS = {
 }
 
 
+def make_method_config(name: str, options: dict):
+    """The method's config dataclass with `options` applied and coerced."""
+    check_choice("method", name, registry.METHODS.names())
+    config_cls = registry.METHODS.get(name).config_cls
+    values = {k: coerce(config_cls, k, v) for k, v in options.items()}
+    return config_cls(**values)
+
+
+def method_config_fields(name: str) -> set[str]:
+    """The option names of method `name` (empty for an unknown method)."""
+    if name not in registry.METHODS:
+        return set()
+    config_cls = registry.METHODS.get(name).config_cls
+    return {f.name for f in dataclasses.fields(config_cls)}
+
+
 def from_dict(raw: dict) -> ExperimentConfig:
     """Builds a config from a nested dict (e.g. parsed JSON)."""
     top = {}
@@ -385,14 +378,12 @@ def apply_overrides(
     Raises:
         ConfigError: for an unknown key, naming the closest valid one.
     """
-    from ssl_tf import methods
-
     sections = {name: {} for name in _SECTIONS}
     top: dict[str, Any] = {}
     method_options = dict(config.method_options)
     # The method may itself be overridden; resolve it first.
     method = overrides.get("method", config.method)
-    method_fields = methods.method_config_fields(str(method))
+    method_fields = method_config_fields(str(method))
     for key, value in overrides.items():
         section, _, field = key.rpartition(".")
         if section in _SECTIONS:

@@ -7,13 +7,12 @@ its own file.
 import importlib
 import pkgutil
 
+from ssl_tf.config import make_method_config, method_config_fields
 from ssl_tf.methods.base import (
     MethodConfig,
     SSLModel,
     get_method,
     list_methods,
-    make_method_config,
-    method_config_fields,
     register_method,
     unregister_method,
 )

@@ -7,10 +7,8 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from ssl_tf import augment
-from ssl_tf.config import ConfigError, coerce
-
-_REGISTRY: dict[str, type] = {}
+from ssl_tf import augment, registry
+from ssl_tf.config import make_method_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,11 +28,9 @@ def register_method(name: str, config_cls: type):
     """
 
     def decorator(cls):
-        if name in _REGISTRY:
-            raise KeyError(f"Method {name!r} is already registered.")
+        registry.METHODS.register(name, cls)
         cls.method_name = name
         cls.config_cls = config_cls
-        _REGISTRY[name] = cls
         return cls
 
     return decorator
@@ -42,37 +38,16 @@ def register_method(name: str, config_cls: type):
 
 def unregister_method(name: str) -> None:
     """Removes a method (for tests that register throwaway methods)."""
-    _REGISTRY.pop(name, None)
+    registry.METHODS.unregister(name)
 
 
 def get_method(name: str) -> type:
-    if name not in _REGISTRY:
-        raise ValueError(
-            f"Unknown method {name!r}. Available: {sorted(_REGISTRY)}"
-        )
-    return _REGISTRY[name]
+    """The registered `SSLModel` subclass; `ConfigError` if unknown."""
+    return registry.METHODS.get(name)
 
 
 def list_methods() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def method_config_fields(name: str) -> set[str]:
-    if name not in _REGISTRY:
-        return set()
-    return {f.name for f in dataclasses.fields(_REGISTRY[name].config_cls)}
-
-
-def make_method_config(name: str, options: dict) -> MethodConfig:
-    """The method's config dataclass with `options` applied and coerced."""
-    if name not in _REGISTRY:
-        raise ConfigError(
-            f"`method` must be one of {sorted(_REGISTRY)}. Received: "
-            f"method={name!r}"
-        )
-    config_cls = _REGISTRY[name].config_cls
-    values = {k: coerce(config_cls, k, v) for k, v in options.items()}
-    return config_cls(**values)
+    return registry.METHODS.names()
 
 
 class SSLModel(keras.Model):
