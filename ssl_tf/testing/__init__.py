@@ -1,6 +1,7 @@
 """Test helpers shared by the test suite: a TestCase and tiny fixtures."""
 
 from ssl_tf.testing.cli import error_lines, run_cli
+from ssl_tf.testing.configs import smoke_config
 from ssl_tf.testing.distribute import mirrored_strategy
 from ssl_tf.testing.image_folder import write_image_folder
 from ssl_tf.testing.models import fit_two_steps, tiny_encoder, tiny_export
@@ -13,6 +14,7 @@ __all__ = [
     "TestCase",
     "mirrored_strategy",
     "run_cli",
+    "smoke_config",
     "tiny_encoder",
     "tiny_export",
     "tiny_images",
