@@ -22,6 +22,7 @@ from ssl_tf.testing import (
     AfterStep,
     TestCase,
     smoke_config,
+    smoke_pretrain_argv,
     tiny_encoder,
     tiny_images,
 )
@@ -92,18 +93,15 @@ class DivergenceTest(TestCase):
             sys.executable,
             "-m",
             "ssl_tf.cli",
-            "pretrain",
-            "--preset",
-            "smoke",
-            "--name",
-            "diverged",
-            "data.source=folder",
-            f"data.name={folder}",
-            "train.learning_rate=1e30",
-            "train.steps_per_epoch=3",
-            "train.checkpoint_every_steps=1",
-            f"output_dir={tmp}/runs",
-            f"export_dir={tmp}/saved",
+            *smoke_pretrain_argv(
+                tmp,
+                "data.source=folder",
+                f"data.name={folder}",
+                "train.learning_rate=1e30",
+                "train.steps_per_epoch=3",
+                "train.checkpoint_every_steps=1",
+                name="diverged",
+            ),
         ]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         process = subprocess.run(
