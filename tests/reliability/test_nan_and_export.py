@@ -29,6 +29,12 @@ from ssl_tf.testing import (
 from ssl_tf.training import checkpoints, run
 
 NAN_STEP = 3  # the first step whose loss is NaN
+# Two epochs of 4 steps, a checkpoint after each step.
+CHECKPOINT_EVERY_STEP = {
+    "train.epochs": "2",
+    "train.steps_per_epoch": "4",
+    "train.checkpoint_every_steps": "1",
+}
 
 
 def poison_encoder(model):
@@ -45,15 +51,7 @@ def latest_step(directory):
 class DivergenceTest(TestCase):
     def test_nan_stops_training_and_keeps_last_good_checkpoint(self):
         tmp = self.get_temp_dir()
-        config = smoke_config(
-            tmp,
-            name="nan",
-            **{
-                "train.epochs": "2",
-                "train.steps_per_epoch": "4",
-                "train.checkpoint_every_steps": "1",
-            },
-        )
+        config = smoke_config(tmp, name="nan", **CHECKPOINT_EVERY_STEP)
         arrays = (tiny_images(32), None)
         poison = AfterStep(NAN_STEP - 1, poison_encoder)
         with self.assertRaisesRegex(
