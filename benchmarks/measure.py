@@ -69,17 +69,16 @@ def _peak_rss_mib():
 
 
 def _make_config(row):
-    from ssl_tf import config as config_lib
-    from ssl_tf import presets
+    import ssl_tf
 
-    config = presets.get_preset(
+    config = ssl_tf.get_preset(
         row.get("preset", "cifar10-quick"), row["method"]
     )
     overrides = {
         **row.get("overrides", {}),
         **VARIANT_OVERRIDES.get(row.get("variant"), {}),
     }
-    return config_lib.apply_overrides(config, overrides).validate()
+    return ssl_tf.apply_overrides(config, overrides).validate()
 
 
 def _images(config, count=4096):
@@ -100,9 +99,9 @@ def views_per_image(config):
     """Images the encoder sees per dataset image (2 views, 4 rotations)."""
     import tensorflow as tf
 
-    from ssl_tf import methods
+    import ssl_tf
 
-    views = methods.get_method(config.method).views_for(config)
+    views = ssl_tf.get_method(config.method).views_for(config)
     images = _images(config, count=2)
     batch = views(
         {"images": images, "labels": _labels(2)}, seed=tf.constant([0, 1])
@@ -116,17 +115,16 @@ def measure_augment(config, images, steps):
     """Views/s of the tf.data pipeline alone, in steady state."""
     import tensorflow as tf
 
-    from ssl_tf import data as data_lib
-    from ssl_tf import methods
+    import ssl_tf
 
-    views = methods.get_method(config.method).views_for(config)
+    views = ssl_tf.get_method(config.method).views_for(config)
     batch = config.train.batch_size
     source = tf.data.Dataset.from_tensor_slices(
         {"images": images, "labels": _labels(len(images))}
     )
-    dataset = data_lib.pretrain_dataset(
+    dataset = ssl_tf.data.pretrain_dataset(
         source,
-        data_lib.SourceInfo(len(images), 10),
+        ssl_tf.data.SourceInfo(len(images), 10),
         batch_size=batch,
         image_size=config.data.image_size,
         views=views,
@@ -152,16 +150,14 @@ def step_runner(config, images):
     """
     import tensorflow as tf
 
-    from ssl_tf import methods
-    from ssl_tf.training import precision, run
-    from ssl_tf.training import strategy as strategy_lib
+    import ssl_tf
 
-    strategy = strategy_lib.make_strategy(config.train.strategy)
-    precision.set_policy(config.train.mixed_precision, strategy)
-    model, _ = run.build_model(
+    strategy = ssl_tf.make_strategy(config.train.strategy)
+    ssl_tf.set_precision_policy(config.train.mixed_precision, strategy)
+    model, _ = ssl_tf.build_model(
         config, strategy, steps_per_epoch=1000, num_classes=10
     )
-    views = methods.get_method(config.method).views_for(config)
+    views = ssl_tf.get_method(config.method).views_for(config)
     size = config.train.batch_size
     batch = views(
         {"images": images[:size], "labels": _labels(size)},
@@ -188,12 +184,12 @@ def measure_step(config, images, warmup, steps):
 
 
 def measure_fit(config, images, warmup, steps):
-    """`run.pretrain` end to end: wall time per step after warm-up."""
+    """`ssl_tf.pretrain` end to end: wall time per step after warm-up."""
     import dataclasses
 
     import keras
 
-    from ssl_tf.training import run
+    import ssl_tf
 
     ends = []
 
@@ -214,7 +210,7 @@ def measure_fit(config, images, warmup, steps):
             output_dir=tmp,
             export_dir=tmp,
         )
-        run.pretrain(
+        ssl_tf.pretrain(
             config,
             arrays=(images, _labels(len(images))),
             extra_callbacks=[StepEnds()],
@@ -230,9 +226,9 @@ def measure(row):
     _apply_variant_environment(row.get("variant"))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if row.get("variant") == "keras-bn":
-        from ssl_tf.models import batch_norm
+        import ssl_tf
 
-        batch_norm.BatchNormalization._fused_applies = (
+        ssl_tf.models.BatchNormalization._fused_applies = (
             lambda self, inputs, training, mask: False
         )
     config = _make_config(row)
@@ -248,10 +244,10 @@ def measure(row):
     else:
         raise ValueError(f"Unknown stage {stage!r}.")
     views = config.train.batch_size * views_per_image(config)
-    from ssl_tf.training import precision
+    import ssl_tf
 
     result.update(
-        precision=precision.resolve(config.train.mixed_precision)[0],
+        precision=ssl_tf.resolve_precision(config.train.mixed_precision)[0],
         views_per_step=views,
         views_per_s=views / result["seconds_per_step"],
         peak_rss_mib=_peak_rss_mib(),

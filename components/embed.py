@@ -8,6 +8,7 @@ import apache_beam as beam
 import numpy as np
 import tensorflow as tf
 
+import ssl_tf
 from components.component import (
     BeamComponentParameter,
     InputArtifact,
@@ -16,8 +17,6 @@ from components.component import (
     component,
 )
 from components.types import Embeddings, Examples, Model
-from ssl_tf import export
-from ssl_tf.data import images
 
 
 class EmbedBatchFn(beam.DoFn):
@@ -27,7 +26,7 @@ class EmbedBatchFn(beam.DoFn):
     element: a worker reuses the instance for many bundles.
 
     Args:
-        model_uri: an `ssl_tf.export` directory.
+        model_uri: an `ssl_tf.export_encoder` directory.
     """
 
     def __init__(self, model_uri):
@@ -35,11 +34,11 @@ class EmbedBatchFn(beam.DoFn):
         self.model_uri = model_uri
 
     def setup(self):
-        self.encoder = export.load_encoder(self.model_uri)
+        self.encoder = ssl_tf.load_encoder(self.model_uri)
         size = int(self.encoder.image_size)
         # A fixed signature: one trace for every image, whatever its bytes.
         self.decode = tf.function(
-            lambda data: images.decode_image(data, size),
+            lambda data: ssl_tf.data.decode_image(data, size),
             input_signature=[tf.TensorSpec([], tf.string)],
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import ssl_tf
 from components.component import (
     InputArtifact,
     OutputArtifact,
@@ -12,8 +13,6 @@ from components.component import (
     component,
 )
 from components.types import Examples, Model, ModelEvaluation
-from ssl_tf.config import DataConfig
-from ssl_tf.evaluation import protocols
 
 
 @component
@@ -33,14 +32,14 @@ def Evaluate(
     """
     examples.check_splits(train_split, test_split)
     options = {"use_cache": False, **json.loads(options_json)}
-    data_config = DataConfig(
+    data_config = ssl_tf.DataConfig(
         source="tfrecord",
         name=examples.file_pattern(),
         split=train_split,
         eval_split=test_split,
     )
     output_path = os.path.join(evaluation.uri, ModelEvaluation.RESULT_FILE)
-    result = protocols.run(
+    result = ssl_tf.evaluate(
         protocol,
         model.uri,
         data_config,

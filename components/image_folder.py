@@ -20,7 +20,7 @@ import tensorflow as tf
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from ssl_tf.data import images
+import ssl_tf
 
 SPLIT_NAMES = ("train", "test", "validation", "val", "eval")
 SKIPPED_FILE = "skipped.jsonl"
@@ -40,7 +40,7 @@ def _image_files(root):
         found += [
             os.path.join(directory, name)
             for name in sorted(files)
-            if name.lower().endswith(images.IMAGE_EXTENSIONS)
+            if name.lower().endswith(ssl_tf.data.IMAGE_EXTENSIONS)
         ]
     return found
 
@@ -87,7 +87,7 @@ def check_file(item: tuple[str, int]) -> dict:
             data = f.read()
     except OSError as error:
         return {"path": path, "label": label, "reason": f"unreadable ({error})"}
-    _, reason = images.inspect_image_bytes(data)
+    _, reason = ssl_tf.data.inspect_image_bytes(data)
     return {"path": path, "label": label, "reason": reason, "data": data}
 
 

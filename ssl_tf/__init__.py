@@ -35,13 +35,13 @@ from ssl_tf import (  # noqa: E402
 )
 from ssl_tf.config import (  # noqa: E402
     AugmentConfig,
-    ConfigError,
     DataConfig,
     EncoderConfig,
     ExperimentConfig,
     TrainConfig,
     apply_overrides,
 )
+from ssl_tf.errors import ConfigError  # noqa: E402
 from ssl_tf.evaluation import run as evaluate  # noqa: E402
 from ssl_tf.export import (  # noqa: E402
     export_encoder,
@@ -56,7 +56,18 @@ from ssl_tf.methods import (  # noqa: E402
     register_method,
 )
 from ssl_tf.presets import get_preset, list_presets  # noqa: E402
-from ssl_tf.training.run import PretrainResult, pretrain  # noqa: E402
+from ssl_tf.training.precision import (  # noqa: E402
+    resolve as resolve_precision,
+)
+from ssl_tf.training.precision import (  # noqa: E402
+    set_policy as set_precision_policy,
+)
+from ssl_tf.training.run import (  # noqa: E402
+    PretrainResult,
+    build_model,
+    pretrain,
+)
+from ssl_tf.training.strategy import make_strategy  # noqa: E402
 
 __all__ = [
     "AugmentConfig",
@@ -70,6 +81,7 @@ __all__ = [
     "TrainConfig",
     "apply_overrides",
     "augment",
+    "build_model",
     "data",
     "evaluate",
     "evaluation",
@@ -81,6 +93,7 @@ __all__ = [
     "list_presets",
     "load_encoder",
     "losses",
+    "make_strategy",
     "methods",
     "models",
     "pretrain",
@@ -88,5 +101,7 @@ __all__ = [
     "read_metadata",
     "register_method",
     "registry",
+    "resolve_precision",
+    "set_precision_policy",
     "training",
 ]

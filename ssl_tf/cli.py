@@ -19,8 +19,9 @@ import logging
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# The environment defaults (TF_CPP_MIN_LOG_LEVEL, KERAS_BACKEND) are set in
+# `ssl_tf/__init__.py`: Python runs it before this module, and they must be
+# set before TensorFlow is first imported (tests/test_public_api.py).
 
 
 def _parse_overrides(items):

@@ -62,6 +62,8 @@ class GaussianBlur(RandomImageLayer):
         seed: Integer. Seed of the layer's own generator.
     """
 
+    config_keys = ("kernel_size", "sigma")
+
     def __init__(self, kernel_size=3, sigma=(0.1, 2.0), seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         if kernel_size < 1 or kernel_size % 2 == 0:
@@ -79,10 +81,3 @@ class GaussianBlur(RandomImageLayer):
 
     def transform_images(self, images, transformation):
         return gaussian_blur(images, transformation["sigma"], self.kernel_size)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "kernel_size": self.kernel_size,
-            "sigma": self.sigma,
-        }

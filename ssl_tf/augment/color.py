@@ -126,6 +126,8 @@ class ColorJitter(RandomImageLayer):
      - [Chen et al., 2020](https://arxiv.org/abs/2002.05709), appendix A.
     """
 
+    config_keys = ("strength", "random_order")
+
     def __init__(self, strength=0.5, random_order=True, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         if strength < 0:
@@ -192,13 +194,6 @@ class ColorJitter(RandomImageLayer):
             chosen = tf.one_hot(order[:, position], len(_ADJUSTMENTS))
             images = tf.einsum("kbhwc,bk->bhwc", candidates, chosen)
         return images
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "strength": self.strength,
-            "random_order": self.random_order,
-        }
 
 
 @keras.saving.register_keras_serializable(package="ssl_tf")

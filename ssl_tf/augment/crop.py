@@ -67,6 +67,8 @@ def crop_and_resize_by_matmul(images, boxes, height, width):
 class _Crop(RandomImageLayer):
     """Base of the crops: a `height x width` output per image."""
 
+    config_keys = ("height", "width")
+
     def __init__(self, height, width, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.height = height
@@ -74,13 +76,6 @@ class _Crop(RandomImageLayer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.height, self.width, input_shape[-1])
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "height": self.height,
-            "width": self.width,
-        }
 
 
 @keras.saving.register_keras_serializable(package="ssl_tf")
@@ -103,6 +98,8 @@ class RandomResizedCrop(_Crop):
     >>> crop(np.zeros((4, 16, 16, 3), "float32")).shape
     TensorShape([4, 8, 8, 3])
     """
+
+    config_keys = ("height", "width", "scale", "ratio")
 
     def __init__(
         self,
@@ -169,13 +166,6 @@ class RandomResizedCrop(_Crop):
             crop_size=(self.height, self.width),
         )
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "scale": self.scale,
-            "ratio": self.ratio,
-        }
-
 
 @keras.saving.register_keras_serializable(package="ssl_tf")
 class RandomCrop(_Crop):
@@ -192,6 +182,8 @@ class RandomCrop(_Crop):
         padding: Integer. Zero padding on each side.
         seed: Integer. Seed of the layer's own generator.
     """
+
+    config_keys = ("height", "width", "padding")
 
     def __init__(self, height, width, padding=4, seed=None, **kwargs):
         super().__init__(height, width, seed=seed, **kwargs)
@@ -219,9 +211,6 @@ class RandomCrop(_Crop):
         cols = offsets[:, 1:] + tf.range(self.width)[None]
         out = tf.gather(padded, rows, axis=1, batch_dims=1)
         return tf.gather(out, cols, axis=2, batch_dims=1)
-
-    def get_config(self):
-        return {**super().get_config(), "padding": self.padding}
 
 
 @keras.saving.register_keras_serializable(package="ssl_tf")

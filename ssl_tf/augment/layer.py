@@ -43,7 +43,9 @@ class RandomImageLayer(keras.layers.Layer):
 
     Subclasses implement `sample(generator, images)` and
     `transform_images(images, transformation)`; deterministic transforms
-    return `{}` from `sample`.
+    return `{}` from `sample`. A subclass with constructor arguments of its
+    own keeps each as an attribute of the same name and lists them, in
+    order, in `config_keys`; `get_config` saves them.
 
     Two ways to run the same arithmetic. By default a layer transforms
     only the images it picks (gathers, partitions: the least work on a
@@ -57,6 +59,8 @@ class RandomImageLayer(keras.layers.Layer):
             gets no `seed` tensor.
         static_shapes: Boolean. Keep every tensor at the batch's shape.
     """
+
+    config_keys = ()
 
     def __init__(self, seed=None, static_shapes=False, **kwargs):
         super().__init__(**float32_kwargs(kwargs))
@@ -94,4 +98,5 @@ class RandomImageLayer(keras.layers.Layer):
             **super().get_config(),
             "seed": self.seed,
             "static_shapes": self.static_shapes,
+            **{key: getattr(self, key) for key in self.config_keys},
         }

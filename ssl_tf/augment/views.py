@@ -69,6 +69,10 @@ class SimCLRAugment(keras.layers.Layer):
 
     def _build_steps(self):
         common = {"seed": self.seed, "static_shapes": self.static_shapes}
+
+        def maybe(layer, rate, name):
+            return color.RandomApply(layer, rate=rate, **common, name=name)
+
         steps = [
             crop.RandomResizedCrop(
                 self.image_size,
@@ -82,43 +86,21 @@ class SimCLRAugment(keras.layers.Layer):
         if self.flip:
             steps.append(crop.RandomFlip(**common, name="flip"))
         if self.jitter_strength > 0 and self.jitter_prob > 0:
-            steps.append(
-                color.RandomApply(
-                    color.ColorJitter(self.jitter_strength, **common),
-                    rate=self.jitter_prob,
-                    **common,
-                    name="jitter",
-                )
-            )
+            jitter = color.ColorJitter(self.jitter_strength, **common)
+            steps.append(maybe(jitter, self.jitter_prob, "jitter"))
         if self.grayscale_prob > 0:
             steps.append(
-                color.RandomApply(
-                    color.Grayscale(),
-                    rate=self.grayscale_prob,
-                    **common,
-                    name="grayscale",
-                )
+                maybe(color.Grayscale(), self.grayscale_prob, "grayscale")
             )
         if self.blur:
             # SimCLR: kernel 10% of the image side, sigma in [0.1, 2], p=0.5.
+            size = blur.kernel_size_for(self.image_size)
             steps.append(
-                color.RandomApply(
-                    blur.GaussianBlur(
-                        blur.kernel_size_for(self.image_size), (0.1, 2.0)
-                    ),
-                    rate=0.5,
-                    **common,
-                    name="blur",
-                )
+                maybe(blur.GaussianBlur(size, (0.1, 2.0)), 0.5, "blur")
             )
         if self.solarize_prob > 0:
             steps.append(
-                color.RandomApply(
-                    color.Solarize(),
-                    rate=self.solarize_prob,
-                    **common,
-                    name="solarize",
-                )
+                maybe(color.Solarize(), self.solarize_prob, "solarize")
             )
         return steps
 
@@ -194,6 +176,16 @@ def _on_device(augment_config):
     return augment_config.placement == "device"
 
 
+# Every colour step of `SimCLRAugment` off.
+_NO_COLOUR = dict(
+    jitter_strength=0.0,
+    jitter_prob=0.0,
+    grayscale_prob=0.0,
+    blur=False,
+    solarize_prob=0.0,
+)
+
+
 def crop_flip_recipe(augment_config, image_size, seed=None):
     """The crop and flip of `augment_config`, without any colour change.
 
@@ -205,11 +197,7 @@ def crop_flip_recipe(augment_config, image_size, seed=None):
         crop_scale=augment_config.crop_scale,
         crop_ratio=augment_config.crop_ratio,
         flip=augment_config.flip,
-        jitter_strength=0.0,
-        jitter_prob=0.0,
-        grayscale_prob=0.0,
-        blur=False,
-        solarize_prob=0.0,
+        **_NO_COLOUR,
         seed=seed,
         static_shapes=_on_device(augment_config),
     )

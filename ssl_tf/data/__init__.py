@@ -1,6 +1,13 @@
 """Data: image sources and the batched pretraining pipeline."""
 
 from ssl_tf.data import pipeline
+from ssl_tf.data.images import (
+    IMAGE_EXTENSIONS,
+    NoUsableImagesError,
+    ScanReport,
+    decode_image,
+    inspect_image_bytes,
+)
 from ssl_tf.data.pipeline import eval_dataset, pretrain_dataset, steps_per_epoch
 from ssl_tf.data.sources import (
     DataError,
@@ -15,9 +22,14 @@ from ssl_tf.data.sources import (
 
 __all__ = [
     "pipeline",
+    "IMAGE_EXTENSIONS",
     "DataError",
+    "NoUsableImagesError",
+    "ScanReport",
     "SourceInfo",
+    "decode_image",
     "eval_dataset",
+    "inspect_image_bytes",
     "load_arrays",
     "load_folder",
     "load_manifest",

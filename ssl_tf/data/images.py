@@ -40,7 +40,6 @@ import collections
 import concurrent.futures
 import dataclasses
 import io
-import json
 import logging
 import os
 import threading
@@ -119,28 +118,6 @@ class ScanReport:
             kinds = ", ".join(f"{n} {k}" for k, n in self.converted)
             text += f" Converted to RGB: {kinds}."
         return text
-
-    def to_json(self) -> str:
-        """The report as a JSON object, e.g. to cache a scan."""
-        return json.dumps(
-            {
-                "good": list(self.good),
-                "skipped": [list(item) for item in self.skipped],
-                "converted": dict(self.converted),
-                "needs_conversion": list(self.needs_conversion),
-            }
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> ScanReport:
-        """Inverse of `to_json`."""
-        data = json.loads(text)
-        return cls(
-            good=tuple(data["good"]),
-            skipped=tuple((i, r) for i, r in data["skipped"]),
-            converted=tuple(sorted(data["converted"].items())),
-            needs_conversion=tuple(data.get("needs_conversion", ())),
-        )
 
 
 def _display_names(ids: Sequence[str]) -> list[str]:

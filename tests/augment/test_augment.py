@@ -40,7 +40,8 @@ class RandomResizedCropTest(TestCase):
         boxes = layer.sample_boxes(
             16, 1.0, augment.seeding.StatelessSeed(_seed(2))
         )
-        self.assertGreater(len(np.unique(boxes.numpy()[:, 0].round(5))), 8)
+        # 16 images, 16 different top edges (seeded: pinned).
+        self.assertLen(np.unique(boxes.numpy()[:, 0].round(5)), 16)
 
 
 class ColorTest(TestCase):
@@ -67,7 +68,9 @@ class ColorTest(TestCase):
             np.abs(layer(images, seed=_seed(4)).numpy() - 0.5) > 1e-4,
             axis=(1, 2, 3),
         )
-        self.assertBetween(changed.mean(), 0.25, 0.75)
+        coins = layer.get_random_transformation(images, _seed(4))["applied"]
+        self.assertAllEqual(changed, np.asarray(coins).astype(bool))
+        self.assertEqual(int(changed.sum()), 30)  # seeded: 30 of 64 heads
 
 
 class SimCLRAugmentTest(TestCase):
@@ -91,7 +94,7 @@ class SimCLRAugmentTest(TestCase):
         images = np.repeat(tiny_images(1), 8, axis=0)
         out = self._recipe()(images, seed=_seed(7)).numpy()
         distinct = {out[i].round(4).tobytes() for i in range(8)}
-        self.assertGreater(len(distinct), 6)
+        self.assertLen(distinct, 8)
 
     def test_eager_equals_tf_data(self):
         recipe, images = (

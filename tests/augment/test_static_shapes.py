@@ -4,10 +4,10 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from ssl_tf import augment, presets
+from ssl_tf import augment
 from ssl_tf.augment import crop, seeding
-from ssl_tf.config import AugmentConfig, apply_overrides
-from ssl_tf.testing import TestCase, tiny_images
+from ssl_tf.config import AugmentConfig
+from ssl_tf.testing import TestCase, smoke_config, tiny_images
 from ssl_tf.training import run
 
 
@@ -75,15 +75,10 @@ class XlaDrawsTest(TestCase):
 
 class DeviceXlaFitTest(TestCase):
     def test_device_placement_trains_with_xla(self):
-        config = apply_overrides(
-            presets.get_preset("smoke"),
-            {
-                "name": "xla",
-                "output_dir": self.get_temp_dir(),
-                "export_dir": self.get_temp_dir(),
-                "augment.placement": "device",
-                "train.jit_compile": "true",
-            },
+        config = smoke_config(
+            self.get_temp_dir(),
+            name="xla",
+            **{"augment.placement": "device", "train.jit_compile": "true"},
         )
         result = run.pretrain(
             config, arrays=(tiny_images(32), None), do_export=False, verbose=0

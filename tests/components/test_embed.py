@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import ssl_tf.export
+import ssl_tf
 from components import (
     Embed,
     ImportExamples,
@@ -17,7 +17,6 @@ from components import (
 from components.types import Model
 from pipelines.local_runner import LocalDagRunner
 from pipelines.pipeline import Pipeline
-from ssl_tf.data import images
 
 
 @component
@@ -31,7 +30,7 @@ def TinyEncoder(model: OutputArtifact[Model]) -> None:
             keras.layers.GlobalAveragePooling2D(),
         ]
     )
-    ssl_tf.export.export_encoder(encoder, model.uri, image_size=8)
+    ssl_tf.export_encoder(encoder, model.uri, image_size=8)
 
 
 def _read(pattern):
@@ -51,13 +50,13 @@ def test_embeds_every_example_with_one_load(tmp_path, monkeypatch):
     data = str(tmp_path / "images")
     good = testing.write_image_folder(data, {"train": 3, "test": 1})
     loads = []
-    load_encoder = ssl_tf.export.load_encoder
+    load_encoder = ssl_tf.load_encoder
 
     def counting_load(path, *args):
         loads.append(path)
         return load_encoder(path, *args)
 
-    monkeypatch.setattr(ssl_tf.export, "load_encoder", counting_load)
+    monkeypatch.setattr(ssl_tf, "load_encoder", counting_load)
     importer = ImportExamples(input_base=data)
     encoder = TinyEncoder()
     embed = Embed(
@@ -83,7 +82,7 @@ def test_embeds_every_example_with_one_load(tmp_path, monkeypatch):
     for label in (0, 1):
         paths = [p for p, y in good["train"] if y == label]
         batch = tf.stack(
-            [images.decode_image(tf.io.read_file(p), 8) for p in paths]
+            [ssl_tf.data.decode_image(tf.io.read_file(p), 8) for p in paths]
         )
         expected = np.sort(loaded.embed(batch), axis=0)
         got = np.sort(np.stack([e for y, e in rows if y == label]), axis=0)

@@ -2,7 +2,6 @@
 
 import collections
 import io
-import json
 import os
 import shutil
 import struct
@@ -246,11 +245,6 @@ class ImagesTest(TestCase):
         self.assertEqual(report.good, tuple(expected_good))
         self.assertEqual(report.converted, self.report.converted)
         self.assertIn("shard.tfrecord#", report.summary())
-
-    def test_json_round_trip(self):
-        text = self.report.to_json()
-        self.assertEqual(json.loads(text)["converted"]["uint16"], 1)
-        self.assertEqual(images.ScanReport.from_json(text), self.report)
 
     def test_decode_image_rejects_bad_size(self):
         with self.assertRaisesRegex(ValueError, "image_size"):

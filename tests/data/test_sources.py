@@ -7,6 +7,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl.testing import parameterized
 from PIL import Image
 
 from ssl_tf import data
@@ -175,35 +176,27 @@ class PipelineTest(TestCase):
         self.assertAllEqual(np.sort(epoch_2), np.arange(20))
         self.assertNotAllEqual(epoch_1, epoch_2)
 
-    def test_resumed_stream_continues_the_uninterrupted_one(self):
+    @parameterized.named_parameters(
+        ("cached", dict(epochs=3, seed=4), 1, 2),
+        ("streaming", dict(epochs=2, seed=1, cache=False), 1, 1),
+    )
+    def test_resumed_stream_continues_the_uninterrupted_one(
+        self, options, start_epoch, start_step
+    ):
         source, info = self._source()
-        kwargs = dict(batch_size=5, image_size=4, epochs=3, seed=4)
-        full = [
-            b["labels"].numpy()
-            for b in data.pretrain_dataset(source, info, **kwargs)
-        ]
-        resumed = [
-            b["labels"].numpy()
-            for b in data.pretrain_dataset(
-                source, info, start_epoch=1, start_step=2, **kwargs
-            )
-        ]
-        self.assertAllEqual(np.stack(full[6:]), np.stack(resumed))
 
-    def test_streaming_path_is_also_resumable(self):
-        source, info = self._source()
-        kwargs = dict(batch_size=5, image_size=4, epochs=2, seed=1, cache=False)
-        full = [
-            b["labels"].numpy()
-            for b in data.pretrain_dataset(source, info, **kwargs)
-        ]
-        resumed = [
-            b["labels"].numpy()
-            for b in data.pretrain_dataset(
-                source, info, start_epoch=1, start_step=1, **kwargs
-            )
-        ]
-        self.assertAllEqual(np.stack(full[5:]), np.stack(resumed))
+        def labels(**start):
+            return [
+                b["labels"].numpy()
+                for b in data.pretrain_dataset(
+                    source, info, batch_size=5, image_size=4, **start, **options
+                )
+            ]
+
+        full = labels()
+        resumed = labels(start_epoch=start_epoch, start_step=start_step)
+        done = start_epoch * 4 + start_step  # 20 images: 4 batches an epoch
+        self.assertAllEqual(np.stack(full[done:]), np.stack(resumed))
         self.assertAllEqual(np.sort(np.concatenate(full[:4])), np.arange(20))
 
     def test_too_few_images_for_one_batch(self):

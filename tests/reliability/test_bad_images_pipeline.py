@@ -1,6 +1,5 @@
 """Bad image files end to end: folder, TFRecord, manifest, pretrain, CLI."""
 
-import dataclasses
 import os
 import shutil
 import tempfile
@@ -9,10 +8,15 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from ssl_tf import presets
-from ssl_tf.config import apply_overrides
 from ssl_tf.data import images, sources
-from ssl_tf.testing import TestCase, corrupt_images, run_cli, tiny_images
+from ssl_tf.testing import (
+    TestCase,
+    corrupt_images,
+    run_cli,
+    smoke_config,
+    smoke_pretrain_argv,
+    tiny_images,
+)
 from ssl_tf.training import run
 
 SIZE = 12
@@ -34,23 +38,6 @@ def _write_tfrecord(path, contents):
                 features=tf.train.Features(feature={"image": feature})
             )
             writer.write(example.SerializeToString())
-
-
-def smoke_config(tmp, name, folder, **overrides):
-    config = presets.get_preset("smoke")
-    config = dataclasses.replace(
-        config,
-        name=name,
-        output_dir=os.path.join(tmp, "runs"),
-        export_dir=os.path.join(tmp, "saved"),
-    )
-    values = {
-        "data.source": "folder",
-        "data.name": folder,
-        "train.steps_per_epoch": "2",
-    }
-    values.update(overrides)
-    return apply_overrides(config, values)
 
 
 class BadImagesPipelineTest(TestCase):
@@ -183,15 +170,9 @@ class BadImagesPipelineTest(TestCase):
         for name in self.bad:
             shutil.copy(os.path.join(self.folder, name), folder)
         code, _, stderr = run_cli(
-            [
-                "pretrain",
-                "--preset",
-                "smoke",
-                "data.source=folder",
-                f"data.name={folder}",
-                f"output_dir={tmp}/runs",
-                f"export_dir={tmp}/saved",
-            ]
+            smoke_pretrain_argv(
+                tmp, "data.source=folder", f"data.name={folder}"
+            )
         )
         self.assertEqual(code, 2)
         self.assertRegex(stderr, r"^error: No usable images in ")
@@ -199,7 +180,15 @@ class BadImagesPipelineTest(TestCase):
 
     def test_pretrain_on_a_folder_with_bad_files(self):
         tmp = self.get_temp_dir()
-        config = smoke_config(tmp, "mixed", self.folder)
+        config = smoke_config(
+            tmp,
+            name="mixed",
+            **{
+                "data.source": "folder",
+                "data.name": self.folder,
+                "train.steps_per_epoch": "2",
+            },
+        )
         with self.assertLogs("ssl_tf", "WARNING") as logs:
             result = run.pretrain(config, verbose=0)
         text = "\n".join(logs.output)

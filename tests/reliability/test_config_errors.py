@@ -1,17 +1,22 @@
 """Refused runs: each config error has its message and creates nothing."""
 
-import dataclasses
 import os
 
 import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
-from ssl_tf import presets
-from ssl_tf.config import ConfigError, ExperimentConfig, apply_overrides
+from ssl_tf.config import ConfigError, ExperimentConfig
 from ssl_tf.data import DataError
 from ssl_tf.methods import list_methods
-from ssl_tf.testing import TestCase, error_lines, run_cli, tiny_images
+from ssl_tf.testing import (
+    TestCase,
+    error_lines,
+    run_cli,
+    smoke_config,
+    smoke_pretrain_argv,
+    tiny_images,
+)
 from ssl_tf.training import run
 
 TFDS_DIR = "/work/shared/tfds"
@@ -179,16 +184,6 @@ _MOCO = pytest.mark.skipif(
 )
 
 
-def base_config(tmp, method):
-    config = presets.get_preset("smoke", method)
-    return dataclasses.replace(
-        config,
-        name="refused",
-        output_dir=os.path.join(tmp, "runs"),
-        export_dir=os.path.join(tmp, "saved"),
-    )
-
-
 def fill(overrides, tmp):
     return {k: v.format(tmp=tmp) for k, v in overrides.items()}
 
@@ -209,8 +204,8 @@ class ConfigErrorsTest(TestCase):
         if method == "moco" and "moco" not in list_methods():
             self.skipTest("the `moco` method is not registered")
         with self.assertRaisesRegex(error, message):
-            config = apply_overrides(
-                base_config(self.tmp, method), fill(overrides, self.tmp)
+            config = smoke_config(
+                self.tmp, method, name="refused", **fill(overrides, self.tmp)
             )
             run.pretrain(config, arrays=(tiny_images(16), None), verbose=0)
         self.assert_nothing_created()
@@ -218,18 +213,12 @@ class ConfigErrorsTest(TestCase):
     def check_cli(self, method, overrides, message, key):
         if method == "moco" and "moco" not in list_methods():
             self.skipTest("the `moco` method is not registered")
-        argv = [
-            "pretrain",
-            "--preset",
-            "smoke",
-            "--method",
-            method,
-            "--name",
-            "refused",
-            f"output_dir={self.tmp}/runs",
-            f"export_dir={self.tmp}/saved",
-        ]
-        argv += [f"{k}={v}" for k, v in fill(overrides, self.tmp).items()]
+        argv = smoke_pretrain_argv(
+            self.tmp,
+            *(f"{k}={v}" for k, v in fill(overrides, self.tmp).items()),
+            method=method,
+            name="refused",
+        )
         code, _, stderr = run_cli(argv)
         self.assertEqual(code, 2, stderr)
         errors = error_lines(stderr)
@@ -259,8 +248,8 @@ class ConfigErrorsTest(TestCase):
 
     @_MOCO
     def test_moco_queue_multiple_of_batch_is_accepted(self):
-        config = apply_overrides(
-            base_config(self.tmp, "moco"), {"queue_size": "64"}
+        config = smoke_config(
+            self.tmp, "moco", name="refused", **{"queue_size": "64"}
         )
         run.check_before_work(config)  # does not raise
         self.assert_nothing_created()

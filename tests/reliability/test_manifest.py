@@ -9,7 +9,7 @@ from PIL import Image
 
 from ssl_tf.config import DataConfig
 from ssl_tf.data import images, sources
-from ssl_tf.testing import TestCase, run_cli
+from ssl_tf.testing import TestCase, run_cli, smoke_pretrain_argv
 
 SIZE = 8
 COLORS = {
@@ -219,15 +219,9 @@ class ManifestTest(TestCase):
         self._outside()
         path = self.manifest("a.png\n../elsewhere/x.png\n", "list.txt")
         code, _, stderr = run_cli(
-            [
-                "pretrain",
-                "--preset",
-                "smoke",
-                "data.source=manifest",
-                f"data.name={path}",
-                f"output_dir={self.tmp}/runs",
-                f"export_dir={self.tmp}/saved",
-            ]
+            smoke_pretrain_argv(
+                self.tmp, "data.source=manifest", f"data.name={path}"
+            )
         )
         self.assertEqual(code, 2)
         self.assertRegex(stderr, r"^error: Manifest .* line 2 ")

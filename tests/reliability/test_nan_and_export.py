@@ -1,6 +1,5 @@
 """A diverged run keeps its last good checkpoint; exports are all or nothing."""
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -17,44 +16,31 @@ import tensorflow as tf
 from absl.testing import parameterized
 from PIL import Image
 
-from ssl_tf import export, presets
-from ssl_tf.config import apply_overrides
+from ssl_tf import export
 from ssl_tf.export import saved_model
-from ssl_tf.testing import TestCase, tiny_encoder, tiny_images
+from ssl_tf.testing import (
+    AfterStep,
+    TestCase,
+    smoke_config,
+    smoke_pretrain_argv,
+    tiny_encoder,
+    tiny_images,
+)
 from ssl_tf.training import checkpoints, run
 
 NAN_STEP = 3  # the first step whose loss is NaN
+# Two epochs of 4 steps, a checkpoint after each step.
+CHECKPOINT_EVERY_STEP = {
+    "train.epochs": "2",
+    "train.steps_per_epoch": "4",
+    "train.checkpoint_every_steps": "1",
+}
 
 
-class PoisonAfterStep(keras.callbacks.Callback):
-    """Sets an encoder kernel to NaN after global step `step`."""
-
-    def __init__(self, step):
-        super().__init__()
-        self.step = step
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations.numpy()) == self.step:
-            kernel = self.model.encoder.trainable_weights[0]
-            kernel.assign(tf.fill(kernel.shape, float("nan")))
-
-
-def nan_config(tmp, name="nan"):
-    config = presets.get_preset("smoke")
-    config = dataclasses.replace(
-        config,
-        name=name,
-        output_dir=os.path.join(tmp, "runs"),
-        export_dir=os.path.join(tmp, "saved"),
-    )
-    return apply_overrides(
-        config,
-        {
-            "train.epochs": "2",
-            "train.steps_per_epoch": "4",
-            "train.checkpoint_every_steps": "1",
-        },
-    )
+def poison_encoder(model):
+    """Sets an encoder kernel to NaN."""
+    kernel = model.encoder.trainable_weights[0]
+    kernel.assign(tf.fill(kernel.shape, float("nan")))
 
 
 def latest_step(directory):
@@ -65,9 +51,9 @@ def latest_step(directory):
 class DivergenceTest(TestCase):
     def test_nan_stops_training_and_keeps_last_good_checkpoint(self):
         tmp = self.get_temp_dir()
-        config = nan_config(tmp)
+        config = smoke_config(tmp, name="nan", **CHECKPOINT_EVERY_STEP)
         arrays = (tiny_images(32), None)
-        poison = PoisonAfterStep(NAN_STEP - 1)
+        poison = AfterStep(NAN_STEP - 1, poison_encoder)
         with self.assertRaisesRegex(
             checkpoints.TrainingDivergedError,
             rf"Loss became nan at epoch 0, step {NAN_STEP} \(global step "
@@ -105,18 +91,15 @@ class DivergenceTest(TestCase):
             sys.executable,
             "-m",
             "ssl_tf.cli",
-            "pretrain",
-            "--preset",
-            "smoke",
-            "--name",
-            "diverged",
-            "data.source=folder",
-            f"data.name={folder}",
-            "train.learning_rate=1e30",
-            "train.steps_per_epoch=3",
-            "train.checkpoint_every_steps=1",
-            f"output_dir={tmp}/runs",
-            f"export_dir={tmp}/saved",
+            *smoke_pretrain_argv(
+                tmp,
+                "data.source=folder",
+                f"data.name={folder}",
+                "train.learning_rate=1e30",
+                "train.steps_per_epoch=3",
+                "train.checkpoint_every_steps=1",
+                name="diverged",
+            ),
         ]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         process = subprocess.run(
