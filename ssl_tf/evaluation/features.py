@@ -80,6 +80,16 @@ def embed_images(encoder, images, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(chunks)
 
 
+def source_arrays(source, batch_size: int = 1024):
+    """`(uint8 images, int64 labels)` of an unbatched `{"images", "labels"}`
+    dataset, in its order."""
+    images, labels = [], []
+    for batch in data_lib.eval_dataset(source, batch_size):
+        images.append(batch["images"].numpy())
+        labels.append(batch["labels"].numpy())
+    return np.concatenate(images), np.concatenate(labels).astype(np.int64)
+
+
 def _dataset_identity(data_config, arrays):
     identity = {
         "source": data_config.source,

@@ -11,13 +11,15 @@ Reference:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import keras
 import numpy as np
 
+from ssl_tf.evaluation import base
 from ssl_tf.evaluation import features as features_lib
-from ssl_tf.evaluation.metrics import top_k_accuracy
+from ssl_tf.evaluation.metrics import accuracy_metrics, top_k_accuracy
 
 logger = logging.getLogger("ssl_tf.evaluation")
 
@@ -82,27 +84,17 @@ def knn_scores(
     return scores
 
 
-def knn_classify(
-    train_x,
-    train_y,
-    test_x,
-    k: int = 200,
-    temperature: float = 0.1,
-    num_classes: int | None = None,
-    batch_size: int = 256,
-) -> np.ndarray:
+def knn_classify(train_x, train_y, test_x, *args, **kwargs) -> np.ndarray:
     """Predicted labels `(n_test,)` of the weighted kNN classifier.
 
-    See `knn_scores` for the arguments. Ties go to the lower class index.
+    Takes the arguments of `knn_scores`. Ties go to the lower class index.
 
     Example:
     >>> train = np.array([[1.0, 0.0], [0.0, 1.0]])
     >>> knn_classify(train, [0, 1], np.array([[0.9, 0.1]]), k=1).tolist()
     [0]
     """
-    scores = knn_scores(
-        train_x, train_y, test_x, k, temperature, num_classes, batch_size
-    )
+    scores = knn_scores(train_x, train_y, test_x, *args, **kwargs)
     return np.argmax(scores, axis=1).astype(np.int64)
 
 
@@ -207,3 +199,34 @@ class KNNMonitor(keras.callbacks.Callback):
         if logs is not None:
             logs[self.name] = accuracy
         logger.info("Epoch %d: %s = %.4f", epoch + 1, self.name, accuracy)
+
+
+@dataclasses.dataclass(frozen=True)
+class KNNOptions(base.ProtocolOptions):
+    """Options of the `knn` protocol (and the shared ones).
+
+    Args:
+        k: Integer, neighbours per query.
+        temperature: Float, softness of the vote weights.
+    """
+
+    k: int = 200
+    temperature: float = 0.1
+
+
+@base.register_protocol("knn", KNNOptions)
+def knn(context, options) -> base.ProtocolResult:
+    """Weighted kNN vote (cosine similarity) on frozen features."""
+    train, test = context.features("train"), context.features("test")
+    scores = knn_scores(
+        *(train.features, train.labels, test.features),
+        k=options.k,
+        temperature=options.temperature,
+        num_classes=max(train.num_classes, test.num_classes),
+    )
+    return context.result(
+        accuracy_metrics(scores, test.labels),
+        base.sizes(train=train, test=test),
+        train.description,
+        test.description,
+    )

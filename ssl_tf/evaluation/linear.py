@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from ssl_tf.evaluation import base
 from ssl_tf.evaluation import features as features_lib
 from ssl_tf.evaluation.lbfgs import minimize_lbfgs
 from ssl_tf.evaluation.metrics import accuracy_metrics, top_k_accuracy
@@ -266,4 +267,39 @@ def linear_probe_encoder(
     test_x = features_lib.embed_images(encoder, test_images, batch_size)
     return linear_probe(
         train_x, train_labels, test_x, test_labels, **probe_kwargs
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearOptions(base.ProtocolOptions):
+    """Options of the `linear` protocol (and the shared ones).
+
+    Args:
+        l2_grid: Regularisation strengths swept on the held-out slice.
+        val_fraction: Fraction of the train split held out for the sweep.
+        max_iter: Integer, the most L-BFGS iterations per fit.
+    """
+
+    l2_grid: tuple[float, ...] = DEFAULT_L2_GRID
+    val_fraction: float = 0.1
+    max_iter: int = 300
+
+
+@base.register_protocol("linear", LinearOptions)
+def linear(context, options) -> base.ProtocolResult:
+    """Linear probe on frozen features, L2 chosen on a train slice."""
+    train, test = context.features("train"), context.features("test")
+    metrics = linear_probe(
+        *(train.features, train.labels, test.features, test.labels),
+        num_classes=max(train.num_classes, test.num_classes),
+        l2_grid=list(options.l2_grid),
+        seed=options.seed,
+        val_fraction=options.val_fraction,
+        max_iter=options.max_iter,
+    )
+    return context.result(
+        metrics,
+        base.sizes(train=train, test=test),
+        train.description,
+        test.description,
     )
