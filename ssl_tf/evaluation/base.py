@@ -233,6 +233,20 @@ class Context:
         source, _ = self.source(which, data_config, max_examples)
         return features_lib.source_arrays(source)
 
+    def train_test(self):
+        """`(train, test)` `FeatureSet`s and their class count."""
+        train, test = self.features("train"), self.features("test")
+        return train, test, max(train.num_classes, test.num_classes)
+
+    def train_test_result(self, metrics, train, test):
+        """The `ProtocolResult` of a protocol on the train/test features."""
+        return self.result(
+            metrics,
+            sizes(train=train, test=test),
+            train.description,
+            test.description,
+        )
+
     def result(self, metrics, sizes, train_description, test_description):
         """A `ProtocolResult` for the loaded export and its data config."""
         return ProtocolResult(

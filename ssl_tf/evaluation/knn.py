@@ -99,20 +99,18 @@ def knn_classify(train_x, train_y, test_x, *args, **kwargs) -> np.ndarray:
 
 
 def knn_accuracy(
-    train_x,
-    train_y,
-    test_x,
-    test_y,
-    k: int = 200,
-    temperature: float = 0.1,
-    num_classes: int | None = None,
-    top_k: int = 1,
+    train_x, train_y, test_x, test_y, top_k=1, num_classes=None, **kwargs
 ) -> float:
-    """Top-`top_k` accuracy of the weighted kNN classifier on `test_y`."""
+    """Top-`top_k` accuracy of the weighted kNN classifier on `test_y`.
+
+    `kwargs` (`k`, `temperature`, `batch_size`) go to `knn_scores`.
+    """
     test_y = np.asarray(test_y, np.int64)
     if num_classes is None:
         num_classes = int(max(np.max(train_y), np.max(test_y))) + 1
-    scores = knn_scores(train_x, train_y, test_x, k, temperature, num_classes)
+    scores = knn_scores(
+        train_x, train_y, test_x, num_classes=num_classes, **kwargs
+    )
     return top_k_accuracy(scores, test_y, top_k)
 
 
@@ -217,16 +215,12 @@ class KNNOptions(base.ProtocolOptions):
 @base.register_protocol("knn", KNNOptions)
 def knn(context, options) -> base.ProtocolResult:
     """Weighted kNN vote (cosine similarity) on frozen features."""
-    train, test = context.features("train"), context.features("test")
+    train, test, num_classes = context.train_test()
     scores = knn_scores(
         *(train.features, train.labels, test.features),
         k=options.k,
         temperature=options.temperature,
-        num_classes=max(train.num_classes, test.num_classes),
+        num_classes=num_classes,
     )
-    return context.result(
-        accuracy_metrics(scores, test.labels),
-        base.sizes(train=train, test=test),
-        train.description,
-        test.description,
-    )
+    metrics = accuracy_metrics(scores, test.labels)
+    return context.train_test_result(metrics, train, test)

@@ -288,18 +288,13 @@ class LinearOptions(base.ProtocolOptions):
 @base.register_protocol("linear", LinearOptions)
 def linear(context, options) -> base.ProtocolResult:
     """Linear probe on frozen features, L2 chosen on a train slice."""
-    train, test = context.features("train"), context.features("test")
+    train, test, num_classes = context.train_test()
     metrics = linear_probe(
         *(train.features, train.labels, test.features, test.labels),
-        num_classes=max(train.num_classes, test.num_classes),
+        num_classes=num_classes,
         l2_grid=list(options.l2_grid),
         seed=options.seed,
         val_fraction=options.val_fraction,
         max_iter=options.max_iter,
     )
-    return context.result(
-        metrics,
-        base.sizes(train=train, test=test),
-        train.description,
-        test.description,
-    )
+    return context.train_test_result(metrics, train, test)

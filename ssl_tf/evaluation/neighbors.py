@@ -108,25 +108,27 @@ def _cell(image, color, scale, border):
 
 
 def neighbor_grid(
-    query_images,
-    query_labels,
-    train_images,
-    train_labels,
-    pixel_idx,
-    embedding_idx,
-    scale: int = 3,
-    border: int = 3,
-    gap: int = 12,
+    queries, train, blocks, scale: int = 3, border: int = 3, gap: int = 12
 ) -> Image.Image:
     """The neighbour picture: one row per query.
 
-    Each row is the query (gray frame), then its pixel-space neighbours,
-    then its embedding-space neighbours; neighbours are framed green when
-    they share the query's class and red otherwise.
+    Each row is the query (gray frame), then one block of neighbours per
+    entry of `blocks` (pixel space, then embedding space); neighbours are
+    framed green when they share the query's class and red otherwise.
+
+    Args:
+        queries: `(images, labels)` of the queries.
+        train: `(images, labels)` the neighbour indices point into.
+        blocks: `(pixel_idx, embedding_idx)`, `(n_queries, k)` arrays.
+        scale: Integer upscaling of each image.
+        border: Integer frame width in pixels.
+        gap: Integer space between the blocks in pixels.
 
     Returns:
         A `PIL.Image.Image` in RGB.
     """
+    (query_images, query_labels), (train_images, train_labels) = queries, train
+    pixel_idx, embedding_idx = blocks
     k = pixel_idx.shape[1]
     cell_h = train_images.shape[1] * scale + 2 * border
     cell_w = train_images.shape[2] * scale + 2 * border
@@ -182,12 +184,9 @@ def neighbors_report(
     embedding_idx = nearest_neighbors_embedding(train_x, query_x, k)
     train_labels = np.asarray(train_labels)
     grid = neighbor_grid(
-        query_images,
-        query_labels,
-        train_images,
-        train_labels,
-        pixel_idx,
-        embedding_idx,
+        (query_images, query_labels),
+        (train_images, train_labels),
+        (pixel_idx, embedding_idx),
         scale=scale,
     )
     if image_path:

@@ -45,30 +45,22 @@ class FineTuneTest(TestCase):
         encoder = tiny_encoder(batch_norm=False)
         encoder(np.zeros((1, 8, 8, 3), "float32"))
         before = [np.array(w) for w in encoder.get_weights()]
-        finetune_function(
-            encoder,
-            _data(24, 0),
-            _data(6, 1),
-            num_classes=3,
-            epochs=1,
-            batch_size=8,
-            backbone_lr=0.0,
-            head_lr=0.5,
-        )
-        for old, new in zip(before, encoder.get_weights(), strict=True):
-            self.assertTrue(np.array_equal(old, new))
-        # With a positive backbone LR the same run does move the backbone.
-        finetune_function(
-            encoder,
-            _data(24, 0),
-            _data(6, 1),
-            num_classes=3,
-            epochs=1,
-            batch_size=8,
-            backbone_lr=0.05,
-            head_lr=0.5,
-        )
-        self.assertFalse(np.array_equal(before[0], encoder.get_weights()[0]))
+        # With a zero backbone LR the encoder stays bit-identical; the same
+        # run with a positive one does move it.
+        for backbone_lr, unchanged in ((0.0, True), (0.05, False)):
+            finetune_function(
+                encoder,
+                _data(24, 0),
+                _data(6, 1),
+                num_classes=3,
+                epochs=1,
+                batch_size=8,
+                backbone_lr=backbone_lr,
+                head_lr=0.5,
+            )
+            after = encoder.get_weights()
+            same = all(map(np.array_equal, before, after))
+            self.assertEqual(same, unchanged)
 
     def test_label_fraction_and_dataset_input(self):
         images, labels = _data(30, 0)

@@ -83,12 +83,8 @@ class NeighborsReportTest(TestCase):
         query_x = np.eye(3)[query_labels]
         path = os.path.join(out, "grid.png")
         result = neighbors.neighbors_report(
-            train_images,
-            train_labels,
-            train_x,
-            query_images,
-            query_labels,
-            query_x,
+            *(train_images, train_labels, train_x),
+            *(query_images, query_labels, query_x),
             k=2,
             image_path=path,
             log_dir=out,
@@ -129,12 +125,9 @@ class NeighborsReportTest(TestCase):
     def test_red_frame_for_other_class(self):
         images = tiny_images(3, size=4, seed=0)
         grid = neighbors.neighbor_grid(
-            images[:1],
-            [0],
-            images,
-            np.array([0, 1, 1]),
-            np.array([[1]]),
-            np.array([[0]]),
+            (images[:1], [0]),
+            (images, np.array([0, 1, 1])),
+            (np.array([[1]]), np.array([[0]])),
             scale=1,
             border=1,
             gap=2,
