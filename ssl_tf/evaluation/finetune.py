@@ -62,11 +62,15 @@ def _make_encoder(encoder, encoder_config, image_size, train_images, seed):
     return build_encoder(encoder_config, size, seed=seed)
 
 
-def _compiled_model(encoder, num_classes, train_images, steps, hyper, seed):
-    """The `FineTuneClassifier` compiled with cosine-decayed Nesterov SGD."""
+def _compiled_model(encoder, num_classes, image_shape, steps, seed, **hyper):
+    """The `FineTuneClassifier` compiled with cosine-decayed Nesterov SGD.
+
+    `hyper`: `augment`, `backbone_lr`, `head_lr`, `momentum` and
+    `weight_decay` of `finetune`.
+    """
     augmentation = None
     if hyper["augment"]:
-        augmentation = crop_flip_augmentation(train_images.shape[1:3], seed)
+        augmentation = crop_flip_augmentation(image_shape, seed)
     model = FineTuneClassifier(
         encoder,
         num_classes,
@@ -84,6 +88,15 @@ def _compiled_model(encoder, num_classes, train_images, steps, hyper, seed):
         )
     )
     return model
+
+
+def _labelled_arrays(train_data, test_data, label_fraction, seed):
+    """Train and test `(images, labels)`, train cut to `label_fraction`."""
+    train_images, train_labels = _as_arrays(train_data)
+    if label_fraction < 1:
+        keep = balanced_subset(train_labels, label_fraction, seed)
+        train_images, train_labels = train_images[keep], train_labels[keep]
+    return (train_images, train_labels), _as_arrays(test_data)
 
 
 def _fit(model, train_images, train_labels, epochs, batch_size, seed, verbose):
@@ -165,24 +178,23 @@ def finetune(
             "`head_lr` must be positive and `backbone_lr` non-negative. "
             f"Received: head_lr={head_lr}, backbone_lr={backbone_lr}"
         )
-    train_images, train_labels = _as_arrays(train_data)
-    test_images, test_labels = _as_arrays(test_data)
-    if label_fraction < 1:
-        keep = balanced_subset(train_labels, label_fraction, seed)
-        train_images, train_labels = train_images[keep], train_labels[keep]
+    (train_images, train_labels), (test_images, test_labels) = _labelled_arrays(
+        train_data, test_data, label_fraction, seed
+    )
     encoder = _make_encoder(
         encoder, encoder_config, image_size, train_images, seed
     )
-    steps = epochs * int(np.ceil(len(train_labels) / batch_size))
-    hyper = dict(
+    model = _compiled_model(
+        encoder,
+        num_classes,
+        train_images.shape[1:3],
+        epochs * int(np.ceil(len(train_labels) / batch_size)),
+        seed,
         augment=augment,
         backbone_lr=backbone_lr,
         head_lr=head_lr,
         momentum=momentum,
         weight_decay=weight_decay,
-    )
-    model = _compiled_model(
-        encoder, num_classes, train_images, steps, hyper, seed
     )
     history = _fit(
         model, train_images, train_labels, epochs, batch_size, seed, verbose

@@ -287,7 +287,12 @@ class LinearOptions(base.ProtocolOptions):
 
 @base.register_protocol("linear", LinearOptions)
 def linear(context, options) -> base.ProtocolResult:
-    """Linear probe on frozen features, L2 chosen on a train slice."""
+    """Linear probe on frozen features, L2 chosen on a train slice.
+
+    The strength is picked on a seeded held-out slice of the train
+    features, then the probe is refitted on all of them and scored once
+    on the test features.
+    """
     train, test, num_classes = context.train_test()
     metrics = linear_probe(
         *(train.features, train.labels, test.features, test.labels),
