@@ -2,7 +2,7 @@
 
     ssl-tf pretrain --preset cifar10-quick [--method moco] [key=value ...]
     ssl-tf export   --preset cifar10-quick [--random] [key=value ...]
-    ssl-tf eval linear|knn|fewshot|finetune|neighbors|projector --model PATH
+    ssl-tf eval PROTOCOL --model PATH    (`ssl-tf eval --help` lists them)
     ssl-tf eval report results/*.json
     ssl-tf demo     --preset cifar10-quick [--methods simclr,moco]
     ssl-tf augment preview --preset cifar10-quick [--output views.png]
@@ -115,11 +115,8 @@ def cmd_eval(args):
         data_config = _data_config(args, args.image_size)
         output = None
         if args.output_dir:
-            tag = os.path.basename(os.path.normpath(model))
-            dataset = args.dataset.replace("/", "_")
-            suffix = f"-{args.tag}" if args.tag else ""
-            output = os.path.join(
-                args.output_dir, f"{args.protocol}{suffix}-{dataset}-{tag}.json"
+            output = report.result_path(
+                args.output_dir, args.protocol, model, args.dataset, args.tag
             )
         results.append(
             protocols.run(
@@ -185,7 +182,7 @@ def cmd_augment(args):
 
 
 def build_parser():
-    from ssl_tf import methods
+    from ssl_tf import evaluation, methods
 
     parser = argparse.ArgumentParser(
         prog="ssl-tf",
@@ -211,19 +208,15 @@ def build_parser():
     )
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("eval", help="evaluate exported encoders")
-    p.add_argument(
-        "protocol",
-        choices=[
-            "linear",
-            "knn",
-            "fewshot",
-            "finetune",
-            "neighbors",
-            "projector",
-            "report",
-        ],
+    p = sub.add_parser(
+        "eval",
+        help="evaluate exported encoders",
+        description="Protocols (set options with --option key=value):\n"
+        + evaluation.protocols.describe_protocols()
+        + "\nreport: merge result JSON files into one table.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("protocol", choices=[*evaluation.protocol_names(), "report"])
     p.add_argument("inputs", nargs="*", help="result JSON files (report)")
     p.add_argument(
         "--model",

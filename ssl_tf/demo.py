@@ -52,9 +52,8 @@ def main(
     os.makedirs(results_dir, exist_ok=True)
     for protocol in protocols_to_run:
         for path in models:
-            tag = os.path.basename(os.path.normpath(path))
-            output = os.path.join(results_dir, f"{protocol}-{tag}.json")
-            print(f"== {protocol}: {tag}", flush=True)
+            output = report.result_path(results_dir, protocol, path)
+            print(f"== {protocol}: {os.path.basename(output)}", flush=True)
             results.append(
                 protocols.run(
                     protocol,

@@ -1,9 +1,23 @@
 """Evaluation of exported encoders: linear probe, kNN, few-shot, fine-tuning,
 nearest-neighbour pictures, projector export and result reports.
 
-`ssl_tf.evaluation.protocols.run` is the entry point used by the CLI.
+`ssl_tf.evaluation.protocols.run` is the entry point used by the CLI. Every
+module of this package is imported here, so a protocol registers itself
+(`base.register_protocol`) by being one file in it.
 """
 
+import importlib
+import pkgutil
+
+from ssl_tf import registry
+from ssl_tf.evaluation.base import (
+    Context,
+    ProtocolOptions,
+    ProtocolResult,
+    register_protocol,
+    resolve_options,
+    unregister_protocol,
+)
 from ssl_tf.evaluation.features import (
     FeatureSet,
     embed_images,
@@ -30,25 +44,45 @@ from ssl_tf.evaluation.neighbors import (
     nearest_neighbors_pixel,
     neighbors_report,
 )
-from ssl_tf.evaluation.options import PROTOCOLS
 from ssl_tf.evaluation.projector import export_projector
-from ssl_tf.evaluation.protocols import run
+from ssl_tf.evaluation.protocols import describe_protocols, run
 from ssl_tf.evaluation.report import (
     load_results,
     markdown_table,
     merge_reports,
     read_result,
+    result_path,
     write_result,
 )
 from ssl_tf.evaluation.subsets import balanced_subset
 
+
+def discover() -> None:
+    """Imports every module of this package's path (protocols register)."""
+    # Already imported modules are returned as they are, so the function
+    # `finetune` exported above keeps its name on the package.
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+def protocol_names() -> list[str]:
+    """The registered protocol names, sorted."""
+    return registry.PROTOCOLS.names()
+
+
+discover()
+
 __all__ = [
-    "PROTOCOLS",
+    "Context",
     "FeatureSet",
     "FineTuneClassifier",
     "KNNMonitor",
+    "ProtocolOptions",
+    "ProtocolResult",
     "accuracy_metrics",
     "balanced_subset",
+    "describe_protocols",
+    "discover",
     "embed_images",
     "export_projector",
     "extract_features",
@@ -67,10 +101,15 @@ __all__ = [
     "nearest_neighbors_embedding",
     "nearest_neighbors_pixel",
     "neighbors_report",
+    "protocol_names",
     "read_result",
+    "register_protocol",
+    "resolve_options",
+    "result_path",
     "run",
     "sample_episode",
     "select_l2",
     "top_k_accuracy",
+    "unregister_protocol",
     "write_result",
 ]

@@ -80,6 +80,16 @@ def embed_images(encoder, images, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(chunks)
 
 
+def source_arrays(source, batch_size: int = 1024):
+    """`(uint8 images, int64 labels)` of an unbatched `{"images", "labels"}`
+    dataset, in its order."""
+    images, labels = [], []
+    for batch in data_lib.eval_dataset(source, batch_size):
+        images.append(batch["images"].numpy())
+        labels.append(batch["labels"].numpy())
+    return np.concatenate(images), np.concatenate(labels).astype(np.int64)
+
+
 def _dataset_identity(data_config, arrays):
     identity = {
         "source": data_config.source,
@@ -229,13 +239,7 @@ def load_features(
 
 
 def extract_features(
-    encoder,
-    data_config,
-    split: str,
-    max_examples: int | None = None,
-    batch_size: int = 256,
-    cache_dir: str | None = None,
-    **kwargs,
+    encoder, data_config, split: str, *args, **kwargs
 ) -> tuple[np.ndarray, np.ndarray]:
     """Frozen embeddings and labels of one split, cached on disk.
 
@@ -249,22 +253,12 @@ def extract_features(
         encoder: A `LoadedEncoder` (from `ssl_tf.export.load_encoder`).
         data_config: An `ssl_tf.config.DataConfig`.
         split: The split to embed.
-        max_examples: Integer, embed only the first this many examples.
-        batch_size: Integer, images per encoder call.
-        cache_dir: Directory of the `.npz` cache. Defaults to
-            `~/.cache/ssl_tf/features`.
-        **kwargs: `use_cache` and `arrays`, see `load_features`.
+        *args: `max_examples`, `batch_size`, `cache_dir`, ... as for
+            `load_features`.
+        **kwargs: The same, by name.
 
     Returns:
         `(features, labels)`: `(n, d)` float32 and `(n,)` int64 arrays.
     """
-    feature_set = load_features(
-        encoder,
-        data_config,
-        split,
-        max_examples,
-        batch_size,
-        cache_dir,
-        **kwargs,
-    )
+    feature_set = load_features(encoder, data_config, split, *args, **kwargs)
     return feature_set.features, feature_set.labels

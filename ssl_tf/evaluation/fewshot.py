@@ -12,8 +12,11 @@ Reference:
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
+from ssl_tf.evaluation import base
 from ssl_tf.evaluation.knn import l2_normalize
 
 
@@ -139,3 +142,45 @@ def fewshot_eval(
         "std": std,
         "episodes": int(episodes),
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class FewShotOptions(base.ProtocolOptions):
+    """Options of the `fewshot` protocol (and the shared ones).
+
+    Args:
+        n_way: Integer, classes per episode.
+        k_shot: Integer, support examples per class.
+        n_query: Integer, query examples per class.
+        episodes: Integer, number of seeded episodes.
+        split: `"test"` or `"train"` (the configured splits) or a split
+            name; its features form the episode pool.
+    """
+
+    n_way: int = 5
+    k_shot: int = 1
+    n_query: int = 15
+    episodes: int = 600
+    split: str = "test"
+
+
+@base.register_protocol("fewshot", FewShotOptions)
+def fewshot(context, options) -> base.ProtocolResult:
+    """N-way K-shot episodes, nearest class prototype (cosine)."""
+    pool = context.features(options.split)
+    shape = {
+        "n_way": options.n_way,
+        "k_shot": options.k_shot,
+        "n_query": options.n_query,
+    }
+    metrics = fewshot_eval(
+        pool.features,
+        pool.labels,
+        **shape,
+        episodes=options.episodes,
+        seed=options.seed,
+    )
+    metrics.update(shape)
+    return context.result(
+        metrics, base.sizes(pool=pool), pool.description, pool.description
+    )

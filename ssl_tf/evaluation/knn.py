@@ -11,13 +11,15 @@ Reference:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import keras
 import numpy as np
 
+from ssl_tf.evaluation import base
 from ssl_tf.evaluation import features as features_lib
-from ssl_tf.evaluation.metrics import top_k_accuracy
+from ssl_tf.evaluation.metrics import accuracy_metrics, top_k_accuracy
 
 logger = logging.getLogger("ssl_tf.evaluation")
 
@@ -82,45 +84,33 @@ def knn_scores(
     return scores
 
 
-def knn_classify(
-    train_x,
-    train_y,
-    test_x,
-    k: int = 200,
-    temperature: float = 0.1,
-    num_classes: int | None = None,
-    batch_size: int = 256,
-) -> np.ndarray:
+def knn_classify(train_x, train_y, test_x, *args, **kwargs) -> np.ndarray:
     """Predicted labels `(n_test,)` of the weighted kNN classifier.
 
-    See `knn_scores` for the arguments. Ties go to the lower class index.
+    Takes the arguments of `knn_scores`. Ties go to the lower class index.
 
     Example:
     >>> train = np.array([[1.0, 0.0], [0.0, 1.0]])
     >>> knn_classify(train, [0, 1], np.array([[0.9, 0.1]]), k=1).tolist()
     [0]
     """
-    scores = knn_scores(
-        train_x, train_y, test_x, k, temperature, num_classes, batch_size
-    )
+    scores = knn_scores(train_x, train_y, test_x, *args, **kwargs)
     return np.argmax(scores, axis=1).astype(np.int64)
 
 
 def knn_accuracy(
-    train_x,
-    train_y,
-    test_x,
-    test_y,
-    k: int = 200,
-    temperature: float = 0.1,
-    num_classes: int | None = None,
-    top_k: int = 1,
+    train_x, train_y, test_x, test_y, top_k=1, num_classes=None, **kwargs
 ) -> float:
-    """Top-`top_k` accuracy of the weighted kNN classifier on `test_y`."""
+    """Top-`top_k` accuracy of the weighted kNN classifier on `test_y`.
+
+    `kwargs` (`k`, `temperature`, `batch_size`) go to `knn_scores`.
+    """
     test_y = np.asarray(test_y, np.int64)
     if num_classes is None:
         num_classes = int(max(np.max(train_y), np.max(test_y))) + 1
-    scores = knn_scores(train_x, train_y, test_x, k, temperature, num_classes)
+    scores = knn_scores(
+        train_x, train_y, test_x, num_classes=num_classes, **kwargs
+    )
     return top_k_accuracy(scores, test_y, top_k)
 
 
@@ -207,3 +197,30 @@ class KNNMonitor(keras.callbacks.Callback):
         if logs is not None:
             logs[self.name] = accuracy
         logger.info("Epoch %d: %s = %.4f", epoch + 1, self.name, accuracy)
+
+
+@dataclasses.dataclass(frozen=True)
+class KNNOptions(base.ProtocolOptions):
+    """Options of the `knn` protocol (and the shared ones).
+
+    Args:
+        k: Integer, neighbours per query.
+        temperature: Float, softness of the vote weights.
+    """
+
+    k: int = 200
+    temperature: float = 0.1
+
+
+@base.register_protocol("knn", KNNOptions)
+def knn(context, options) -> base.ProtocolResult:
+    """Weighted kNN vote (cosine similarity) on frozen features."""
+    train, test, num_classes = context.train_test()
+    scores = knn_scores(
+        *(train.features, train.labels, test.features),
+        k=options.k,
+        temperature=options.temperature,
+        num_classes=num_classes,
+    )
+    metrics = accuracy_metrics(scores, test.labels)
+    return context.train_test_result(metrics, train, test)

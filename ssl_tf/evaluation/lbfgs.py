@@ -5,6 +5,24 @@ full-batch quasi-Newton method reaches the regularised optimum in tens of
 iterations, where minibatch SGD needs many epochs and leaves an
 optimisation error that blurs the regularisation sweep.
 
+Kept after a side-by-side measurement against scikit-learn's
+`LogisticRegression(solver="lbfgs")` (the solver of CLIP's linear-probe
+protocol), `benchmarks/linear_solver.py`, on the 50k x 128 train / 10k
+test CIFAR-10 features of the `cifar10-quick` random-init export (same
+standardised features, same objective with `C = 1 / (l2 * n)`, 300
+iterations, warm starts along the L2 sweep, 2 shared CPU cores, 2026-12):
+
+                        one fit, l2=1e-4        full linear_probe
+    solver              wall s  it.  top-1    wall s  l2    top-1
+    this module            7.9  287  40.11%     19.3  1e-6  40.19%
+    sklearn (tol=1e-4)    65.8  300  40.01%    521.4  1e-5  40.08%
+
+(scikit-learn with tol=1e-6: one fit 71.0 s, 40.01%.)
+
+Equal accuracy (within 0.11 points) at 8x (one fit) to 27x (the whole
+probe) less wall time: the objective runs as one TensorFlow graph in
+float32, where scikit-learn evaluates it in float64 NumPy.
+
 Reference:
  - [Nocedal, 1980](https://doi.org/10.1090/S0025-5718-1980-0572855-7)
 """

@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from ssl_tf.evaluation import base
 from ssl_tf.evaluation import features as features_lib
 from ssl_tf.evaluation.lbfgs import minimize_lbfgs
 from ssl_tf.evaluation.metrics import accuracy_metrics, top_k_accuracy
@@ -267,3 +268,38 @@ def linear_probe_encoder(
     return linear_probe(
         train_x, train_labels, test_x, test_labels, **probe_kwargs
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearOptions(base.ProtocolOptions):
+    """Options of the `linear` protocol (and the shared ones).
+
+    Args:
+        l2_grid: Regularisation strengths swept on the held-out slice.
+        val_fraction: Fraction of the train split held out for the sweep.
+        max_iter: Integer, the most L-BFGS iterations per fit.
+    """
+
+    l2_grid: tuple[float, ...] = DEFAULT_L2_GRID
+    val_fraction: float = 0.1
+    max_iter: int = 300
+
+
+@base.register_protocol("linear", LinearOptions)
+def linear(context, options) -> base.ProtocolResult:
+    """Linear probe on frozen features, L2 chosen on a train slice.
+
+    The strength is picked on a seeded held-out slice of the train
+    features, then the probe is refitted on all of them and scored once
+    on the test features.
+    """
+    train, test, num_classes = context.train_test()
+    metrics = linear_probe(
+        *(train.features, train.labels, test.features, test.labels),
+        num_classes=num_classes,
+        l2_grid=list(options.l2_grid),
+        seed=options.seed,
+        val_fraction=options.val_fraction,
+        max_iter=options.max_iter,
+    )
+    return context.train_test_result(metrics, train, test)

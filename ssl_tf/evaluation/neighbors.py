@@ -9,12 +9,14 @@ red, and the same-class fraction of each space summarises it in a number.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageDraw
 
+from ssl_tf.evaluation import base, report
 from ssl_tf.evaluation.knn import l2_normalize
 
 _GREEN = (0, 170, 0)
@@ -106,25 +108,27 @@ def _cell(image, color, scale, border):
 
 
 def neighbor_grid(
-    query_images,
-    query_labels,
-    train_images,
-    train_labels,
-    pixel_idx,
-    embedding_idx,
-    scale: int = 3,
-    border: int = 3,
-    gap: int = 12,
+    queries, train, blocks, scale: int = 3, border: int = 3, gap: int = 12
 ) -> Image.Image:
     """The neighbour picture: one row per query.
 
-    Each row is the query (gray frame), then its pixel-space neighbours,
-    then its embedding-space neighbours; neighbours are framed green when
-    they share the query's class and red otherwise.
+    Each row is the query (gray frame), then one block of neighbours per
+    entry of `blocks` (pixel space, then embedding space); neighbours are
+    framed green when they share the query's class and red otherwise.
+
+    Args:
+        queries: `(images, labels)` of the queries.
+        train: `(images, labels)` the neighbour indices point into.
+        blocks: `(pixel_idx, embedding_idx)`, `(n_queries, k)` arrays.
+        scale: Integer upscaling of each image.
+        border: Integer frame width in pixels.
+        gap: Integer space between the blocks in pixels.
 
     Returns:
         A `PIL.Image.Image` in RGB.
     """
+    (query_images, query_labels), (train_images, train_labels) = queries, train
+    pixel_idx, embedding_idx = blocks
     k = pixel_idx.shape[1]
     cell_h = train_images.shape[1] * scale + 2 * border
     cell_w = train_images.shape[2] * scale + 2 * border
@@ -180,12 +184,9 @@ def neighbors_report(
     embedding_idx = nearest_neighbors_embedding(train_x, query_x, k)
     train_labels = np.asarray(train_labels)
     grid = neighbor_grid(
-        query_images,
-        query_labels,
-        train_images,
-        train_labels,
-        pixel_idx,
-        embedding_idx,
+        (query_images, query_labels),
+        (train_images, train_labels),
+        (pixel_idx, embedding_idx),
         scale=scale,
     )
     if image_path:
@@ -209,3 +210,50 @@ def neighbors_report(
         "embedding_neighbors": embedding_idx.tolist(),
         "image_path": image_path,
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class NeighborsOptions(base.ProtocolOptions):
+    """Options of the `neighbors` protocol (and the shared ones).
+
+    Args:
+        k: Integer, neighbours per query in each space.
+        num_queries: Integer, seeded test images used as queries.
+        scale: Integer upscaling of each image in the grid.
+        image_path: Where to write the PNG (default: the result path with
+            `.png`).
+        log_dir: TensorBoard directory for the grid image, or `None`.
+    """
+
+    k: int = 8
+    num_queries: int = 10
+    scale: int = 3
+    image_path: str | None = None
+    log_dir: str | None = None
+
+
+@base.register_protocol("neighbors", NeighborsOptions)
+def neighbors(context, options) -> base.ProtocolResult:
+    """Nearest training images of test queries, in pixels and embedding."""
+    train = context.features("train")
+    train_images = context.images("train", options.max_train_examples)
+    base.check_aligned(train_images, train, "train")
+    test_images, test_labels = context.images("test", options.max_test_examples)
+    rng = np.random.default_rng(options.seed)
+    count = min(options.num_queries, len(test_labels))
+    chosen = np.sort(rng.choice(len(test_labels), count, replace=False))
+    image_path = options.image_path
+    if image_path is None and context.output_path:
+        image_path = report.companion_path(context.output_path, ".png")
+    queries = test_images[chosen]
+    metrics = neighbors_report(
+        *(train_images[0], train.labels, train.features),
+        *(queries, test_labels[chosen], context.encoder.embed(queries)),
+        k=options.k,
+        image_path=image_path,
+        log_dir=options.log_dir,
+        scale=options.scale,
+    )
+    metrics["query_indices"] = chosen.tolist()
+    sizes = {"train": len(train.labels), "queries": count}
+    return context.result(metrics, sizes, train.description, "")

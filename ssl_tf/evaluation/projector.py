@@ -9,6 +9,7 @@ grid) and `projector_config.pbtxt` tying them together. Open with
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 
@@ -16,6 +17,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 from tensorboard.plugins import projector
+
+from ssl_tf.evaluation import base
 
 TENSOR_NAME = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
 METADATA_FILE = "metadata.tsv"
@@ -112,3 +115,39 @@ def export_projector(
     projector.visualize_embeddings(log_dir, config)
     paths["config"] = os.path.join(log_dir, "projector_config.pbtxt")
     return paths
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectorOptions(base.ProtocolOptions):
+    """Options of the `projector` protocol (and the shared ones).
+
+    Args:
+        log_dir: TensorBoard log directory to write (required).
+        max_examples: Integer, points exported.
+        split: `"test"`, `"train"` or a split name.
+        sprite: Boolean, also write the images as a sprite.
+    """
+
+    log_dir: str | None = None
+    max_examples: int = 2000
+    split: str = "test"
+    sprite: bool = True
+
+
+@base.register_protocol("projector", ProjectorOptions)
+def projector_protocol(context, options) -> base.ProtocolResult:
+    """Embeddings, labels and a sprite for TensorBoard's projector."""
+    if not options.log_dir:
+        raise ValueError("The projector protocol needs the `log_dir` option.")
+    pool = context.features(options.split, options.max_examples)
+    images = None
+    if options.sprite:
+        loaded = context.images(options.split, options.max_examples)
+        base.check_aligned(loaded, pool, options.split)
+        images = loaded[0]
+    paths = export_projector(
+        options.log_dir, pool.features, pool.labels, pool.class_names, images
+    )
+    return context.result(
+        paths, base.sizes(points=pool), pool.description, pool.description
+    )

@@ -98,6 +98,37 @@ def write_result(result: dict, path: str) -> str:
     return path
 
 
+def result_path(
+    output_dir: str,
+    protocol: str,
+    model_path: str,
+    dataset: str | None = None,
+    tag: str = "",
+) -> str:
+    """The one naming rule of result files.
+
+    `{output_dir}/{protocol}[-{tag}][-{dataset}]-{model}.json`, where
+    `model` is the last part of the export path and a `/` in the dataset
+    name (a TFDS config) becomes `_`.
+
+    Example:
+    >>> result_path("results", "knn", "saved/cifar10-quick", "cifar10")
+    'results/knn-cifar10-cifar10-quick.json'
+    """
+    parts = [protocol]
+    if tag:
+        parts.append(tag)
+    if dataset:
+        parts.append(dataset.replace("/", "_"))
+    parts.append(os.path.basename(os.path.normpath(model_path)))
+    return os.path.join(output_dir, "-".join(parts) + ".json")
+
+
+def companion_path(path: str, extension: str) -> str:
+    """A file beside result `path` with another extension (e.g. `.png`)."""
+    return os.path.splitext(path)[0] + extension
+
+
 def read_result(path: str) -> dict:
     """The result dict stored at `path`."""
     with open(path) as handle:

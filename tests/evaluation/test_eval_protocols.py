@@ -5,9 +5,12 @@ import os
 import shutil
 import tempfile
 
+import numpy as np
+from PIL import Image
+
 from ssl_tf import export
 from ssl_tf.config import DataConfig
-from ssl_tf.evaluation import protocols, report
+from ssl_tf.evaluation import features, fewshot, protocols, report
 from ssl_tf.testing import TestCase, colour_classes, tiny_export
 
 _CONFIG = DataConfig(source="arrays", name="toy", image_size=16)
@@ -73,19 +76,43 @@ class ProtocolsTest(TestCase):
         self.assertNotIn("top-5", table)
         self.assertIn(f"| {self.model_path} |", table)
 
-    def test_fewshot(self):
-        result = self._run(
-            "fewshot",
-            {"n_way": 3, "k_shot": 1, "n_query": 2, "episodes": 10},
+    def _test_features(self):
+        encoder = export.load_encoder(self.model_path)
+        return features.extract_features(
+            encoder,
+            _CONFIG,
+            "test",
+            arrays=self.arrays["test"],
+            use_cache=False,
         )
-        self.assertEqual(result["metrics"]["episodes"], 10)
-        self.assertEqual(result["split_sizes"], {"pool": 30})
-        self.assertBetween(result["metrics"]["mean"], 0.0, 1.0)
 
-    def test_neighbors_writes_png(self):
+    def test_fewshot_matches_the_episodes_on_the_export_features(self):
+        shape = {"n_way": 3, "k_shot": 1, "n_query": 2}
+        result = self._run("fewshot", {**shape, "episodes": 10, "seed": 4})
+        self.assertEqual(result["split_sizes"], {"pool": 30})
+        expected = fewshot.fewshot_eval(
+            *self._test_features(), **shape, episodes=10, seed=4
+        )
+        self.assertEqual(result["metrics"], {**expected, **shape})
+
+    def test_neighbors_grid_shows_the_known_neighbours(self):
+        train_images, _ = self.arrays["train"]
+        test_images, _ = self.arrays["test"]
         result = self._run("neighbors", {"k": 3, "num_queries": 4})
-        self.assertTrue(os.path.exists(result["metrics"]["image_path"]))
-        self.assertLen(result["metrics"]["pixel_neighbors"], 4)
+        chosen = result["metrics"]["query_indices"]
+        self.assertLen(chosen, 4)
+        pixel = np.array(result["metrics"]["pixel_neighbors"])
+        flat_train = train_images.reshape(60, -1).astype(np.int64)
+        for row, query in enumerate(test_images[chosen]):
+            distances = np.sum((flat_train - query.reshape(-1)) ** 2, axis=1)
+            self.assertAllEqual(
+                pixel[row], np.argsort(distances, kind="stable")[:3]
+            )
+        grid = np.asarray(Image.open(result["metrics"]["image_path"]))
+        # The top-left cell (inside its 3-pixel frame) is query 0, x3.
+        self.assertAllEqual(
+            grid[3 : 3 + 48 : 3, 3 : 3 + 48 : 3], test_images[chosen[0]]
+        )
 
     def test_projector(self):
         log_dir = os.path.join(self.root, "projector")
@@ -96,13 +123,14 @@ class ProtocolsTest(TestCase):
             self.assertLen(handle.read().splitlines(), 13)
         self.assertEqual(result["metrics"]["num_points"], 12)
 
-    def test_finetune(self):
+    def test_finetune_separates_the_colour_classes(self):
         result = self._run(
             "finetune",
-            {"epochs": 1, "batch_size": 16, "label_fraction": 0.5},
+            {"epochs": 5, "batch_size": 8, "label_fraction": 0.5},
         )
         self.assertEqual(result["split_sizes"], {"train": 30, "test": 30})
-        self.assertBetween(result["metrics"]["top1"], 0.0, 1.0)
+        self.assertEqual(result["metrics"]["top1"], 1.0)
+        self.assertEqual(result["metrics"]["label_fraction"], 0.5)
         self.assertNotIn("top5", result["metrics"])
 
     def test_rejects_unknown_protocol_and_option(self):

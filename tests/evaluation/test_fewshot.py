@@ -105,3 +105,28 @@ class FewShotEvalTest(TestCase):
         result = fewshot.fewshot_eval(features, _LABELS, episodes=20)
         self.assertEqual(result["mean"], 1.0)
         self.assertEqual(result["ci95"], 0.0)
+
+    def test_prototype_predict_picks_the_known_nearest_prototype(self):
+        # Prototypes: class 0 at 0 degrees, class 1 the mean of the unit
+        # vectors at 90 and 45 degrees, i.e. at 67.5 degrees.
+        support = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+        queries = np.array([[1.0, 0.3], [0.5, 1.0], [1.0, 1.0], [1.0, 0.6]])
+        # Query angles 16.7, 63.4, 45 and 31 degrees: nearer to 0 than to
+        # 67.5 only for the first and the last.
+        predictions = fewshot.prototype_predict(
+            support, np.array([0, 1, 1]), queries, n_way=2
+        )
+        self.assertAllEqual(predictions, [0, 1, 1, 0])
+
+    def test_indistinguishable_classes_give_exactly_two_thirds(self):
+        # Class 0 points one way, classes 1 and 2 both the other: their
+        # prototypes are equal, so every query of either goes to whichever
+        # has the lower episode index. With all 3 classes in each episode,
+        # every episode scores exactly 2 of 3 query groups.
+        labels = np.repeat(np.arange(3), 6)
+        features = np.where(labels[:, None] == 0, [1.0, 0.0], [0.0, 1.0])
+        result = fewshot.fewshot_eval(
+            features, labels, n_way=3, k_shot=2, n_query=3, episodes=25
+        )
+        self.assertAllClose(result["mean"], 2 / 3, atol=1e-12)
+        self.assertAllClose(result["std"], 0.0, atol=1e-12)

@@ -21,6 +21,19 @@ def _brute_force_pixel(train, queries, k):
     return np.array(result)
 
 
+def _cell_image(grid, row, column, size, scale=3, border=3, gap=12, k=2):
+    """The image in a grid cell: column 0 is the query, then the pixel
+    block's `k` cells, then the embedding block's."""
+    cell = size * scale + 2 * border
+    left = 0
+    if column > 0:
+        block, index = divmod(column - 1, k)
+        left = cell + gap + block * (k * cell + gap) + index * cell
+    top = row * cell + border
+    inner = grid[top : top + size * scale, left + border :]
+    return inner[:, : size * scale][::scale, ::scale]
+
+
 class PixelNeighborsTest(TestCase):
     def test_matches_brute_force(self):
         train = tiny_images(53, size=6, seed=0)
@@ -70,12 +83,8 @@ class NeighborsReportTest(TestCase):
         query_x = np.eye(3)[query_labels]
         path = os.path.join(out, "grid.png")
         result = neighbors.neighbors_report(
-            train_images,
-            train_labels,
-            train_x,
-            query_images,
-            query_labels,
-            query_x,
+            *(train_images, train_labels, train_x),
+            *(query_images, query_labels, query_x),
             k=2,
             image_path=path,
             log_dir=out,
@@ -90,9 +99,25 @@ class NeighborsReportTest(TestCase):
             np.array(result["pixel_neighbors"]), train_labels, query_labels
         )
         self.assertEqual(result["pixel_same_class"], expected)
+        # Same-class rows have equal cosine; stable order keeps the first
+        # two training images of the query's class.
+        self.assertEqual(
+            result["embedding_neighbors"], [[0, 3], [1, 4], [2, 5], [0, 3]]
+        )
         grid = np.asarray(Image.open(path))
         cell = 8 * 3 + 2 * 3
         self.assertEqual(grid.shape, (4 * cell, cell * 5 + 2 * 12, 3))
+        # Each cell shows the image it names: query, pixel, embedding.
+        for row in range(4):
+            chosen = [
+                row,
+                *result["pixel_neighbors"][row],
+                *result["embedding_neighbors"][row],
+            ]
+            for column, index in enumerate(chosen):
+                self.assertAllEqual(
+                    _cell_image(grid, row, column, 8), train_images[index]
+                )
         # The first pixel neighbour of query 0 is itself: a green frame.
         self.assertAllEqual(grid[0, cell + 12 + 1], neighbors._GREEN)
         self.assertNotEmpty(glob.glob(os.path.join(out, "events*")))
@@ -100,12 +125,9 @@ class NeighborsReportTest(TestCase):
     def test_red_frame_for_other_class(self):
         images = tiny_images(3, size=4, seed=0)
         grid = neighbors.neighbor_grid(
-            images[:1],
-            [0],
-            images,
-            np.array([0, 1, 1]),
-            np.array([[1]]),
-            np.array([[0]]),
+            (images[:1], [0]),
+            (images, np.array([0, 1, 1])),
+            (np.array([[1]]), np.array([[0]])),
             scale=1,
             border=1,
             gap=2,

@@ -13,6 +13,8 @@ from pipelines.config import PipelineConfig
 from pipelines.local_runner import METADATA_FILE, LocalDagRunner
 from pipelines.pipeline import create_pipeline
 from ssl_tf import export
+from ssl_tf.config import DataConfig
+from ssl_tf.evaluation import features
 
 CONFIG = os.path.join(
     os.path.dirname(__file__),
@@ -27,6 +29,30 @@ CONFIG = os.path.join(
 def _executions(root):
     with open(os.path.join(root, METADATA_FILE)) as handle:
         return {e["component"]: e for e in json.load(handle)["executions"]}
+
+
+def _reference_knn_top1(examples_uri, model_uri, k, temperature):
+    """Weighted-kNN top-1 written out in NumPy on the exported encoder's
+    features of the imported examples (seeded pipeline: a fixed value)."""
+    encoder = export.load_encoder(model_uri)
+    pattern = os.path.join(examples_uri, "Split-{split}", "*.tfrecord")
+    data = DataConfig(source="tfrecord", name=pattern)
+    train_x, train_y = features.extract_features(
+        encoder, data, "train", use_cache=False
+    )
+    test_x, test_y = features.extract_features(
+        encoder, data, "test", use_cache=False
+    )
+    train_x = train_x / np.linalg.norm(train_x, axis=1, keepdims=True)
+    test_x = test_x / np.linalg.norm(test_x, axis=1, keepdims=True)
+    similarity = test_x @ train_x.T
+    correct = 0
+    for row, label in zip(similarity, test_y, strict=True):
+        votes = np.zeros(int(train_y.max()) + 1)
+        for index in np.argsort(-row, kind="stable")[:k]:
+            votes[train_y[index]] += np.exp(row[index] / temperature)
+        correct += int(np.argmax(votes) == label)
+    return correct / len(test_y)
 
 
 def _check_pipeline_outputs(root, expected_components):
@@ -48,7 +74,15 @@ def _check_pipeline_outputs(root, expected_components):
         result = json.load(handle)
     assert result["protocol"] == "knn"
     assert result["split_sizes"] == {"train": 16, "test": 4}
-    assert 0.0 <= result["metrics"]["top1"] <= 1.0
+    examples_uri = executions["ImportExamples"]["outputs"]["examples"]["uri"]
+    assert result["metrics"]["top1"] == pytest.approx(
+        _reference_knn_top1(
+            examples_uri,
+            model_uri,
+            result["options"]["k"],
+            result["options"]["temperature"],
+        )
+    )
     assert evaluation["properties"]["metrics"] == result["metrics"]
     assert executions["Evaluate_knn"]["inputs"]["model"]["uri"] == model_uri
     return executions
