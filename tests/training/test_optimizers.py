@@ -215,12 +215,14 @@ def torch_sgd_reference(
     weights,
     grad_fn,
     learning_rates,
-    momentum,
-    weight_decay,
-    no_decay,
+    momentum=0.9,
+    weight_decay=5e-4,
+    no_decay=("bias",),
     nesterov=False,
 ):
     """`torch.optim.SGD` (dampening 0) in float64 NumPy, one lr per step.
+
+    The defaults are the hyperparameters most tests here use.
 
     `grad_fn(weights)` returns the loss gradients at the current weights.
     """
@@ -277,6 +279,12 @@ def quadratic_problem(seed=0):
     return initial, grad_fn
 
 
+def assert_same(test, actual, expected):
+    """`actual` equals the `expected` weights to 1e-6."""
+    for key in expected:
+        test.assertAllClose(actual[key], expected[key], rtol=0, atol=1e-6)
+
+
 def run_quadratic(optimizer, initial, grad_fn, steps, in_graph=False):
     """`steps` optimizer steps on the quadratic problem, as NumPy weights."""
     variables = [
@@ -316,16 +324,9 @@ class CoupledSGDTest(testing.TestCase):
             optimizer, initial, grad_fn, len(_LEARNING_RATES), in_graph
         )
         expected = torch_sgd_reference(
-            initial,
-            grad_fn,
-            _LEARNING_RATES,
-            momentum=0.9,
-            weight_decay=5e-4,
-            no_decay=["bias"],
-            **kwargs,
+            initial, grad_fn, _LEARNING_RATES, **kwargs
         )
-        for key in initial:
-            self.assertAllClose(actual[key], expected[key], rtol=0, atol=1e-6)
+        assert_same(self, actual, expected)
         # The weights really moved, by more than the tolerance.
         self.assertNotAllClose(expected["kernel"], initial["kernel"])
 
@@ -368,14 +369,7 @@ class CoupledSGDTest(testing.TestCase):
         optimizer.learning_rate = ListSchedule(rates)
         self.assertAllClose(optimizer.learning_rate, rates[0])
         decoupled = run_quadratic(optimizer, initial, grad_fn, len(rates))
-        expected = torch_sgd_reference(
-            initial,
-            grad_fn,
-            rates,
-            momentum=0.9,
-            weight_decay=5e-4,
-            no_decay=["bias"],
-        )
+        expected = torch_sgd_reference(initial, grad_fn, rates)
         self.assertGreater(
             np.abs(decoupled["kernel"] - expected["kernel"]).max(),
             min_difference,
@@ -548,16 +542,7 @@ class BuildOptimizerTest(testing.TestCase):
         rates = [float(schedule(step)) for step in range(10)]
         initial, grad_fn = quadratic_problem()
         actual = run_quadratic(optimizer, initial, grad_fn, len(rates))
-        expected = torch_sgd_reference(
-            initial,
-            grad_fn,
-            rates,
-            momentum=0.9,
-            weight_decay=5e-4,
-            no_decay=["bias"],
-        )
-        for key in initial:
-            self.assertAllClose(actual[key], expected[key], rtol=0, atol=1e-6)
+        assert_same(self, actual, torch_sgd_reference(initial, grad_fn, rates))
 
     def test_sqrt_scaling_and_rounded_warmup(self):
         config = train_config(
