@@ -35,8 +35,9 @@ class MakeStrategyTest(TestCase):
         self.assertEqual(strategy.num_replicas_in_sync, 1)
 
     def test_more_cpus_than_configured(self):
+        # A ConfigError, so the CLI prints it without a traceback.
         with self.assertRaisesRegex(
-            ValueError,
+            ConfigError,
             r"^`train.strategy='cpu:3'` needs 3 logical CPU devices; 2 are "
             r"configured\.$",
         ):
@@ -44,7 +45,7 @@ class MakeStrategyTest(TestCase):
 
     def test_tpu_without_a_tpu(self):
         with self.assertRaisesRegex(
-            ValueError, r"^`train.strategy='tpu'` but no TPU was found\.$"
+            ConfigError, r"^`train.strategy='tpu'` but no TPU was found\.$"
         ):
             strategy_lib.make_strategy("tpu")
 
