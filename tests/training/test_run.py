@@ -10,6 +10,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from ssl_tf.config import ConfigError
+from ssl_tf.data import SourceInfo, load_arrays, pipeline
 from ssl_tf.evaluation import embed_images, knn_accuracy
 from ssl_tf.testing import TestCase, colour_classes, smoke_config, tiny_images
 from ssl_tf.training import plan, run
@@ -35,6 +36,27 @@ class SplitArraysTest(TestCase):
         both = {"train": pair, "test": (tiny_images(1), None)}
         self.assertIs(plan.split_arrays(both, "test", "train"), both["test"])
         self.assertIsNone(plan.split_arrays(None, "train", "train"))
+
+
+class InMemoryDecisionTest(TestCase):
+    @parameterized.named_parameters(
+        # 32 x 32 x 3 bytes an image: 524288 images fill the 1.5 GiB limit.
+        ("at_the_limit", 524_288, True, True),
+        ("one_image_over", 524_289, True, False),
+        ("cache_off", 10, False, False),
+    )
+    def test_holds_in_memory(self, num_examples, cache, expected):
+        info = SourceInfo(num_examples=num_examples, num_classes=None)
+        self.assertEqual(pipeline.holds_in_memory(info, 32, cache), expected)
+
+    def test_in_memory_arrays_only_when_held(self):
+        images = tiny_images(4)
+        source, info = load_arrays(images)
+        arrays = pipeline.in_memory_arrays(source, info, 16, cache=True)
+        self.assertAllEqual(arrays["images"], images)
+        self.assertIsNone(
+            pipeline.in_memory_arrays(source, info, 16, cache=False)
+        )
 
 
 # The monitor's tiny labelled set: 3 colour classes a split. The encoder
