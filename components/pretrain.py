@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 
+import ssl_tf
 from components.component import (
     InputArtifact,
     OutputArtifact,
@@ -13,9 +12,6 @@ from components.component import (
     component,
 )
 from components.types import Examples, Model, ModelRun
-from ssl_tf import export
-from ssl_tf.config import ExperimentConfig
-from ssl_tf.training import run
 
 
 @component
@@ -32,7 +28,7 @@ def Pretrain(
     export (SavedModel + `.keras`) is written to `model.uri`.
     """
     examples.check_splits(split)
-    config = ExperimentConfig.from_json(config_json)
+    config = ssl_tf.ExperimentConfig.from_json(config_json)
     data = dataclasses.replace(
         config.data,
         source="tfrecord",
@@ -42,23 +38,13 @@ def Pretrain(
     config = dataclasses.replace(
         config, data=data, output_dir=model_run.uri, export_dir=model.uri
     )
-    result = run.pretrain(config, do_export=False, verbose=2)
-    export.export_encoder(
-        result.model.encoder,
-        model.uri,
-        config.data.image_size,
-        metadata={
-            "config": json.loads(config.to_json()),
-            "method": config.method,
-        },
-    )
-    if not os.path.exists(
-        os.path.join(model.uri, "saved_model", "saved_model.pb")
-    ):
+    result = ssl_tf.pretrain(config, do_export=False, verbose=2)
+    ssl_tf.export.export_experiment(result.model.encoder, config, model.uri)
+    if not ssl_tf.export.is_export(model.uri):
         raise RuntimeError("Pretrain failed to generate model.")
     model_run.properties.update(
         run_dir=result.run_dir, history=result.history, seconds=result.seconds
     )
-    exported = export.read_metadata(model.uri)
+    exported = ssl_tf.read_metadata(model.uri)
     keys = ("image_size", "embedding_dim", "fingerprint", "method")
     model.properties.update({key: exported[key] for key in keys})

@@ -174,6 +174,12 @@ class TrainConfig:
             Ampere or newer GPUs, float32 elsewhere; float16 does not
             resume exactly). Variables, the loss and BatchNorm
             statistics stay float32.
+        knn_monitor_every: log `knn_accuracy` every N epochs (0 = off): a
+            seeded sample of the labelled training split is the kNN memory
+            bank and a sample of `data.eval_split` the queries, both
+            embedded by the current encoder (`ssl_tf.evaluation.KNNMonitor`).
+            Both splits must have labels.
+        knn_monitor_examples: images drawn from each split for the monitor.
     """
 
     batch_size: int = 256
@@ -192,6 +198,8 @@ class TrainConfig:
     keep_checkpoints: int = 3
     jit_compile: bool = False
     mixed_precision: str = "none"
+    knn_monitor_every: int = 0
+    knn_monitor_examples: int = 1000
 
     def validate(self) -> None:
         _check_range("train.batch_size", self.batch_size, low=2)
@@ -229,6 +237,10 @@ class TrainConfig:
             "train.mixed_precision",
             self.mixed_precision,
             ("auto", "none", "bfloat16", "float16"),
+        )
+        _check_range("train.knn_monitor_every", self.knn_monitor_every, low=0)
+        _check_range(
+            "train.knn_monitor_examples", self.knn_monitor_examples, low=1
         )
 
 

@@ -34,6 +34,23 @@ def steps_per_epoch(num_examples: int, batch_size: int) -> int:
     return steps
 
 
+def holds_in_memory(info, image_size: int, cache: bool) -> bool:
+    """Whether the decoded source is held in memory (else it is streamed).
+
+    The one place that decides: `data.cache` is on and the decoded images
+    fit in `MAX_IN_MEMORY_BYTES`.
+    """
+    bytes_needed = info.num_examples * image_size * image_size * 3
+    return bool(cache) and bytes_needed <= MAX_IN_MEMORY_BYTES
+
+
+def in_memory_arrays(source, info, image_size: int, cache: bool):
+    """The source as NumPy arrays if `holds_in_memory`, else `None`."""
+    if not holds_in_memory(info, image_size, cache):
+        return None
+    return materialize(source, info)
+
+
 def materialize(source, info):
     """All elements of a decoded source as NumPy arrays (one pass)."""
     arrays = {}
@@ -114,7 +131,8 @@ def pretrain_dataset(
         source, info: from `ssl_tf.data.load_source`.
         views: augmentation layer called as `views(batch, seed=...)`;
             `None` leaves augmentation to the model's `train_step`.
-        cache: hold decoded images in memory when they fit.
+        cache: hold decoded images in memory when they fit
+            (`holds_in_memory`).
         arrays: already materialized arrays (to share between calls).
 
     Returns:
@@ -123,9 +141,8 @@ def pretrain_dataset(
     steps = steps or steps_per_epoch(info.num_examples, batch_size)
     first = start_epoch * steps + start_step
     last = epochs * steps
-    bytes_needed = info.num_examples * image_size * image_size * 3
-    if arrays is None and cache and bytes_needed <= MAX_IN_MEMORY_BYTES:
-        arrays = materialize(source, info)
+    if arrays is None:
+        arrays = in_memory_arrays(source, info, image_size, cache)
     if arrays is not None:
         dataset = _in_memory_batches(
             arrays, batch_size, steps, seed, first, last

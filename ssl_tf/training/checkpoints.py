@@ -121,13 +121,17 @@ class CheckpointCallback(keras.callbacks.Callback):
         self.steps_per_epoch = steps_per_epoch
         self.every_steps = every_steps
         self.every_seconds = every_seconds
+        self.start_epoch = start_epoch
+        self.start_step = start_step
         self.epoch = start_epoch
-        # The first epoch of a resumed run starts part-way in.
         self.offset = start_step
         self.last_save = time.monotonic()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
+        # The first epoch of a resumed run starts part-way in, whichever
+        # `fit` call runs it; every later epoch starts at step 0.
+        self.offset = self.start_step if epoch == self.start_epoch else 0
 
     def _global_step(self):
         return int(self.model.optimizer.iterations.numpy())
@@ -153,7 +157,6 @@ class CheckpointCallback(keras.callbacks.Callback):
             self.last_save = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.offset = 0
         self.checkpointer.save(epoch + 1, 0, self._global_step())
         self.last_save = time.monotonic()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import tensorflow as tf
@@ -21,11 +20,8 @@ def export_random_encoder(config: ExperimentConfig) -> str:
     encoder = models.build_encoder(
         config.encoder, config.data.image_size, seed=config.train.seed
     )
-    return export.export_encoder(
-        encoder,
-        random_export_dir(config),
-        config.data.image_size,
-        metadata={"config": json.loads(config.to_json()), "method": "random"},
+    return export.export_experiment(
+        encoder, config, random_export_dir(config), method="random"
     )
 
 
@@ -47,12 +43,6 @@ def export_from_run(config: ExperimentConfig, random_init=False) -> str:
     )
     # expect_partial: the optimizer and progress counters are not needed.
     checkpoint.restore(tf.train.latest_checkpoint(directory)).expect_partial()
-    return export.export_encoder(
-        model.encoder,
-        run.export_dir(config),
-        config.data.image_size,
-        metadata={
-            "config": json.loads(config.to_json()),
-            "method": config.method,
-        },
+    return export.export_experiment(
+        model.encoder, config, run.export_dir(config)
     )

@@ -171,12 +171,7 @@ class LARS(_CoupledDecayOptimizer):
         **kwargs,
     ):
         super().__init__(
-            learning_rate=learning_rate,
-            momentum=momentum,
-            weight_decay=weight_decay,
-            nesterov=nesterov,
-            name=name,
-            **kwargs,
+            learning_rate, momentum, weight_decay, nesterov, name, **kwargs
         )
         if trust_coefficient <= 0:
             raise ValueError(
@@ -303,12 +298,7 @@ class CoupledSGD(_CoupledDecayOptimizer):
         **kwargs,
     ):
         super().__init__(
-            learning_rate=learning_rate,
-            momentum=momentum,
-            weight_decay=weight_decay,
-            nesterov=nesterov,
-            name=name,
-            **kwargs,
+            learning_rate, momentum, weight_decay, nesterov, name, **kwargs
         )
 
     def build(self, var_list):

@@ -1,10 +1,19 @@
-"""`pretrain(config)`: data -> model -> fit (resumable) -> export."""
+"""`pretrain(config)`: prepare -> restore or build -> fit (resumable) -> finish.
+
+Each step is a function of its own and can be tested on its own:
+
+- `prepare` (`ssl_tf.training.plan`) validates everything that can be
+  validated (config, image size, writable directories, strategy and
+  replicas) before any data is read, then opens the data;
+- `restore_or_build` builds the model and optimizer and restores the
+  latest checkpoint of `<output_dir>/<name>`;
+- `fit_resumable` trains from the resume point to `train.epochs`;
+- `finish` exports the encoder and summarises the run.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import logging
 import os
 import time
 
@@ -13,12 +22,34 @@ import tensorflow as tf
 
 from ssl_tf import augment, export, methods, models
 from ssl_tf import data as data_lib
-from ssl_tf.config import ConfigError, ExperimentConfig
+from ssl_tf.config import ExperimentConfig
 from ssl_tf.training import callbacks as callbacks_lib
 from ssl_tf.training import checkpoints, optimizers, precision, preview
-from ssl_tf.training import strategy as strategy_lib
+from ssl_tf.training.plan import (
+    Plan,
+    check_before_work,
+    export_dir,
+    prepare,
+    run_dir,
+)
 
-logger = logging.getLogger("ssl_tf.training")
+# The steps, and the helpers other modules and tests call as `run.<name>`.
+__all__ = [
+    "Plan",
+    "PretrainResult",
+    "State",
+    "build_from_batch",
+    "build_model",
+    "check_before_work",
+    "export_dir",
+    "finish",
+    "fit_resumable",
+    "prepare",
+    "pretrain",
+    "restore_or_build",
+    "resume_phases",
+    "run_dir",
+]
 
 
 @dataclasses.dataclass
@@ -33,30 +64,24 @@ class PretrainResult:
     seconds: float
 
 
-def run_dir(config: ExperimentConfig) -> str:
-    return os.path.join(config.output_dir, config.name)
+@dataclasses.dataclass
+class State:
+    """The model of a run and where it resumes.
 
+    Args:
+        model, optimizer: built inside the strategy's scope.
+        checkpointer: the run's `Checkpointer`.
+        directory: the run directory.
+        resumed_from: `(epoch, step_in_epoch)` of the restored checkpoint.
+        picture: the recipe preview of step 0, for TensorBoard.
+    """
 
-def export_dir(config: ExperimentConfig) -> str:
-    return os.path.join(config.export_dir, config.name)
-
-
-def check_before_work(config: ExperimentConfig) -> None:
-    """Every check that can fail cheaply, before anything is created."""
-    config.validate()
-    encoder_min = models.min_image_size(config.encoder)
-    if config.data.image_size < encoder_min:
-        raise ConfigError(
-            f"`data.image_size` must be >= {encoder_min} for encoder "
-            f"{config.encoder.name!r} with the {config.encoder.stem} stem. "
-            f"Received: data.image_size={config.data.image_size}"
-        )
-    for key, path in (
-        ("output_dir", config.output_dir),
-        ("export_dir", config.export_dir),
-    ):
-        if not checkpoints.run_directory_is_writable(path):
-            raise ConfigError(f"`{key}` {path!r} is not writable.")
+    model: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    checkpointer: checkpoints.Checkpointer
+    directory: str
+    resumed_from: tuple[int, int]
+    picture: preview.Preview
 
 
 def build_model(config, strategy, steps_per_epoch, num_classes=None):
@@ -103,6 +128,136 @@ def build_from_batch(model, config, strategy, batch=None):
         model.build_from_batch(sample)
 
 
+def restore_or_build(plan: Plan) -> State:
+    """Builds model and optimizer; restores the run's latest checkpoint."""
+    config, strategy = plan.config, plan.strategy
+    precision.set_policy(config.train.mixed_precision, strategy)
+    model, optimizer = build_model(
+        config, strategy, plan.steps, plan.info.num_classes
+    )
+    directory = run_dir(config)
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "config.json"), "w") as handle:
+        handle.write(config.to_json())
+    first = next(iter(plan.source.batch(min(config.train.batch_size, 16))))
+    build_from_batch(model, config, strategy, first)
+    # The views of step 0's seed, as the pipeline draws them.
+    picture = preview.preview(
+        methods.get_method(config.method).views_for(config),
+        first["images"][:8],
+        augment.batch_seed(config.train.seed, 0),
+    )
+    with strategy.scope():
+        # Create the optimizer's slots now so a checkpoint restores them
+        # (Keras creates them lazily at the first step otherwise).
+        optimizer.build(model.trainable_variables)
+    checkpointer = checkpoints.Checkpointer(
+        os.path.join(directory, "checkpoints"),
+        model,
+        optimizer,
+        keep=config.train.keep_checkpoints,
+    )
+    resumed_from = checkpointer.restore()
+    if resumed_from != (0, 0):
+        print(
+            f"Resuming from checkpoint: epoch {resumed_from[0]}, step "
+            f"{resumed_from[1]} (global step "
+            f"{int(optimizer.iterations.numpy())}) in {directory}.",
+            flush=True,
+        )
+    return State(
+        model, optimizer, checkpointer, directory, resumed_from, picture
+    )
+
+
+def resume_phases(resumed_from, epochs):
+    """The `(first_epoch, last_epoch, skip_steps)` of each `fit` call.
+
+    An interrupted epoch is finished first (skipping its done steps), then
+    the remaining epochs run in one call.
+
+    Example:
+    >>> resume_phases((1, 2), 4)
+    [(1, 2, 2), (2, 4, 0)]
+    """
+    start_epoch, start_step = resumed_from
+    phases = []
+    if start_epoch < epochs and start_step:
+        phases.append((start_epoch, start_epoch + 1, start_step))
+        start_epoch += 1
+    if start_epoch < epochs:
+        phases.append((start_epoch, epochs, 0))
+    return phases
+
+
+def fit_resumable(
+    plan: Plan, state: State, extra_callbacks=(), verbose="auto"
+) -> dict:
+    """Trains from `state.resumed_from` to `train.epochs`; the history."""
+    config = plan.config
+    phases = resume_phases(state.resumed_from, config.train.epochs)
+    if not phases:
+        print(
+            f"{state.directory} already finished {config.train.epochs} epochs.",
+            flush=True,
+        )
+        return {}
+    views = None
+    if config.augment.placement == "host":
+        views = methods.get_method(config.method).views_for(config)
+    arrays = data_lib.pipeline.in_memory_arrays(
+        plan.source, plan.info, config.data.image_size, config.data.cache
+    )
+    callbacks = callbacks_lib.pretrain_callbacks(plan, state, extra_callbacks)
+    history = {}
+    for first, last, skip in phases:
+        dataset = data_lib.pretrain_dataset(
+            plan.source,
+            plan.info,
+            batch_size=config.train.batch_size,
+            image_size=config.data.image_size,
+            views=views,
+            seed=config.train.seed,
+            shuffle_buffer=config.data.shuffle_buffer,
+            cache=config.data.cache,
+            epochs=last,
+            start_epoch=first,
+            start_step=skip,
+            steps=plan.steps,
+            arrays=arrays,
+        )
+        fit = state.model.fit(
+            dataset,
+            initial_epoch=first,
+            epochs=last,
+            steps_per_epoch=plan.steps - skip,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,
+        )
+        for key, values in fit.history.items():
+            history.setdefault(key, []).extend(values)
+    return history
+
+
+def finish(plan: Plan, state: State, history: dict, do_export=True):
+    """Exports the encoder (if `do_export`); the run's `PretrainResult`."""
+    exported = None
+    if do_export:
+        exported = export.export_experiment(
+            state.model.encoder, plan.config, export_dir(plan.config)
+        )
+        print(f"Exported encoder to {exported}", flush=True)
+    return PretrainResult(
+        model=state.model,
+        history=history,
+        run_dir=state.directory,
+        export_dir=exported,
+        resumed_from=state.resumed_from,
+        seconds=time.time() - plan.started,
+    )
+
+
 def pretrain(
     config: ExperimentConfig,
     *,
@@ -113,162 +268,19 @@ def pretrain(
 ) -> PretrainResult:
     """Pretrains an encoder; rerunning the same config resumes.
 
-    Checks the config and the data before creating any directory; then
-    restores the latest checkpoint of `<output_dir>/<name>` (if any), trains
-    to `train.epochs`, and exports the encoder to `<export_dir>/<name>`.
+    Args:
+        config: the experiment.
+        arrays: for `data.source='arrays'`: `(images, labels)` of the
+            training split, or `{split: (images, labels)}` (the kNN
+            monitor needs `data.eval_split` too).
+        extra_callbacks: Keras callbacks run after the built-in ones.
+        do_export: export the encoder to `<export_dir>/<name>`.
+        verbose: `model.fit`'s `verbose`.
+
+    Returns:
+        A `PretrainResult`.
     """
-    started = time.time()
-    check_before_work(config)
-    method_cls = methods.get_method(config.method)
-    source, info = data_lib.load_source(config.data, arrays=arrays)
-    if method_cls.needs_labels and info.num_classes is None:
-        raise ConfigError(
-            f"Method {config.method!r} needs labels, but {info.description} "
-            "has none."
-        )
-    strategy = strategy_lib.make_strategy(config.train.strategy)
-    precision.set_policy(config.train.mixed_precision, strategy)
-    batch = config.train.batch_size
-    if batch % strategy.num_replicas_in_sync:
-        raise ConfigError(
-            f"`train.batch_size`={batch} must be divisible by the "
-            f"{strategy.num_replicas_in_sync} replicas."
-        )
-    steps = config.train.steps_per_epoch or data_lib.steps_per_epoch(
-        info.num_examples, batch
-    )
-    model, optimizer = build_model(config, strategy, steps, info.num_classes)
-
-    directory = run_dir(config)
-    os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, "config.json"), "w") as handle:
-        handle.write(config.to_json())
-    views = None
-    if config.augment.placement == "host":
-        views = method_cls.views_for(config)
-    first = next(iter(source.batch(min(batch, 16))))
-    build_from_batch(model, config, strategy, first)
-    # The views of step 0's seed, as the pipeline draws them.
-    picture = preview.preview(
-        method_cls.views_for(config),
-        first["images"][:8],
-        augment.batch_seed(config.train.seed, 0),
-    )
-    with strategy.scope():
-        # Create the optimizer's slots now so a checkpoint restores them
-        # (Keras creates them lazily at the first step otherwise).
-        optimizer.build(model.trainable_variables)
-
-    checkpointer = checkpoints.Checkpointer(
-        os.path.join(directory, "checkpoints"),
-        model,
-        optimizer,
-        keep=config.train.keep_checkpoints,
-    )
-    start_epoch, start_step = checkpointer.restore()
-    resumed_from = (start_epoch, start_step)
-    if (start_epoch, start_step) != (0, 0):
-        logger.warning(
-            "Resuming %s from epoch %d, step %d (global step %d).",
-            directory,
-            start_epoch,
-            start_step,
-            int(optimizer.iterations.numpy()),
-        )
-        print(
-            f"Resuming from checkpoint: epoch {start_epoch}, step "
-            f"{start_step} (global step {int(optimizer.iterations.numpy())}).",
-            flush=True,
-        )
-    epochs = config.train.epochs
-
-    arrays = None
-    if config.data.cache and (
-        info.num_examples * config.data.image_size**2 * 3
-        <= data_lib.pipeline.MAX_IN_MEMORY_BYTES
-    ):
-        arrays = data_lib.pipeline.materialize(source, info)
-
-    def dataset(first_epoch, last_epoch, skip):
-        return data_lib.pretrain_dataset(
-            source,
-            info,
-            batch_size=batch,
-            image_size=config.data.image_size,
-            views=views,
-            seed=config.train.seed,
-            shuffle_buffer=config.data.shuffle_buffer,
-            cache=config.data.cache,
-            epochs=last_epoch,
-            start_epoch=first_epoch,
-            start_step=skip,
-            steps=steps,
-            arrays=arrays,
-        )
-
-    callbacks = [
-        checkpoints.CheckpointCallback(
-            checkpointer,
-            steps,
-            every_steps=config.train.checkpoint_every_steps,
-            every_seconds=config.train.checkpoint_every_seconds,
-            start_epoch=start_epoch,
-            start_step=start_step,
-        ),
-        keras.callbacks.TensorBoard(
-            os.path.join(directory, "logs"),
-            update_freq="epoch",
-            profile_batch=0,
-            write_graph=False,
-        ),
-        callbacks_lib.ViewGridCallback(
-            os.path.join(directory, "logs"), picture
-        ),
-        callbacks_lib.ScanSummaryCallback(info.scan),
-        *extra_callbacks,
-    ]
-    history = {}
-    phases = []
-    if start_epoch < epochs and start_step:
-        # Finish the interrupted epoch, then run the remaining ones.
-        phases.append((start_epoch, start_epoch + 1, start_step))
-        start_epoch += 1
-    if start_epoch < epochs:
-        phases.append((start_epoch, epochs, 0))
-    for first, last, skip in phases:
-        fit = model.fit(
-            dataset(first, last, skip),
-            initial_epoch=first,
-            epochs=last,
-            steps_per_epoch=steps - skip if skip else steps,
-            callbacks=callbacks,
-            verbose=verbose,
-            shuffle=False,
-        )
-        for key, values in fit.history.items():
-            history.setdefault(key, []).extend(values)
-        # Only the first phase is partial.
-        callbacks[0].offset = 0
-    if not phases:
-        print(f"{directory} already finished {epochs} epochs.", flush=True)
-
-    exported = None
-    if do_export:
-        exported = export.export_encoder(
-            model.encoder,
-            export_dir(config),
-            config.data.image_size,
-            metadata={
-                "config": json.loads(config.to_json()),
-                "method": config.method,
-            },
-        )
-        print(f"Exported encoder to {exported}", flush=True)
-    return PretrainResult(
-        model=model,
-        history=history,
-        run_dir=directory,
-        export_dir=exported,
-        resumed_from=resumed_from,
-        seconds=time.time() - started,
-    )
+    plan = prepare(config, arrays)
+    state = restore_or_build(plan)
+    history = fit_resumable(plan, state, extra_callbacks, verbose)
+    return finish(plan, state, history, do_export)

@@ -4,6 +4,8 @@ import logging
 
 import tensorflow as tf
 
+from ssl_tf.config import ConfigError
+
 logger = logging.getLogger("ssl_tf.training")
 
 
@@ -24,11 +26,15 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     when there are several, else the default (one device). `cpu:N`:
     `MirroredStrategy` over the first N logical CPU devices (they must have
     been configured before TensorFlow initialised; tests do this).
+
+    Raises:
+        ConfigError: (a `ValueError`) for `tpu` without a TPU, or `cpu:N`
+            with fewer than N logical CPU devices.
     """
     if name == "tpu":
         strategy = _tpu_strategy()
         if strategy is None:
-            raise ValueError("`train.strategy='tpu'` but no TPU was found.")
+            raise ConfigError("`train.strategy='tpu'` but no TPU was found.")
         return strategy
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
@@ -36,7 +42,7 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
         count = int(name.split(":", 1)[1])
         cpus = tf.config.list_logical_devices("CPU")
         if len(cpus) < count:
-            raise ValueError(
+            raise ConfigError(
                 f"`train.strategy={name!r}` needs {count} logical CPU devices; "
                 f"{len(cpus)} are configured."
             )

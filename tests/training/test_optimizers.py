@@ -63,6 +63,14 @@ def make_variables(rng):
     return initial, variables
 
 
+def assert_weights(test, variables, expected, rtol):
+    """Each variable equals `expected[variable.name]` (atol 1e-6)."""
+    for variable in variables:
+        test.assertAllClose(
+            variable, expected[variable.name], rtol=rtol, atol=1e-6
+        )
+
+
 def mirrored_step(strategy, optimizer, grads, variables):
     """A `tf.function` step: every replica applies `grads` (keyed by name)."""
 
@@ -116,10 +124,7 @@ class LARSTest(testing.TestCase):
             nesterov=kwargs.get("nesterov", False),
             **hyper,
         )
-        for variable in variables:
-            self.assertAllClose(
-                variable, expected[variable.name], rtol=1e-5, atol=1e-6
-            )
+        assert_weights(self, variables, expected, rtol=1e-5)
 
     def test_adaptation_changes_the_kernel_update(self):
         # Guards the reference comparison: with no exclusions the kernel's
@@ -174,38 +179,6 @@ class LARSTest(testing.TestCase):
         self.assertIsNone(optimizer.weight_decay)  # base decay switched off
         self.assertAllClose(variable, factor * weight, rtol=1e-6)
 
-    def test_get_config_round_trip(self):
-        optimizer = optimizers.LARS(
-            learning_rate=schedules.WarmupCosine(0.6, 12, 4),
-            momentum=0.8,
-            weight_decay=1e-4,
-            trust_coefficient=0.002,
-            nesterov=True,
-            exclude_from_adaptation=["bias"],
-            clipnorm=1.0,
-        )
-        config = optimizer.get_config()
-        self.assertEqual(config["weight_decay"], 1e-4)
-        self.assertEqual(config["clipnorm"], 1.0)
-        # from_config replaces the serialized schedule in place: pass a copy.
-        restored = optimizers.LARS.from_config(copy.deepcopy(config))
-        self.assertEqual(restored.get_config(), config)
-        self.assertIsInstance(restored.learning_rate, tf.Tensor)
-        deserialized = keras.optimizers.deserialize(
-            keras.optimizers.serialize(optimizer)
-        )
-        self.assertIsInstance(deserialized, optimizers.LARS)
-        self.assertEqual(deserialized.get_config(), config)
-
-    @parameterized.named_parameters(
-        ("momentum", dict(momentum=1.5), "`momentum` must be"),
-        ("weight_decay", dict(weight_decay=-1.0), "`weight_decay` must be"),
-        ("trust", dict(trust_coefficient=0.0), "`trust_coefficient` must be"),
-    )
-    def test_invalid_arguments(self, kwargs, message):
-        with self.assertRaisesRegex(ValueError, message):
-            optimizers.LARS(**kwargs)
-
     @pytest.mark.distributed
     def test_mirrored_strategy_matches_reference(self):
         strategy = mirrored_strategy()
@@ -235,22 +208,21 @@ class LARSTest(testing.TestCase):
             no_decay=_NO_DECAY,
             no_adaptation=_NO_DECAY,
         )
-        for variable in variables:
-            self.assertAllClose(
-                variable, expected[variable.name], rtol=1e-5, atol=1e-6
-            )
+        assert_weights(self, variables, expected, rtol=1e-5)
 
 
 def torch_sgd_reference(
     weights,
     grad_fn,
     learning_rates,
-    momentum,
-    weight_decay,
-    no_decay,
+    momentum=0.9,
+    weight_decay=5e-4,
+    no_decay=("bias",),
     nesterov=False,
 ):
     """`torch.optim.SGD` (dampening 0) in float64 NumPy, one lr per step.
+
+    The defaults are the hyperparameters most tests here use.
 
     `grad_fn(weights)` returns the loss gradients at the current weights.
     """
@@ -307,6 +279,12 @@ def quadratic_problem(seed=0):
     return initial, grad_fn
 
 
+def assert_same(test, actual, expected):
+    """`actual` equals the `expected` weights to 1e-6."""
+    for key in expected:
+        test.assertAllClose(actual[key], expected[key], rtol=0, atol=1e-6)
+
+
 def run_quadratic(optimizer, initial, grad_fn, steps, in_graph=False):
     """`steps` optimizer steps on the quadratic problem, as NumPy weights."""
     variables = [
@@ -346,16 +324,9 @@ class CoupledSGDTest(testing.TestCase):
             optimizer, initial, grad_fn, len(_LEARNING_RATES), in_graph
         )
         expected = torch_sgd_reference(
-            initial,
-            grad_fn,
-            _LEARNING_RATES,
-            momentum=0.9,
-            weight_decay=5e-4,
-            no_decay=["bias"],
-            **kwargs,
+            initial, grad_fn, _LEARNING_RATES, **kwargs
         )
-        for key in initial:
-            self.assertAllClose(actual[key], expected[key], rtol=0, atol=1e-6)
+        assert_same(self, actual, expected)
         # The weights really moved, by more than the tolerance.
         self.assertNotAllClose(expected["kernel"], initial["kernel"])
 
@@ -398,14 +369,7 @@ class CoupledSGDTest(testing.TestCase):
         optimizer.learning_rate = ListSchedule(rates)
         self.assertAllClose(optimizer.learning_rate, rates[0])
         decoupled = run_quadratic(optimizer, initial, grad_fn, len(rates))
-        expected = torch_sgd_reference(
-            initial,
-            grad_fn,
-            rates,
-            momentum=0.9,
-            weight_decay=5e-4,
-            no_decay=["bias"],
-        )
+        expected = torch_sgd_reference(initial, grad_fn, rates)
         self.assertGreater(
             np.abs(decoupled["kernel"] - expected["kernel"]).max(),
             min_difference,
@@ -437,33 +401,6 @@ class CoupledSGDTest(testing.TestCase):
         # w - lr * (g + wd * w) = 1 - 0.5 * 1.1.
         self.assertAllClose(variable, np.full((3, 2), 0.45))
 
-    def test_get_config_round_trip(self):
-        optimizer = optimizers.CoupledSGD(
-            learning_rate=schedules.WarmupCosine(0.6, 12, 4),
-            momentum=0.8,
-            weight_decay=5e-4,
-            nesterov=True,
-            clipnorm=1.0,
-        )
-        config = optimizer.get_config()
-        self.assertEqual(config["weight_decay"], 5e-4)
-        self.assertEqual(config["momentum"], 0.8)
-        restored = optimizers.CoupledSGD.from_config(copy.deepcopy(config))
-        self.assertEqual(restored.get_config(), config)
-        deserialized = keras.optimizers.deserialize(
-            keras.optimizers.serialize(optimizer)
-        )
-        self.assertIsInstance(deserialized, optimizers.CoupledSGD)
-        self.assertEqual(deserialized.get_config(), config)
-
-    @parameterized.named_parameters(
-        ("momentum", dict(momentum=1.5), "`momentum` must be"),
-        ("weight_decay", dict(weight_decay=-1.0), "`weight_decay` must be"),
-    )
-    def test_invalid_arguments(self, kwargs, message):
-        with self.assertRaisesRegex(ValueError, message):
-            optimizers.CoupledSGD(**kwargs)
-
     @pytest.mark.distributed
     def test_mirrored_strategy_matches_reference(self):
         # The decay flags are decided on the `keras.Variable`s at build, so
@@ -494,10 +431,70 @@ class CoupledSGDTest(testing.TestCase):
             weight_decay=0.1,
             no_decay=["bias"],
         )
-        for variable in variables:
-            self.assertAllClose(
-                variable, expected[variable.name], rtol=0, atol=1e-6
-            )
+        assert_weights(self, variables, expected, rtol=0)
+
+
+class SerializationAndArgumentsTest(testing.TestCase):
+    @parameterized.named_parameters(
+        (
+            "lars",
+            optimizers.LARS,
+            dict(trust_coefficient=0.002, exclude_from_adaptation=["bias"]),
+        ),
+        ("coupled_sgd", optimizers.CoupledSGD, {}),
+    )
+    def test_get_config_round_trip(self, cls, extra):
+        optimizer = cls(
+            learning_rate=schedules.WarmupCosine(0.6, 12, 4),
+            momentum=0.8,
+            weight_decay=5e-4,
+            nesterov=True,
+            clipnorm=1.0,
+            **extra,
+        )
+        config = optimizer.get_config()
+        expected = dict(momentum=0.8, weight_decay=5e-4, clipnorm=1.0, **extra)
+        self.assertEqual({k: config[k] for k in expected}, expected)
+        # from_config replaces the serialized schedule in place: pass a copy.
+        restored = cls.from_config(copy.deepcopy(config))
+        self.assertEqual(restored.get_config(), config)
+        self.assertIsInstance(restored.learning_rate, tf.Tensor)
+        deserialized = keras.optimizers.deserialize(
+            keras.optimizers.serialize(optimizer)
+        )
+        self.assertIsInstance(deserialized, cls)
+        self.assertEqual(deserialized.get_config(), config)
+
+    @parameterized.named_parameters(
+        ("lars_momentum", optimizers.LARS, dict(momentum=1.5), "`momentum`"),
+        (
+            "lars_weight_decay",
+            optimizers.LARS,
+            dict(weight_decay=-1.0),
+            "`weight_decay`",
+        ),
+        (
+            "lars_trust",
+            optimizers.LARS,
+            dict(trust_coefficient=0.0),
+            "`trust_coefficient`",
+        ),
+        (
+            "sgd_momentum",
+            optimizers.CoupledSGD,
+            dict(momentum=1.5),
+            "`momentum`",
+        ),
+        (
+            "sgd_weight_decay",
+            optimizers.CoupledSGD,
+            dict(weight_decay=-1.0),
+            "`weight_decay`",
+        ),
+    )
+    def test_invalid_arguments(self, cls, kwargs, name):
+        with self.assertRaisesRegex(ValueError, f"{name} must be"):
+            cls(**kwargs)
 
 
 def train_config(**kwargs):
@@ -545,16 +542,7 @@ class BuildOptimizerTest(testing.TestCase):
         rates = [float(schedule(step)) for step in range(10)]
         initial, grad_fn = quadratic_problem()
         actual = run_quadratic(optimizer, initial, grad_fn, len(rates))
-        expected = torch_sgd_reference(
-            initial,
-            grad_fn,
-            rates,
-            momentum=0.9,
-            weight_decay=5e-4,
-            no_decay=["bias"],
-        )
-        for key in initial:
-            self.assertAllClose(actual[key], expected[key], rtol=0, atol=1e-6)
+        assert_same(self, actual, torch_sgd_reference(initial, grad_fn, rates))
 
     def test_sqrt_scaling_and_rounded_warmup(self):
         config = train_config(

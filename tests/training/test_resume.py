@@ -1,6 +1,5 @@
 """Resume after interruption: in-process crash and a real SIGKILL."""
 
-import dataclasses
 import glob
 import os
 import signal
@@ -12,9 +11,12 @@ import keras
 import numpy as np
 from absl.testing import parameterized
 
-from ssl_tf import presets
-from ssl_tf.config import apply_overrides
-from ssl_tf.testing import TestCase, tiny_images, write_image_folder
+from ssl_tf.testing import (
+    TestCase,
+    smoke_config,
+    tiny_images,
+    write_image_folder,
+)
 from ssl_tf.training import run
 
 
@@ -32,21 +34,12 @@ class CrashAtStep(keras.callbacks.Callback):
             raise Crash(f"simulated crash after step {self.step}")
 
 
-def resume_config(tmp, name, **overrides):
-    config = presets.get_preset("smoke")
-    config = dataclasses.replace(
-        config,
-        name=name,
-        output_dir=os.path.join(tmp, "runs"),
-        export_dir=os.path.join(tmp, "saved"),
-    )
-    values = {
-        "train.epochs": "2",
-        "train.steps_per_epoch": "3",
-        "train.checkpoint_every_steps": "1",
-    }
-    values.update(overrides)
-    return apply_overrides(config, values)
+# Two epochs of three steps, a checkpoint after every step.
+RESUMABLE = {
+    "train.epochs": "2",
+    "train.steps_per_epoch": "3",
+    "train.checkpoint_every_steps": "1",
+}
 
 
 def weights(model):
@@ -65,10 +58,12 @@ class ResumeTest(TestCase):
         arrays = (tiny_images(32), None)
         mixed = {"train.mixed_precision": precision}
         full = run.pretrain(
-            resume_config(tmp, "full", **mixed), arrays=arrays, verbose=0
+            smoke_config(tmp, name="full", **RESUMABLE, **mixed),
+            arrays=arrays,
+            verbose=0,
         )
 
-        config = resume_config(tmp, "crashed", **mixed)
+        config = smoke_config(tmp, name="crashed", **RESUMABLE, **mixed)
         with self.assertRaises(Crash):
             run.pretrain(
                 config,
@@ -102,7 +97,9 @@ class ResumeTest(TestCase):
     def test_finished_run_is_not_retrained(self):
         tmp = self.get_temp_dir()
         arrays = (tiny_images(32), None)
-        config = resume_config(tmp, "done", **{"train.epochs": "1"})
+        config = smoke_config(
+            tmp, name="done", **{**RESUMABLE, "train.epochs": "1"}
+        )
         first = run.pretrain(config, arrays=arrays, verbose=0)
         again = run.pretrain(config, arrays=arrays, verbose=0)
         self.assertEqual(again.resumed_from, (1, 0))

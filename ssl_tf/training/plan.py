@@ -1,0 +1,145 @@
+"""`prepare`: validate a pretraining run, then open its data.
+
+Everything that can be checked without reading an image is checked first
+(the config, the image size, writable directories, the strategy and the
+replicas), so a bad run fails at once and creates nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import tensorflow as tf
+
+from ssl_tf import data as data_lib
+from ssl_tf import methods, models
+from ssl_tf.config import ConfigError, ExperimentConfig
+from ssl_tf.training import checkpoints
+from ssl_tf.training import strategy as strategy_lib
+
+
+@dataclasses.dataclass
+class Plan:
+    """A validated run: the config, the strategy and the opened data.
+
+    Args:
+        config: the validated `ExperimentConfig`.
+        strategy: the `tf.distribute.Strategy` of `train.strategy`.
+        source, info: the training split (`ssl_tf.data.load_source`).
+        steps: steps per epoch.
+        eval_source: the labelled `data.eval_split` for the kNN monitor
+            (`None` when `train.knn_monitor_every` is 0).
+        started: `time.time()` when the run started.
+    """
+
+    config: ExperimentConfig
+    strategy: tf.distribute.Strategy
+    source: tf.data.Dataset
+    info: data_lib.SourceInfo
+    steps: int
+    eval_source: tf.data.Dataset | None
+    started: float
+
+
+def run_dir(config: ExperimentConfig) -> str:
+    return os.path.join(config.output_dir, config.name)
+
+
+def export_dir(config: ExperimentConfig) -> str:
+    return os.path.join(config.export_dir, config.name)
+
+
+def check_before_work(config: ExperimentConfig) -> None:
+    """Every check that can fail cheaply, before anything is created."""
+    config.validate()
+    encoder_min = models.min_image_size(config.encoder)
+    if config.data.image_size < encoder_min:
+        raise ConfigError(
+            f"`data.image_size` must be >= {encoder_min} for encoder "
+            f"{config.encoder.name!r} with the {config.encoder.stem} stem. "
+            f"Received: data.image_size={config.data.image_size}"
+        )
+    for key, path in (
+        ("output_dir", config.output_dir),
+        ("export_dir", config.export_dir),
+    ):
+        if not checkpoints.run_directory_is_writable(path):
+            raise ConfigError(f"`{key}` {path!r} is not writable.")
+
+
+def make_strategy(config: ExperimentConfig) -> tf.distribute.Strategy:
+    """The strategy of `train.strategy`, checked against the batch size."""
+    strategy = strategy_lib.make_strategy(config.train.strategy)
+    batch, replicas = config.train.batch_size, strategy.num_replicas_in_sync
+    if batch % replicas:
+        raise ConfigError(
+            f"`train.batch_size`={batch} must be divisible by the "
+            f"{replicas} replicas."
+        )
+    return strategy
+
+
+def split_arrays(arrays, split: str, train_split: str):
+    """The `(images, labels)` of `split` from `pretrain`'s `arrays`.
+
+    `arrays` is `(images, labels)` for the training split alone, or a
+    dict mapping split names to such pairs (as `ssl_tf.evaluate` takes).
+    """
+    if arrays is None or isinstance(arrays, dict):
+        return (arrays or {}).get(split)
+    return arrays if split == train_split else None
+
+
+def _require_labels(info, needed_by: str) -> None:
+    if info.num_classes is None:
+        raise ConfigError(
+            f"{needed_by} needs labels, but {info.description} has none."
+        )
+
+
+def _eval_source(config, arrays):
+    """The labelled `data.eval_split`, for the kNN monitor."""
+    needed_by = "`train.knn_monitor_every`"
+    split = config.data.eval_split
+    split_data = split_arrays(arrays, split, config.data.split)
+    if config.data.source == "arrays" and split_data is None:
+        raise ConfigError(
+            f"{needed_by} needs the labelled split {split!r}: pass "
+            f"`arrays={{{config.data.split!r}: (images, labels), "
+            f"{split!r}: (images, labels)}}`."
+        )
+    source, info = data_lib.load_source(config.data, split, split_data)
+    _require_labels(info, f"{needed_by} (split {split!r})")
+    return source
+
+
+def prepare(config: ExperimentConfig, arrays=None) -> Plan:
+    """Validates everything, then opens the data; reads no image before.
+
+    Args:
+        config: the experiment.
+        arrays: for `data.source='arrays'`: `(images, labels)` of the
+            training split, or `{split: (images, labels)}`.
+
+    Raises:
+        ConfigError: for an invalid config, an unwritable directory, a
+            batch that does not split over the replicas, or missing labels.
+        DataError: for data that cannot be read.
+    """
+    started = time.time()
+    check_before_work(config)
+    strategy = make_strategy(config)
+    train_arrays = split_arrays(arrays, config.data.split, config.data.split)
+    source, info = data_lib.load_source(config.data, arrays=train_arrays)
+    if methods.get_method(config.method).needs_labels:
+        _require_labels(info, f"Method {config.method!r}")
+    eval_source = None
+    if config.train.knn_monitor_every:
+        _require_labels(info, "`train.knn_monitor_every`")
+        eval_source = _eval_source(config, arrays)
+    steps = config.train.steps_per_epoch or data_lib.steps_per_epoch(
+        info.num_examples, config.train.batch_size
+    )
+    return Plan(config, strategy, source, info, steps, eval_source, started)
