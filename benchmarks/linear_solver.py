@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import time
-from unittest import mock
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from ssl_tf.evaluation import linear
+import ssl_tf
 
 
 def sklearn_fit(x, y, num_classes, l2, max_iter=300, init=None, tol=1e-4):
@@ -43,7 +42,7 @@ def sklearn_fit(x, y, num_classes, l2, max_iter=300, init=None, tol=1e-4):
         model.coef_ = init.weights.T.astype(np.float64)
         model.intercept_ = init.bias.astype(np.float64)
     model.fit((x - mean) / scale, y)
-    return linear.LinearClassifier(
+    return ssl_tf.evaluation.LinearClassifier(
         weights=model.coef_.T.astype(np.float32),
         bias=model.intercept_.astype(np.float32),
         mean=mean,
@@ -59,8 +58,9 @@ def _load(path):
 
 def _probe(fit, train, test, max_iter):
     start = time.perf_counter()
-    with mock.patch.object(linear, "fit_linear_classifier", fit):
-        metrics = linear.linear_probe(*train, *test, max_iter=max_iter)
+    metrics = ssl_tf.evaluation.linear_probe(
+        *train, *test, max_iter=max_iter, fit=fit
+    )
     return time.perf_counter() - start, metrics
 
 
@@ -68,7 +68,9 @@ def _single_fit(fit, train, test, l2, max_iter):
     start = time.perf_counter()
     classifier = fit(*train, 10, l2, max_iter)
     seconds = time.perf_counter() - start
-    accuracy = linear.top_k_accuracy(classifier.scores(test[0]), test[1], 1)
+    accuracy = ssl_tf.evaluation.top_k_accuracy(
+        classifier.scores(test[0]), test[1], 1
+    )
     return seconds, accuracy, classifier.iterations
 
 
@@ -81,7 +83,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     train, test = _load(args.train), _load(args.test)
     solvers = {
-        "ssl_tf L-BFGS": linear.fit_linear_classifier,
+        "ssl_tf L-BFGS": ssl_tf.evaluation.fit_linear_classifier,
         "sklearn lbfgs tol=1e-4": sklearn_fit,
     }
     print(f"train {train[0].shape}, test {test[0].shape}\n")

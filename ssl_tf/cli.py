@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
 # The environment defaults (TF_CPP_MIN_LOG_LEVEL, KERAS_BACKEND) are set in

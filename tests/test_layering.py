@@ -13,15 +13,9 @@ from ssl_tf.testing.layering import ImportTree, check_layering
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-# Known problems being fixed elsewhere; each entry says who removes it.
-PENDING = (
-    # The training engineer converts components/pretrain.py to ssl_tf.*.
-    "components/pretrain.py:",
-)
-
 
 def test_real_tree_is_clean():
-    problems = [p for p in check_layering(ROOT) if not p.startswith(PENDING)]
+    problems = check_layering(ROOT)
     assert not problems, "\n".join(problems)
 
 

@@ -33,6 +33,7 @@ from ssl_tf.evaluation.knn import (
     knn_scores,
 )
 from ssl_tf.evaluation.linear import (
+    LinearClassifier,
     fit_linear_classifier,
     linear_probe,
     linear_probe_encoder,
@@ -73,6 +74,7 @@ def protocol_names() -> list[str]:
 discover()
 
 __all__ = [
+    "LinearClassifier",
     "Context",
     "FeatureSet",
     "FineTuneClassifier",

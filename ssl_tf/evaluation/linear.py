@@ -149,11 +149,13 @@ def select_l2(
     val_fraction: float = 0.1,
     seed: int = 0,
     max_iter: int = 300,
+    fit=None,
 ):
     """Chooses the regularisation strength on a held-out training slice.
 
     Only training features are seen here. The strongest regularisation
-    among equally accurate ones wins ties.
+    among equally accurate ones wins ties. `fit` replaces
+    `fit_linear_classifier` (same signature), e.g. to compare solvers.
 
     Returns:
         `(chosen_l2, val_top1_by_l2, classifier)`: the chosen strength, a
@@ -162,13 +164,14 @@ def select_l2(
     """
     if not l2_grid:
         raise ValueError("`l2_grid` must not be empty.")
+    fit = fit or fit_linear_classifier
     fit_idx, val_idx = split_validation(len(train_y), val_fraction, seed)
     val_top1 = {}
     fitted = {}
     previous = None
     # Strongest first: each fit warm-starts from a smoother solution.
     for l2 in sorted(l2_grid, reverse=True):
-        previous = fit_linear_classifier(
+        previous = fit(
             train_x[fit_idx],
             train_y[fit_idx],
             num_classes,
@@ -194,6 +197,7 @@ def linear_probe(
     val_fraction: float = 0.1,
     num_classes: int | None = None,
     max_iter: int = 300,
+    fit=None,
 ) -> dict:
     """Linear-probe accuracy of frozen features.
 
@@ -206,6 +210,8 @@ def linear_probe(
         val_fraction: Fraction of the training set held out for the sweep.
         num_classes: Integer; by default the largest label plus one.
         max_iter: Integer, the most L-BFGS iterations per fit.
+        fit: the solver, `fit_linear_classifier` by default (the
+            benchmark `benchmarks/linear_solver.py` passes scikit-learn's).
 
     Returns:
         A dict with `top1`, `top5` (test; only for more than 5 classes),
@@ -224,12 +230,18 @@ def linear_probe(
     test_y = np.asarray(test_y, np.int64)
     if num_classes is None:
         num_classes = int(max(train_y.max(), test_y.max())) + 1
+    fit = fit or fit_linear_classifier
     chosen, val_top1, fitted = select_l2(
-        train_x, train_y, num_classes, l2_grid, val_fraction, seed, max_iter
+        train_x,
+        train_y,
+        num_classes,
+        l2_grid,
+        val_fraction,
+        seed,
+        max_iter,
+        fit,
     )
-    final = fit_linear_classifier(
-        train_x, train_y, num_classes, chosen, max_iter, init=fitted
-    )
+    final = fit(train_x, train_y, num_classes, chosen, max_iter, init=fitted)
     test_scores = final.scores(test_x)
     return {
         **accuracy_metrics(test_scores, test_y),
