@@ -178,59 +178,6 @@ class MoCo(SSLModel):
        momentum schedule, BYOL)
     """
 
-    # `sgd` follows torch.optim.SGD: these PyTorch wd values are coupled L2.
-    preset_options = {
-        # solo-learn's CIFAR MoCo v2+ optimizer (SGD 0.3, wd 1e-4) with
-        # T = 0.1, measured best of three at 4 epochs (README): the peer's
-        # SGD 0.06 / wd 5e-4 / T 0.2 gave 48.3 / 46.3, this 49.2 / 47.4.
-        # A MoCo epoch costs 0.65x SimCLR's (the key view has no backward
-        # pass; `benchmarks/bench.py`), so 6 epochs fit SimCLR's 4-epoch
-        # budget: 51.6 / 49.1.
-        "cifar10-quick": {
-            "temperature": 0.1,
-            "queue_size": 4096,
-            "momentum": 0.99,
-            "__config__": {
-                "train.epochs": "6",
-                "train.optimizer": "sgd",
-                "train.learning_rate": "0.3",
-                "train.momentum": "0.9",
-                "train.weight_decay": "1e-4",
-            },
-        },
-        "cifar10-resnet18": {
-            "temperature": 0.2,
-            "queue_size": 4096,
-            "momentum": 0.99,
-            "__config__": {
-                "train.optimizer": "sgd",
-                "train.learning_rate": "0.06",
-                "train.momentum": "0.9",
-                "train.weight_decay": "5e-4",
-            },
-        },
-        # MoCo v2's ImageNet recipe: batch 256, lr 0.03, 200 epochs,
-        # 8 GPUs (here 8 BN groups), crops of 20-100% area.
-        "imagenet-resnet50": {
-            "temperature": 0.2,
-            "queue_size": 65536,
-            "momentum": 0.999,
-            "projection_dims": (2048, 128),
-            "bn_splits": 8,
-            "__config__": {
-                "train.optimizer": "sgd",
-                "train.batch_size": "256",
-                "train.epochs": "200",
-                "train.learning_rate": "0.03",
-                "train.momentum": "0.9",
-                "train.weight_decay": "1e-4",
-                "train.warmup_epochs": "0",
-                "augment.crop_scale": "0.2,1.0",
-                "augment.jitter_strength": "0.5",
-            },
-        },
-    }
-
     # For the shared 2-replica test (smoke batch 8): 4 groups would leave
     # one image per group on each replica; BN over 2-image groups turns
     # float rounding into differences above the test's tolerance (and made

@@ -45,52 +45,6 @@ class Rotation(SSLModel):
      - [Gidaris et al., 2018](https://arxiv.org/abs/1803.07728)
     """
 
-    # Per step the encoder sees 4x the batch: half SimCLR's batch keeps the
-    # images per step equal to SimCLR's 2 views, so an epoch costs twice
-    # SimCLR's; half the epochs keep the whole budget equal.
-    # `sgd` follows torch.optim.SGD: these PyTorch wd values are coupled L2.
-    # In the 2-epoch budget twice RotNet's rate learns faster: lr 0.2 gave
-    # 48.2 linear top-1, 0.4 gave 50.9 (README).
-    preset_options = {
-        "cifar10-quick": {
-            "__config__": {
-                "train.batch_size": "128",
-                "train.epochs": "2",
-                "train.optimizer": "sgd",
-                "train.learning_rate": "0.4",
-                "train.momentum": "0.9",
-                "train.weight_decay": "5e-4",
-                "augment.crop_scale": "0.5,1.0",
-            },
-        },
-        # RotNet's CIFAR recipe: SGD, batch 128, lr 0.1, wd 5e-4.
-        "cifar10-resnet18": {
-            "__config__": {
-                "train.batch_size": "128",
-                "train.epochs": "100",
-                "train.optimizer": "sgd",
-                "train.learning_rate": "0.2",
-                "train.momentum": "0.9",
-                "train.weight_decay": "5e-4",
-                "train.warmup_epochs": "1",
-                "augment.crop_scale": "0.5,1.0",
-            },
-        },
-        # Kolesnikov et al. (2019): 35 epochs of SGD, lr 0.1 per 256.
-        "imagenet-resnet50": {
-            "__config__": {
-                "train.batch_size": "1024",
-                "train.epochs": "35",
-                "train.optimizer": "sgd",
-                "train.learning_rate": "0.1",
-                "train.momentum": "0.9",
-                "train.weight_decay": "1e-4",
-                "train.warmup_epochs": "5",
-                "augment.crop_scale": "0.25,1.0",
-            },
-        },
-    }
-
     def __init__(self, encoder, config, **kwargs):
         super().__init__(encoder=encoder, config=config, **kwargs)
         self.classifier = ClassificationHead(

@@ -53,13 +53,6 @@ class SimCLR(SSLModel):
      - [Chen et al., 2020](https://arxiv.org/abs/2002.05709)
     """
 
-    # Measured on cifar10-quick (3 epochs): T = 0.1 gave 51.2 / 49.8 linear /
-    # kNN top-1, T = 0.5 gave 48.6 / 44.9; long GPU runs prefer 0.5.
-    preset_options = {
-        "cifar10-resnet18": {"temperature": 0.5},
-        "imagenet-resnet50": {"projection_dims": (2048, 2048, 128)},
-    }
-
     def __init__(self, encoder, config, **kwargs):
         super().__init__(encoder=encoder, config=config, **kwargs)
         self.projector = ProjectionHead(config.projection_dims)

@@ -47,39 +47,6 @@ class Supervised(SSLModel):
 
     needs_labels = True
 
-    # `sgd` follows torch.optim.SGD: these PyTorch wd values are coupled L2.
-    preset_options = {
-        "cifar10-quick": {
-            "__config__": {
-                "train.optimizer": "sgd",
-                "train.learning_rate": "0.2",
-                "train.momentum": "0.9",
-                "train.weight_decay": "5e-4",
-            },
-        },
-        "cifar10-resnet18": {
-            "__config__": {
-                "train.optimizer": "sgd",
-                "train.epochs": "200",
-                "train.learning_rate": "0.2",
-                "train.momentum": "0.9",
-                "train.weight_decay": "5e-4",
-                "train.warmup_epochs": "1",
-            },
-        },
-        # Goyal et al. (2017): SGD, lr 0.1 per 256, 90 epochs, 5 warm-up.
-        "imagenet-resnet50": {
-            "__config__": {
-                "train.optimizer": "sgd",
-                "train.epochs": "90",
-                "train.learning_rate": "0.1",
-                "train.momentum": "0.9",
-                "train.weight_decay": "1e-4",
-                "train.warmup_epochs": "5",
-            },
-        },
-    }
-
     def __init__(self, encoder, config, num_classes, **kwargs):
         super().__init__(encoder=encoder, config=config, **kwargs)
         self.num_classes = int(num_classes)

@@ -69,13 +69,6 @@ class Triplet(SSLModel):
      - [Wang & Gupta, 2015](https://arxiv.org/abs/1505.00687)
     """
 
-    # Same encoder, views and LARS budget as SimCLR's preset: LARS scales
-    # each update to the weight norm, so its rate carries over.
-    preset_options = {
-        "cifar10-quick": {"margin": 0.2, "mining": "semihard"},
-        "cifar10-resnet18": {"margin": 0.2, "mining": "semihard"},
-    }
-
     def __init__(self, encoder, config, **kwargs):
         super().__init__(encoder=encoder, config=config, **kwargs)
         self.projector = ProjectionHead(

@@ -2,9 +2,7 @@
 
 import numpy as np
 import tensorflow as tf
-from absl.testing import parameterized
 
-from ssl_tf import presets
 from ssl_tf.config import AugmentConfig, ConfigError, ExperimentConfig
 from ssl_tf.methods import rotation
 from ssl_tf.testing import TestCase, fit_two_steps, tiny_encoder, tiny_images
@@ -87,17 +85,3 @@ class RotationConfigTest(TestCase):
             ConfigError, r"`recipe` must be one of .*Received: recipe='strong'"
         ):
             config.validate()
-
-    @parameterized.named_parameters(
-        ("quick", "cifar10-quick"),
-        ("resnet18", "cifar10-resnet18"),
-        ("imagenet", "imagenet-resnet50"),
-    )
-    def test_presets_validate(self, name):
-        config = presets.get_preset(name, "rotation").validate()
-        self.assertEqual(config.train.optimizer, "sgd")
-        if name == "cifar10-quick":
-            # Half SimCLR's batch and epochs; the measured faster rate.
-            self.assertEqual(config.train.batch_size, 128)
-            self.assertEqual(config.train.epochs, 2)
-            self.assertAllClose(config.train.learning_rate, 0.4)

@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from ssl_tf import augment, presets
+from ssl_tf import augment
 from ssl_tf.config import AugmentConfig, ConfigError, ExperimentConfig
 from ssl_tf.methods import supervised
 from ssl_tf.testing import TestCase, fit_two_steps, tiny_encoder, tiny_images
@@ -89,12 +89,3 @@ class SupervisedConfigTest(TestCase):
             ConfigError, r"`recipe` must be one of .*recipe='autoaugment'"
         ):
             config.validate()
-
-    @parameterized.named_parameters(
-        ("quick", "cifar10-quick"),
-        ("resnet18", "cifar10-resnet18"),
-        ("imagenet", "imagenet-resnet50"),
-    )
-    def test_presets_validate(self, name):
-        config = presets.get_preset(name, "supervised").validate()
-        self.assertEqual(config.train.optimizer, "sgd")

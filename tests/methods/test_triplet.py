@@ -5,7 +5,7 @@ import types
 import numpy as np
 from absl.testing import parameterized
 
-from ssl_tf import losses, presets
+from ssl_tf import losses
 from ssl_tf.config import ConfigError, ExperimentConfig, TrainConfig
 from ssl_tf.methods import triplet
 from ssl_tf.testing import TestCase, fit_two_steps, tiny_encoder
@@ -81,10 +81,3 @@ class TripletConfigTest(TestCase):
         ExperimentConfig(
             method="triplet", train=TrainConfig(batch_size=2)
         ).validate()
-
-    @parameterized.named_parameters(
-        ("quick", "cifar10-quick"), ("resnet18", "cifar10-resnet18")
-    )
-    def test_presets_validate(self, name):
-        config = presets.get_preset(name, "triplet").validate()
-        self.assertEqual(config.method_options["mining"], "semihard")
