@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ssl_tf import registry
-from ssl_tf.config import ExperimentConfig, apply_overrides
+from ssl_tf.config import ExperimentConfig, TrainConfig, apply_overrides
 from ssl_tf.errors import check_choice
 
 
@@ -55,6 +55,42 @@ class Preset:
             name = f"{self.name}-{method}"
         config = dataclasses.replace(self.base, name=name, method=method)
         return apply_overrides(config, dict(self.per_method.get(method, {})))
+
+
+def simclr_train(
+    batch_size: int, epochs: int, learning_rate: float, **fields: Any
+) -> TrainConfig:
+    """SimCLR's training recipe: LARS, weight decay 1e-6, 10 warm-up epochs.
+
+    Mixed precision `auto` (float32 on CPUs, bfloat16 on TPUs and new
+    GPUs). `fields` set any other `TrainConfig` field or replace these.
+    """
+    recipe = {
+        "optimizer": "lars",
+        "weight_decay": 1e-6,
+        "warmup_epochs": 10,
+        "mixed_precision": "auto",
+    }
+    return TrainConfig(
+        batch_size=batch_size,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        **{**recipe, **fields},
+    )
+
+
+def sgd(learning_rate: float, weight_decay: float) -> dict[str, Any]:
+    """Overrides for SGD with momentum 0.9, as the PyTorch recipes use it.
+
+    `sgd` follows `torch.optim.SGD`: the weight decays the recipes quote
+    are coupled L2, so they carry over as they are.
+    """
+    return {
+        "train.optimizer": "sgd",
+        "train.learning_rate": learning_rate,
+        "train.momentum": 0.9,
+        "train.weight_decay": weight_decay,
+    }
 
 
 def register_preset(
@@ -110,5 +146,7 @@ __all__ = [
     "get_preset",
     "list_presets",
     "register_preset",
+    "sgd",
+    "simclr_train",
     "unregister_preset",
 ]

@@ -4,41 +4,29 @@ The README's result tables come from this preset; every value below that
 differs from a method's recipe says which measurement chose it.
 """
 
-from ssl_tf.config import (
-    AugmentConfig,
-    DataConfig,
-    EncoderConfig,
-    ExperimentConfig,
-    TrainConfig,
-)
-from ssl_tf.presets import register_preset
+from ssl_tf import config
+from ssl_tf.presets import register_preset, sgd, simclr_train
 
-BASE = ExperimentConfig(
+BASE = config.ExperimentConfig(
     method="simclr",
-    encoder=EncoderConfig("resnet18", stem="cifar", width=0.25),
-    data=DataConfig("tfds", "cifar10", image_size=32),
+    encoder=config.EncoderConfig("resnet18", stem="cifar", width=0.25),
+    data=config.DataConfig("tfds", "cifar10", image_size=32),
     # Crops of at least 20% of the image (as in MoCo's CIFAR recipe)
     # learn faster in a 3-epoch budget than SimCLR's 8%.
-    augment=AugmentConfig(crop_scale=(0.2, 1.0), jitter_strength=0.5),
-    train=TrainConfig(
+    augment=config.AugmentConfig(crop_scale=(0.2, 1.0), jitter_strength=0.5),
+    train=simclr_train(
         batch_size=256,
         # 4 epochs: ~13 min of pretraining here once the per-image
         # augmentation stopped competing with the step for the 2 cores
         # (3 epochs: 51.5 / 49.6 linear / kNN; 4: 55.0 / 51.7; README).
         epochs=4,
-        optimizer="lars",
         learning_rate=1.0,
         lr_scaling="linear",
-        weight_decay=1e-6,
         warmup_epochs=0.5,
         checkpoint_every_seconds=120,
-        # float32 on CPUs, bfloat16 on TPUs and new GPUs (README).
-        mixed_precision="auto",
     ),
 )
 
-# `sgd` follows torch.optim.SGD: the PyTorch weight decays below are
-# coupled L2.
 PER_METHOD = {
     # solo-learn's CIFAR MoCo v2+ optimizer (SGD 0.3, wd 1e-4) with
     # T = 0.1, measured best of three at 4 epochs (README): the peer's
@@ -51,10 +39,7 @@ PER_METHOD = {
         "queue_size": 4096,
         "momentum": 0.99,
         "train.epochs": 6,
-        "train.optimizer": "sgd",
-        "train.learning_rate": 0.3,
-        "train.momentum": 0.9,
-        "train.weight_decay": 1e-4,
+        **sgd(0.3, 1e-4),
     },
     # Per step the encoder sees 4x the batch: half SimCLR's batch keeps the
     # images per step equal to SimCLR's 2 views, so an epoch costs twice
@@ -64,21 +49,13 @@ PER_METHOD = {
     "rotation": {
         "train.batch_size": 128,
         "train.epochs": 2,
-        "train.optimizer": "sgd",
-        "train.learning_rate": 0.4,
-        "train.momentum": 0.9,
-        "train.weight_decay": 5e-4,
+        **sgd(0.4, 5e-4),
         "augment.crop_scale": (0.5, 1.0),
     },
     # SimCLR's defaults: T = 0.1 gave 51.2 / 49.8 linear / kNN top-1 at 3
     # epochs, T = 0.5 gave 48.6 / 44.9.
     "simclr": {},
-    "supervised": {
-        "train.optimizer": "sgd",
-        "train.learning_rate": 0.2,
-        "train.momentum": 0.9,
-        "train.weight_decay": 5e-4,
-    },
+    "supervised": sgd(0.2, 5e-4),
     # Same encoder, views and LARS budget as SimCLR: LARS scales each
     # update to the weight norm, so its rate carries over.
     "triplet": {"margin": 0.2, "mining": "semihard"},

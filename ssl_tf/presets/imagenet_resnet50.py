@@ -3,33 +3,17 @@
 Data from TFDS `imagenet2012`.
 """
 
-from ssl_tf.config import (
-    AugmentConfig,
-    DataConfig,
-    EncoderConfig,
-    ExperimentConfig,
-    TrainConfig,
-)
-from ssl_tf.presets import register_preset
+from ssl_tf import config
+from ssl_tf.presets import register_preset, sgd, simclr_train
 
-BASE = ExperimentConfig(
+BASE = config.ExperimentConfig(
     method="simclr",
-    encoder=EncoderConfig("resnet50", stem="imagenet", width=1.0),
-    data=DataConfig("tfds", "imagenet2012", image_size=224),
-    augment=AugmentConfig(jitter_strength=1.0, blur=True),
-    train=TrainConfig(
-        batch_size=4096,
-        epochs=100,
-        optimizer="lars",
-        learning_rate=0.3,
-        weight_decay=1e-6,
-        warmup_epochs=10,
-        mixed_precision="auto",
-    ),
+    encoder=config.EncoderConfig("resnet50", stem="imagenet", width=1.0),
+    data=config.DataConfig("tfds", "imagenet2012", image_size=224),
+    augment=config.AugmentConfig(jitter_strength=1.0, blur=True),
+    train=simclr_train(batch_size=4096, epochs=100, learning_rate=0.3),
 )
 
-# `sgd` follows torch.optim.SGD: the PyTorch weight decays below are
-# coupled L2.
 PER_METHOD = {
     # MoCo v2's ImageNet recipe: batch 256, lr 0.03, 200 epochs,
     # 8 GPUs (here 8 BN groups), crops of 20-100% area.
@@ -39,12 +23,9 @@ PER_METHOD = {
         "momentum": 0.999,
         "projection_dims": (2048, 128),
         "bn_splits": 8,
-        "train.optimizer": "sgd",
+        **sgd(0.03, 1e-4),
         "train.batch_size": 256,
         "train.epochs": 200,
-        "train.learning_rate": 0.03,
-        "train.momentum": 0.9,
-        "train.weight_decay": 1e-4,
         "train.warmup_epochs": 0.0,
         "augment.crop_scale": (0.2, 1.0),
         "augment.jitter_strength": 0.5,
@@ -53,10 +34,7 @@ PER_METHOD = {
     "rotation": {
         "train.batch_size": 1024,
         "train.epochs": 35,
-        "train.optimizer": "sgd",
-        "train.learning_rate": 0.1,
-        "train.momentum": 0.9,
-        "train.weight_decay": 1e-4,
+        **sgd(0.1, 1e-4),
         "train.warmup_epochs": 5.0,
         "augment.crop_scale": (0.25, 1.0),
     },
@@ -64,11 +42,8 @@ PER_METHOD = {
     "simclr": {"projection_dims": (2048, 2048, 128)},
     # Goyal et al. (2017): SGD, lr 0.1 per 256, 90 epochs, 5 warm-up.
     "supervised": {
-        "train.optimizer": "sgd",
+        **sgd(0.1, 1e-4),
         "train.epochs": 90,
-        "train.learning_rate": 0.1,
-        "train.momentum": 0.9,
-        "train.weight_decay": 1e-4,
         "train.warmup_epochs": 5.0,
     },
 }

@@ -4,19 +4,16 @@
 method runs its defaults.
 """
 
-from ssl_tf.config import (
-    DataConfig,
-    EncoderConfig,
-    ExperimentConfig,
-    TrainConfig,
-)
+from ssl_tf import config
 from ssl_tf.presets import register_preset
 
-BASE = ExperimentConfig(
+BASE = config.ExperimentConfig(
     method="simclr",
-    encoder=EncoderConfig("resnet18", stem="cifar", width=0.125),
-    data=DataConfig("arrays", "arrays", image_size=16, shuffle_buffer=64),
-    train=TrainConfig(
+    encoder=config.EncoderConfig("resnet18", stem="cifar", width=0.125),
+    data=config.DataConfig(
+        "arrays", "arrays", image_size=16, shuffle_buffer=64
+    ),
+    train=config.TrainConfig(
         batch_size=8,
         epochs=1,
         steps_per_epoch=2,
