@@ -2,8 +2,6 @@
 
 import io
 import itertools
-import os
-import sys
 import textwrap
 from contextlib import redirect_stdout
 
@@ -11,6 +9,7 @@ from absl.testing import parameterized
 
 from ssl_tf import cli, methods, presets
 from ssl_tf.config import ConfigError
+from ssl_tf.registry import PRESETS
 from ssl_tf.testing import TestCase
 
 TOY_PRESET = textwrap.dedent(
@@ -37,33 +36,29 @@ TOY_PRESET = textwrap.dedent(
 
 class PresetRegistryTest(TestCase):
     def test_a_new_file_adds_a_preset_everywhere(self):
-        tmp = self.get_temp_dir()
-        with open(os.path.join(tmp, "toy_preset.py"), "w") as handle:
-            handle.write(TOY_PRESET)
-        presets.__path__.append(tmp)
-        try:
-            presets.discover()
-            self.assertIn("toy-preset", presets.list_presets())
-            out = io.StringIO()
-            with redirect_stdout(out):
-                cli.main(["presets"])
-            self.assertIn("toy-preset", out.getvalue().splitlines())
-            default = presets.get_preset("toy-preset")
-            self.assertEqual(default.name, "toy-preset")
-            self.assertEqual(default.method, "rotation")
-            self.assertEqual(default.data.image_size, 24)
-            self.assertEqual(default.train.optimizer, "lars")
-            self.assertEqual(default.method_options, {})
-            tuned = presets.get_preset("toy-preset", "moco").validate()
-            self.assertEqual(tuned.name, "toy-preset-moco")
-            self.assertEqual(tuned.train.optimizer, "sgd")
-            self.assertEqual(tuned.train.batch_size, 16)
-            self.assertEqual(tuned.method_options, {"temperature": 0.3})
-        finally:
-            presets.__path__.remove(tmp)
-            presets.unregister_preset("toy-preset")
-            sys.modules.pop("ssl_tf.presets.toy_preset", None)
-        self.assertNotIn("toy-preset", presets.list_presets())
+        self.add_module_file(presets, TOY_PRESET, PRESETS, "toy-preset")
+        self.assertIn("toy-preset", presets.list_presets())
+        out = io.StringIO()
+        with redirect_stdout(out):
+            cli.main(["presets"])
+        self.assertIn("toy-preset", out.getvalue().splitlines())
+        default = presets.get_preset("toy-preset")
+        self.assertEqual(default.name, "toy-preset")
+        self.assertEqual(default.method, "rotation")
+        self.assertEqual(default.data.image_size, 24)
+        self.assertEqual(default.train.optimizer, "lars")
+        self.assertEqual(default.method_options, {})
+        tuned = presets.get_preset("toy-preset", "moco").validate()
+        self.assertEqual(tuned.name, "toy-preset-moco")
+        self.assertEqual(tuned.train.optimizer, "sgd")
+        self.assertEqual(tuned.train.batch_size, 16)
+        self.assertEqual(tuned.method_options, {"temperature": 0.3})
+
+    def test_unregister_removes_a_preset(self):
+        presets.register_preset("toy-gone", base=presets.get_preset("smoke"))
+        self.assertIn("toy-gone", presets.list_presets())
+        presets.unregister_preset("toy-gone")
+        self.assertNotIn("toy-gone", presets.list_presets())
 
     def test_unknown_preset_lists_available_and_closest(self):
         with self.assertRaisesRegex(
