@@ -1,8 +1,9 @@
 """`SSLModel` (the one train_step), its shared blocks and the registry.
 
 The blocks several methods share live here: `SSLModel.project_views`
-(SimCLR, triplet), `ClassifierMethod` (rotation, supervised) and the
-checks of common options (`check_temperature`, `check_projection_dims`).
+(SimCLR, triplet), `simclr_views` (SimCLR, MoCo, triplet),
+`ClassifierMethod` (rotation, supervised) and the checks of common options
+(`check_temperature`, `check_projection_dims`).
 """
 
 from __future__ import annotations

@@ -9,15 +9,8 @@ import tensorflow as tf
 
 from ssl_tf import losses
 from ssl_tf.config import ConfigError, check_choice
-from ssl_tf.methods import shuffle_bn
-from ssl_tf.methods.base import (
-    MethodConfig,
-    SSLModel,
-    check_projection_dims,
-    check_temperature,
-    register_method,
-    simclr_views,
-)
+from ssl_tf.methods import base, shuffle_bn
+from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
 from ssl_tf.methods.key_queue import enqueue, random_unit_rows
 from ssl_tf.models.heads import ProjectionHead
 
@@ -60,7 +53,7 @@ class MoCoConfig(MethodConfig):
 
     def validate(self, experiment):
         batch_size = experiment.train.batch_size
-        check_temperature(self.temperature)
+        base.check_temperature(self.temperature)
         if not 0 <= self.momentum <= 1:
             raise ConfigError(
                 "`momentum` must be in [0, 1]. "
@@ -83,7 +76,7 @@ class MoCoConfig(MethodConfig):
                 "when momentum_schedule='cosine'. "
                 f"Received: total_steps={self.total_steps}"
             )
-        check_projection_dims(self.projection_dims)
+        base.check_projection_dims(self.projection_dims)
         check_choice("bn_mode", self.bn_mode, BN_MODES)
         if self.bn_splits < 1 or batch_size % self.bn_splits:
             raise ConfigError(
@@ -199,7 +192,7 @@ class MoCo(SSLModel):
         # thread, on this one model object.
         self._pending = threading.local()
 
-    make_views = staticmethod(simclr_views)
+    make_views = staticmethod(base.simclr_views)
 
     def _weight_pairs(self):
         query = self.encoder.weights + self.projector.weights
@@ -286,13 +279,13 @@ class MoCo(SSLModel):
     def current_momentum(self):
         """The EMA coefficient m for the step just taken."""
         config = self.method_config
-        base = tf.constant(config.momentum, tf.float32)
+        start = tf.constant(config.momentum, tf.float32)
         if config.momentum_schedule == "constant":
-            return base
+            return start
         progress = tf.minimum(
             tf.cast(self._step(), tf.float32) / float(config.total_steps), 1.0
         )
-        return 1.0 - (1.0 - base) * (tf.cos(math.pi * progress) + 1.0) / 2.0
+        return 1.0 - (1.0 - start) * (tf.cos(math.pi * progress) + 1.0) / 2.0
 
     def update_key_encoder(self, momentum):
         """`key <- m * key + (1 - m) * query` for every trainable weight."""

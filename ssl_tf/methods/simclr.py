@@ -6,14 +6,8 @@ import keras
 
 from ssl_tf import losses
 from ssl_tf.config import ConfigError
-from ssl_tf.methods.base import (
-    MethodConfig,
-    SSLModel,
-    check_projection_dims,
-    check_temperature,
-    register_method,
-    simclr_views,
-)
+from ssl_tf.methods import base
+from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
 from ssl_tf.models.heads import ProjectionHead
 
 
@@ -34,8 +28,8 @@ class SimCLRConfig(MethodConfig):
     concat_views: bool = True
 
     def validate(self, experiment):
-        check_temperature(self.temperature)
-        check_projection_dims(self.projection_dims)
+        base.check_temperature(self.temperature)
+        base.check_projection_dims(self.projection_dims)
         if experiment.train.batch_size < 2:
             raise ConfigError("SimCLR needs `train.batch_size` >= 2.")
 
@@ -56,7 +50,7 @@ class SimCLR(SSLModel):
         self.projector = ProjectionHead(config.projection_dims)
         self.contrastive_accuracy = keras.metrics.Mean("contrastive_accuracy")
 
-    make_views = staticmethod(simclr_views)
+    make_views = staticmethod(base.simclr_views)
 
     def compute_ssl_loss(self, inputs, training):
         z_1, z_2 = self.project_views(

@@ -8,13 +8,8 @@ import tensorflow as tf
 from ssl_tf import losses
 from ssl_tf.config import ConfigError, check_choice
 from ssl_tf.losses.triplet import MINING
-from ssl_tf.methods.base import (
-    MethodConfig,
-    SSLModel,
-    check_projection_dims,
-    register_method,
-    simclr_views,
-)
+from ssl_tf.methods import base
+from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
 from ssl_tf.models.heads import ProjectionHead
 
 
@@ -43,7 +38,7 @@ class TripletConfig(MethodConfig):
                 f"Received: margin={self.margin}"
             )
         check_choice("mining", self.mining, MINING)
-        check_projection_dims(self.projection_dims)
+        base.check_projection_dims(self.projection_dims)
         if experiment.train.batch_size < 2:
             raise ConfigError(
                 "Triplet needs `train.batch_size` >= 2 (negatives are "
@@ -79,7 +74,7 @@ class Triplet(SSLModel):
         self.projector.build((None, int(encoder.outputs[0].shape[-1])))
         self.active_triplets = keras.metrics.Mean("active_triplets")
 
-    make_views = staticmethod(simclr_views)
+    make_views = staticmethod(base.simclr_views)
 
     def compute_ssl_loss(self, inputs, training):
         config = self.method_config
