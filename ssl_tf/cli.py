@@ -49,7 +49,9 @@ def _experiment(args):
 
 def _add_experiment_args(parser):
     parser.add_argument("--preset", default="cifar10-quick")
-    parser.add_argument("--method", default="simclr")
+    parser.add_argument(
+        "--method", default=None, help="default: the preset's own method"
+    )
     parser.add_argument("--name", default=None, help="run name")
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
 

@@ -1,11 +1,12 @@
 """Losses: `keras.losses.Loss` subclasses without side effects."""
 
-from ssl_tf.losses.info_nce import InfoNCE, info_nce_logits
+from ssl_tf.losses.base import TemperatureLoss, top1_hits
+from ssl_tf.losses.info_nce import InfoNCE, info_nce, info_nce_logits
 from ssl_tf.losses.nt_xent import (
     NTXent,
     gather_across_replicas,
+    nt_xent,
     nt_xent_logits,
-    nt_xent_per_anchor,
 )
 from ssl_tf.losses.reduction import global_batch_mean
 from ssl_tf.losses.triplet import (
@@ -17,12 +18,15 @@ from ssl_tf.losses.triplet import (
 __all__ = [
     "InfoNCE",
     "NTXent",
+    "TemperatureLoss",
     "TripletLoss",
     "gather_across_replicas",
     "global_batch_mean",
+    "info_nce",
     "info_nce_logits",
+    "nt_xent",
     "nt_xent_logits",
-    "nt_xent_per_anchor",
     "random_negative_indices",
+    "top1_hits",
     "triplet_losses",
 ]

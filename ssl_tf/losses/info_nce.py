@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from ssl_tf.losses.base import TemperatureLoss
+
 
 def info_nce_logits(queries, keys, negatives, temperature):
     """Logits of InfoNCE: the positive key in column 0, then the negatives.
@@ -30,8 +32,23 @@ def info_nce_logits(queries, keys, negatives, temperature):
     return logits, labels
 
 
+def info_nce(queries, keys, negatives, temperature):
+    """InfoNCE of each query, with the logits it was taken from.
+
+    As simclr's `add_contrastive_loss`, the loss comes with its logits and
+    labels, so a metric (`top1_hits`) reuses them instead of a second pass.
+
+    Returns:
+        `(per_query, logits, labels)`: float32 `(n,)` losses and the
+        logits and labels of `info_nce_logits`.
+    """
+    logits, labels = info_nce_logits(queries, keys, negatives, temperature)
+    per_query = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+    return per_query, logits, labels
+
+
 @keras.saving.register_keras_serializable(package="ssl_tf")
-class InfoNCE(keras.losses.Loss):
+class InfoNCE(TemperatureLoss):
     """InfoNCE: cross-entropy of picking the positive key among negatives.
 
     `loss(queries, (keys, negatives))`: for query `q_i` with positive key
@@ -59,20 +76,8 @@ class InfoNCE(keras.losses.Loss):
     """
 
     def __init__(self, temperature=0.2, name="info_nce", **kwargs):
-        super().__init__(name=name, **kwargs)
-        if temperature <= 0:
-            raise ValueError(
-                "`temperature` must be positive. "
-                f"Received: temperature={temperature}"
-            )
-        self.temperature = temperature
+        super().__init__(temperature, name=name, **kwargs)
 
     def call(self, queries, keys_and_negatives):
         keys, negatives = keys_and_negatives
-        logits, labels = info_nce_logits(
-            queries, keys, negatives, self.temperature
-        )
-        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-
-    def get_config(self):
-        return {**super().get_config(), "temperature": self.temperature}
+        return info_nce(queries, keys, negatives, self.temperature)[0]

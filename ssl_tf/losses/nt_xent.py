@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from ssl_tf.losses.base import TemperatureLoss
+
 _LARGE = 1e9
 
 
@@ -49,18 +51,26 @@ def nt_xent_logits(z_1, z_2, temperature):
     return logits_1, logits_2, labels
 
 
-def nt_xent_per_anchor(logits_1, logits_2, labels):
-    """NT-Xent of each local anchor pair, `(n,)`, from `nt_xent_logits`.
+def nt_xent(z_1, z_2, temperature):
+    """NT-Xent of each local anchor pair, with the logits it was taken from.
 
-    The mean of the two views' cross-entropies of picking the positive.
+    As simclr's `add_contrastive_loss`, the loss comes with its logits and
+    labels, so a metric (`top1_hits`) reuses them instead of a second pass.
+    Each pair's value is the mean of the two views' cross-entropies of
+    picking the positive.
+
+    Returns:
+        `(per_anchor, logits_1, labels)`: float32 `(n,)` losses and view
+        1's logits and labels (see `nt_xent_logits`).
     """
+    logits_1, logits_2, labels = nt_xent_logits(z_1, z_2, temperature)
     loss_1 = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits_1)
     loss_2 = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits_2)
-    return (loss_1 + loss_2) / 2.0
+    return (loss_1 + loss_2) / 2.0, logits_1, labels
 
 
 @keras.saving.register_keras_serializable(package="ssl_tf")
-class NTXent(keras.losses.Loss):
+class NTXent(TemperatureLoss):
     """NT-Xent loss over two batches of projections `z_1`, `z_2`.
 
     `loss(z_1, z_2)` averages, over all 2N anchors, the cross-entropy of
@@ -78,18 +88,9 @@ class NTXent(keras.losses.Loss):
     """
 
     def __init__(self, temperature=0.1, name="nt_xent", **kwargs):
-        super().__init__(name=name, **kwargs)
-        if temperature <= 0:
-            raise ValueError(
-                "`temperature` must be positive. "
-                f"Received: temperature={temperature}"
-            )
-        self.temperature = temperature
+        super().__init__(temperature, name=name, **kwargs)
 
     def call(self, z_1, z_2):
         # Per-example values of shape (n,): the "sum_over_batch_size"
         # reduction then averages them and scales for the replica count.
-        return nt_xent_per_anchor(*nt_xent_logits(z_1, z_2, self.temperature))
-
-    def get_config(self):
-        return {**super().get_config(), "temperature": self.temperature}
+        return nt_xent(z_1, z_2, self.temperature)[0]

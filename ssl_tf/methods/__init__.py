@@ -1,7 +1,8 @@
 """SSL methods. Every module in this package registers one method.
 
 Importing the package imports each sibling module, so a new method needs only
-its own file.
+its own file. `base` holds what methods share; `key_queue` and `shuffle_bn`
+are MoCo's building blocks (they register nothing).
 """
 
 import importlib

@@ -1,4 +1,10 @@
-"""`SSLModel` (the one train_step) and the method registry."""
+"""`SSLModel` (the one train_step), its shared blocks and the registry.
+
+The blocks several methods share live here: `SSLModel.project_views`
+(SimCLR, triplet), `simclr_views` (SimCLR, MoCo, triplet),
+`ClassifierMethod` (rotation, supervised) and the checks of common options
+(`check_temperature`, `check_projection_dims`).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,9 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from ssl_tf import augment, registry
-from ssl_tf.config import make_method_config
+from ssl_tf import augment, losses, registry
+from ssl_tf.config import ConfigError, make_method_config
+from ssl_tf.models.heads import ClassificationHead
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,6 +25,32 @@ class MethodConfig:
     def validate(self, experiment) -> None:
         """Checks values against the whole experiment; raises ConfigError."""
         del experiment
+
+
+def check_temperature(temperature) -> None:
+    """Raises `ConfigError` unless the `temperature` option is positive."""
+    if temperature <= 0:
+        raise ConfigError(
+            "`temperature` must be positive. "
+            f"Received: temperature={temperature}"
+        )
+
+
+def check_projection_dims(projection_dims) -> None:
+    """Raises `ConfigError` unless `projection_dims` are positive sizes."""
+    if len(projection_dims) < 1 or min(projection_dims) < 1:
+        raise ConfigError(
+            "`projection_dims` must be positive sizes. "
+            f"Received: projection_dims={projection_dims}"
+        )
+
+
+def simclr_views(augment_config, image_size, seed=None, method_config=None):
+    """Two views by SimCLR's recipe: the `make_views` of two-view methods."""
+    del method_config  # the same views for every option
+    return augment.TwoViews(
+        augment.simclr_recipe(augment_config, image_size, seed)
+    )
 
 
 def register_method(name: str, config_cls: type):
@@ -98,6 +131,31 @@ class SSLModel(keras.Model):
         """The scalar loss of one (per-replica) batch of views."""
         raise NotImplementedError
 
+    def project_views(self, inputs, projector, training, concat_views=True):
+        """`(z_1, z_2)`: `projector(encoder(view))` of both views.
+
+        Args:
+            inputs: a batch with `view_1` and `view_2`.
+            projector: the head applied to the encoder's features.
+            training: Boolean, passed to the encoder and the head.
+            concat_views: run both views through the encoder as one batch,
+                as SimCLR's code does (BatchNorm sees 2N images); faster on
+                CPU. `False` runs each view on its own.
+        """
+        views = (inputs["view_1"], inputs["view_2"])
+        if concat_views:
+            both = tf.concat(views, axis=0)
+            z = projector(
+                self.encoder(both, training=training), training=training
+            )
+            z_1, z_2 = tf.split(z, 2, axis=0)
+            return z_1, z_2
+        z_1, z_2 = (
+            projector(self.encoder(v, training=training), training=training)
+            for v in views
+        )
+        return z_1, z_2
+
     def after_train_step(self, inputs):
         """State updates after the optimizer step (EMA, queues)."""
 
@@ -139,3 +197,56 @@ class SSLModel(keras.Model):
         logs = {metric.name: metric.result() for metric in self.metrics}
         logs["learning_rate"] = self.optimizer.learning_rate
         return logs
+
+
+class ClassifierMethod(SSLModel):
+    """A linear classifier on the encoder, trained with cross-entropy.
+
+    The shared body of the methods that predict one label per image (the
+    applied rotation, the class): `classifier`, the sparse cross-entropy
+    `ssl_loss` and the training accuracy `accuracy_tracker`. A subclass
+    names them (`head_name`: the classifier's weights are saved under it;
+    `loss_name`; `accuracy_name`: the metric in the logs) and gives the
+    `views_layer` that turns a recipe into labelled images; its config has
+    a `recipe` field.
+
+    Args:
+        encoder: The backbone `keras.Model`.
+        config: The method's config dataclass.
+        num_classes: Integer. Number of labels.
+    """
+
+    head_name = "classifier"
+    loss_name = "cross_entropy"
+    accuracy_name = "accuracy"
+    views_layer = None
+
+    def __init__(self, encoder, config, num_classes, **kwargs):
+        super().__init__(encoder=encoder, config=config, **kwargs)
+        self.num_classes = int(num_classes)
+        self.classifier = ClassificationHead(
+            self.num_classes, seed=self.seed, name=self.head_name
+        )
+        self.classifier.build((None, int(encoder.outputs[0].shape[-1])))
+        self.ssl_loss = keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, name=self.loss_name
+        )
+        self.accuracy_tracker = keras.metrics.Mean(self.accuracy_name)
+
+    @classmethod
+    def make_views(
+        cls, augment_config, image_size, seed=None, method_config=None
+    ):
+        method_config = method_config or cls.config_cls()
+        return cls.views_layer(
+            augment.make_recipe(
+                method_config.recipe, augment_config, image_size, seed
+            )
+        )
+
+    def compute_ssl_loss(self, inputs, training):
+        embeddings = self.encoder(inputs["images"], training=training)
+        logits = self.classifier(embeddings)
+        labels = tf.cast(tf.reshape(inputs["labels"], [-1]), tf.int32)
+        self.accuracy_tracker.update_state(losses.top1_hits(logits, labels))
+        return self.ssl_loss(labels, logits)

@@ -7,10 +7,11 @@ import threading
 import keras
 import tensorflow as tf
 
-from ssl_tf import augment, losses
-from ssl_tf.augment import seeding
+from ssl_tf import losses
 from ssl_tf.config import ConfigError, check_choice
+from ssl_tf.methods import base, shuffle_bn
 from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
+from ssl_tf.methods.key_queue import enqueue, random_unit_rows
 from ssl_tf.models.heads import ProjectionHead
 
 BN_MODES = ("shuffle", "sync")
@@ -52,11 +53,7 @@ class MoCoConfig(MethodConfig):
 
     def validate(self, experiment):
         batch_size = experiment.train.batch_size
-        if self.temperature <= 0:
-            raise ConfigError(
-                "`temperature` must be positive. "
-                f"Received: temperature={self.temperature}"
-            )
+        base.check_temperature(self.temperature)
         if not 0 <= self.momentum <= 1:
             raise ConfigError(
                 "`momentum` must be in [0, 1]. "
@@ -79,11 +76,7 @@ class MoCoConfig(MethodConfig):
                 "when momentum_schedule='cosine'. "
                 f"Received: total_steps={self.total_steps}"
             )
-        if len(self.projection_dims) < 1 or min(self.projection_dims) < 1:
-            raise ConfigError(
-                "`projection_dims` must be positive sizes. "
-                f"Received: projection_dims={self.projection_dims}"
-            )
+        base.check_projection_dims(self.projection_dims)
         check_choice("bn_mode", self.bn_mode, BN_MODES)
         if self.bn_splits < 1 or batch_size % self.bn_splits:
             raise ConfigError(
@@ -97,39 +90,6 @@ class MoCoConfig(MethodConfig):
                 "(`train.batch_size` / 2). "
                 f"Received: bn_splits={self.bn_splits}"
             )
-
-
-def enqueue(queue, pointer, keys):
-    """Writes `keys` into the FIFO `queue` at `pointer`, wrapping around.
-
-    The oldest rows are overwritten; the result is the same as enqueueing
-    the keys one by one (if there are more keys than rows, only the last
-    `len(queue)` remain).
-
-    Args:
-        queue: `(K, d)` variable.
-        pointer: int32 scalar variable, the row the next key goes to.
-        keys: `(n, d)` keys, oldest first.
-    """
-    size = tf.shape(queue)[0]
-    n = tf.shape(keys)[0]
-    start = tf.maximum(n - size, 0)
-    rows = tf.math.floormod(pointer + start + tf.range(n - start), size)
-    updated = tf.tensor_scatter_nd_update(
-        tf.convert_to_tensor(queue),
-        rows[:, None],
-        tf.cast(keys[start:], queue.dtype),
-    )
-    queue.assign(updated)
-    pointer.assign(tf.math.floormod(pointer + n, size))
-
-
-def _random_unit_rows(seed):
-    def initializer(shape, dtype=None):
-        rows = keras.random.normal(shape, seed=seed, dtype="float32")
-        return tf.cast(tf.math.l2_normalize(rows, axis=1), dtype or "float32")
-
-    return initializer
 
 
 @register_method("moco", config_cls=MoCoConfig)
@@ -178,59 +138,6 @@ class MoCo(SSLModel):
        momentum schedule, BYOL)
     """
 
-    # `sgd` follows torch.optim.SGD: these PyTorch wd values are coupled L2.
-    preset_options = {
-        # solo-learn's CIFAR MoCo v2+ optimizer (SGD 0.3, wd 1e-4) with
-        # T = 0.1, measured best of three at 4 epochs (README): the peer's
-        # SGD 0.06 / wd 5e-4 / T 0.2 gave 48.3 / 46.3, this 49.2 / 47.4.
-        # A MoCo epoch costs 0.65x SimCLR's (the key view has no backward
-        # pass; `benchmarks/bench.py`), so 6 epochs fit SimCLR's 4-epoch
-        # budget: 51.6 / 49.1.
-        "cifar10-quick": {
-            "temperature": 0.1,
-            "queue_size": 4096,
-            "momentum": 0.99,
-            "__config__": {
-                "train.epochs": "6",
-                "train.optimizer": "sgd",
-                "train.learning_rate": "0.3",
-                "train.momentum": "0.9",
-                "train.weight_decay": "1e-4",
-            },
-        },
-        "cifar10-resnet18": {
-            "temperature": 0.2,
-            "queue_size": 4096,
-            "momentum": 0.99,
-            "__config__": {
-                "train.optimizer": "sgd",
-                "train.learning_rate": "0.06",
-                "train.momentum": "0.9",
-                "train.weight_decay": "5e-4",
-            },
-        },
-        # MoCo v2's ImageNet recipe: batch 256, lr 0.03, 200 epochs,
-        # 8 GPUs (here 8 BN groups), crops of 20-100% area.
-        "imagenet-resnet50": {
-            "temperature": 0.2,
-            "queue_size": 65536,
-            "momentum": 0.999,
-            "projection_dims": (2048, 128),
-            "bn_splits": 8,
-            "__config__": {
-                "train.optimizer": "sgd",
-                "train.batch_size": "256",
-                "train.epochs": "200",
-                "train.learning_rate": "0.03",
-                "train.momentum": "0.9",
-                "train.weight_decay": "1e-4",
-                "train.warmup_epochs": "0",
-                "augment.crop_scale": "0.2,1.0",
-                "augment.jitter_strength": "0.5",
-            },
-        },
-    }
-
     # For the shared 2-replica test (smoke batch 8): 4 groups would leave
     # one image per group on each replica; BN over 2-image groups turns
     # float rounding into differences above the test's tolerance (and made
@@ -264,7 +171,7 @@ class MoCo(SSLModel):
             key.trainable = False
         self.queue = self.add_weight(
             shape=(config.queue_size, units[-1]),
-            initializer=_random_unit_rows(self.seed),
+            initializer=random_unit_rows(self.seed),
             trainable=False,
             # Every replica writes the same global keys.
             aggregation="only_first_replica",
@@ -285,11 +192,7 @@ class MoCo(SSLModel):
         # thread, on this one model object.
         self._pending = threading.local()
 
-    @staticmethod
-    def make_views(augment_config, image_size, seed=None, method_config=None):
-        return augment.TwoViews(
-            augment.simclr_recipe(augment_config, image_size, seed)
-        )
+    make_views = staticmethod(base.simclr_views)
 
     def _weight_pairs(self):
         query = self.encoder.weights + self.projector.weights
@@ -307,77 +210,27 @@ class MoCo(SSLModel):
             return tf.constant(0, tf.int64)
         return tf.cast(optimizer.iterations, tf.int64)
 
-    def _global_batch(self, n):
-        """`(global size, offset of this replica's rows, replicas)`."""
-        context = tf.distribute.get_replica_context()
-        if context is None or context.num_replicas_in_sync == 1:
-            return n, 0, 1
-        replicas = context.num_replicas_in_sync
-        replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
-        return n * replicas, replica * n, replicas
-
     def shuffled_groups(self, total):
         """BN group of each global key row: a seeded shuffle of the batch.
 
-        Each aligned block of `bn_splits` consecutive rows sends one row to
-        every group, in a random order drawn from the model seed and the
-        optimizer step (the same on every replica). Query row `i` is in
-        group `i % bn_splits`, so a key's group is a random other set of
-        images than its query's, as after MoCo's shuffle across GPUs, and
-        every replica holds the same number of rows of each group.
+        A random order per aligned block of `bn_splits` rows, drawn from
+        the model seed and the optimizer step. Query row `i` is in group
+        `i % bn_splits`, so a key's group is a random other set of images
+        than its query's, as after MoCo's shuffle across GPUs, and every
+        replica holds the same number of rows of each group.
         """
-        count = self.method_config.bn_splits
-        seed = tf.random.experimental.stateless_fold_in(
-            augment.batch_seed(self.seed, self._step()),
-            0x5F1E,
-            alg=seeding.ALGORITHM,
+        return shuffle_bn.shuffled_groups(
+            total, self.method_config.bn_splits, self.seed, self._step()
         )
-        blocks = (total + count - 1) // count
-        noise = seeding.stateless_uniform(tf.stack([blocks, count]), seed)
-        return tf.reshape(tf.argsort(noise, axis=1), [-1])[:total]
 
-    def _local_groups(self, n, global_groups=None):
-        count = self.method_config.bn_splits
-        total, offset, replicas = self._global_batch(n)
-        if replicas > 1:
-            # SyncBN joins each group across replicas; a replica without
-            # rows of a group would desynchronize the collectives.
-            tf.debugging.assert_equal(
-                tf.math.floormod(n, count),
-                0,
-                message="With bn_mode='shuffle' on several replicas, the "
-                "per-replica batch must be a multiple of `bn_splits`.",
-            )
-        if global_groups is None:
-            return tf.math.floormod(tf.range(n) + offset, count)
-        return global_groups(total)[offset : offset + n]
-
-    def _project(self, encoder, projector, images, training, groups=None):
-        """Projections of `images`, with BN statistics per group if given.
-
-        `groups` holds the BN group of every local row; each group is run
-        through the network separately (across replicas the synchronized
-        BN joins each group's rows, however they are spread), then the
-        rows are put back in their order.
-        """
-        if groups is None:
-            return projector(
-                encoder(images, training=training), training=training
-            )
-        count = self.method_config.bn_splits
-        rows = tf.dynamic_partition(
-            tf.range(tf.shape(images)[0]), groups, count
-        )
-        parts = tf.dynamic_partition(images, groups, count)
-        outputs = [
-            projector(encoder(part, training=training), training=training)
-            for part in parts
-        ]
-        return tf.dynamic_stitch(rows, outputs)
-
-    def _use_groups(self, training):
+    def _groups(self, images, training, global_groups=None):
+        """The local rows' BN groups in shuffle-mode training, else `None`."""
         config = self.method_config
-        return training and config.bn_mode == "shuffle" and config.bn_splits > 1
+        if training and config.bn_mode == "shuffle" and config.bn_splits > 1:
+            return shuffle_bn.local_groups(
+                tf.shape(images)[0], config.bn_splits, global_groups
+            )
+        return None
 
     def compute_keys(self, images, training):
         """L2-normalized keys of `images` from the key encoder (no gradient).
@@ -385,13 +238,13 @@ class MoCo(SSLModel):
         In training with `bn_mode="shuffle"`, the BN groups are a seeded
         shuffle of the global batch (`shuffled_groups`).
         """
-        groups = None
-        if self._use_groups(training):
-            groups = self._local_groups(
-                tf.shape(images)[0], self.shuffled_groups
-            )
-        keys = self._project(
-            self.key_encoder, self.key_projector, images, training, groups
+        keys = shuffle_bn.project(
+            self.key_encoder,
+            self.key_projector,
+            images,
+            training,
+            self._groups(images, training, self.shuffled_groups),
+            self.method_config.bn_splits,
         )
         keys = tf.math.l2_normalize(tf.cast(keys, tf.float32), axis=1)
         # stop_gradient: the key encoder follows the query encoder by EMA
@@ -400,11 +253,13 @@ class MoCo(SSLModel):
 
     def compute_queries(self, images, training):
         """Query projections; in shuffle mode row i is in BN group i % G."""
-        groups = None
-        if self._use_groups(training):
-            groups = self._local_groups(tf.shape(images)[0])
-        return self._project(
-            self.encoder, self.projector, images, training, groups
+        return shuffle_bn.project(
+            self.encoder,
+            self.projector,
+            images,
+            training,
+            self._groups(images, training),
+            self.method_config.bn_splits,
         )
 
     def compute_ssl_loss(self, inputs, training):
@@ -415,25 +270,22 @@ class MoCo(SSLModel):
         self._pending.keys = keys
         negatives = tf.convert_to_tensor(self.queue)
         # The logits serve the loss and the metric.
-        logits, labels = losses.info_nce_logits(
+        per_query, logits, labels = losses.info_nce(
             queries, keys, negatives, config.temperature
         )
-        hits = tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), labels)
-        self.contrastive_accuracy.update_state(tf.cast(hits, tf.float32))
-        return losses.global_batch_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-        )
+        self.contrastive_accuracy.update_state(losses.top1_hits(logits, labels))
+        return losses.global_batch_mean(per_query)
 
     def current_momentum(self):
         """The EMA coefficient m for the step just taken."""
         config = self.method_config
-        base = tf.constant(config.momentum, tf.float32)
+        start = tf.constant(config.momentum, tf.float32)
         if config.momentum_schedule == "constant":
-            return base
+            return start
         progress = tf.minimum(
             tf.cast(self._step(), tf.float32) / float(config.total_steps), 1.0
         )
-        return 1.0 - (1.0 - base) * (tf.cos(math.pi * progress) + 1.0) / 2.0
+        return 1.0 - (1.0 - start) * (tf.cos(math.pi * progress) + 1.0) / 2.0
 
     def update_key_encoder(self, momentum):
         """`key <- m * key + (1 - m) * query` for every trainable weight."""

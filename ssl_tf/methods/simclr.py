@@ -3,10 +3,10 @@
 import dataclasses
 
 import keras
-import tensorflow as tf
 
-from ssl_tf import augment, losses
+from ssl_tf import losses
 from ssl_tf.config import ConfigError
+from ssl_tf.methods import base
 from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
 from ssl_tf.models.heads import ProjectionHead
 
@@ -28,16 +28,8 @@ class SimCLRConfig(MethodConfig):
     concat_views: bool = True
 
     def validate(self, experiment):
-        if self.temperature <= 0:
-            raise ConfigError(
-                "`temperature` must be positive. "
-                f"Received: temperature={self.temperature}"
-            )
-        if len(self.projection_dims) < 1 or min(self.projection_dims) < 1:
-            raise ConfigError(
-                "`projection_dims` must be positive sizes. "
-                f"Received: projection_dims={self.projection_dims}"
-            )
+        base.check_temperature(self.temperature)
+        base.check_projection_dims(self.projection_dims)
         if experiment.train.batch_size < 2:
             raise ConfigError("SimCLR needs `train.batch_size` >= 2.")
 
@@ -53,47 +45,20 @@ class SimCLR(SSLModel):
      - [Chen et al., 2020](https://arxiv.org/abs/2002.05709)
     """
 
-    # Measured on cifar10-quick (3 epochs): T = 0.1 gave 51.2 / 49.8 linear /
-    # kNN top-1, T = 0.5 gave 48.6 / 44.9; long GPU runs prefer 0.5.
-    preset_options = {
-        "cifar10-resnet18": {"temperature": 0.5},
-        "imagenet-resnet50": {"projection_dims": (2048, 2048, 128)},
-    }
-
     def __init__(self, encoder, config, **kwargs):
         super().__init__(encoder=encoder, config=config, **kwargs)
         self.projector = ProjectionHead(config.projection_dims)
         self.contrastive_accuracy = keras.metrics.Mean("contrastive_accuracy")
 
-    @staticmethod
-    def make_views(augment_config, image_size, seed=None, method_config=None):
-        return augment.TwoViews(
-            augment.simclr_recipe(augment_config, image_size, seed)
-        )
+    make_views = staticmethod(base.simclr_views)
 
     def compute_ssl_loss(self, inputs, training):
-        views = (inputs["view_1"], inputs["view_2"])
-        if self.method_config.concat_views:
-            both = tf.concat(views, axis=0)
-            z = self.projector(
-                self.encoder(both, training=training), training=training
-            )
-            z_1, z_2 = tf.split(z, 2, axis=0)
-        else:
-            z_1, z_2 = (
-                self.projector(
-                    self.encoder(v, training=training), training=training
-                )
-                for v in views
-            )
+        z_1, z_2 = self.project_views(
+            inputs, self.projector, training, self.method_config.concat_views
+        )
         # The logits serve the loss and the metric: one all-gather a step.
-        logits_1, logits_2, labels = losses.nt_xent_logits(
+        per_anchor, logits, labels = losses.nt_xent(
             z_1, z_2, self.method_config.temperature
         )
-        hits = tf.equal(
-            tf.argmax(logits_1, axis=1, output_type=tf.int32), labels
-        )
-        self.contrastive_accuracy.update_state(tf.cast(hits, tf.float32))
-        return losses.global_batch_mean(
-            losses.nt_xent_per_anchor(logits_1, logits_2, labels)
-        )
+        self.contrastive_accuracy.update_state(losses.top1_hits(logits, labels))
+        return losses.global_batch_mean(per_anchor)

@@ -2,13 +2,13 @@
 
 import dataclasses
 
-import keras
-import tensorflow as tf
-
 from ssl_tf import augment
 from ssl_tf.config import check_choice
-from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
-from ssl_tf.models.heads import ClassificationHead
+from ssl_tf.methods.base import (
+    ClassifierMethod,
+    MethodConfig,
+    register_method,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +29,7 @@ class SupervisedConfig(MethodConfig):
 
 
 @register_method("supervised", config_cls=SupervisedConfig)
-class Supervised(SSLModel):
+class Supervised(ClassifierMethod):
     """Supervised baseline: encoder, linear classifier, cross-entropy.
 
     Trains the same encoder with labels, as the upper reference for the
@@ -47,66 +47,4 @@ class Supervised(SSLModel):
 
     needs_labels = True
 
-    # `sgd` follows torch.optim.SGD: these PyTorch wd values are coupled L2.
-    preset_options = {
-        "cifar10-quick": {
-            "__config__": {
-                "train.optimizer": "sgd",
-                "train.learning_rate": "0.2",
-                "train.momentum": "0.9",
-                "train.weight_decay": "5e-4",
-            },
-        },
-        "cifar10-resnet18": {
-            "__config__": {
-                "train.optimizer": "sgd",
-                "train.epochs": "200",
-                "train.learning_rate": "0.2",
-                "train.momentum": "0.9",
-                "train.weight_decay": "5e-4",
-                "train.warmup_epochs": "1",
-            },
-        },
-        # Goyal et al. (2017): SGD, lr 0.1 per 256, 90 epochs, 5 warm-up.
-        "imagenet-resnet50": {
-            "__config__": {
-                "train.optimizer": "sgd",
-                "train.epochs": "90",
-                "train.learning_rate": "0.1",
-                "train.momentum": "0.9",
-                "train.weight_decay": "1e-4",
-                "train.warmup_epochs": "5",
-            },
-        },
-    }
-
-    def __init__(self, encoder, config, num_classes, **kwargs):
-        super().__init__(encoder=encoder, config=config, **kwargs)
-        self.num_classes = int(num_classes)
-        self.classifier = ClassificationHead(
-            self.num_classes, seed=self.seed, name="classifier"
-        )
-        self.classifier.build((None, int(encoder.outputs[0].shape[-1])))
-        self.ssl_loss = keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True, name="cross_entropy"
-        )
-        self.accuracy = keras.metrics.Mean("accuracy")
-
-    @staticmethod
-    def make_views(augment_config, image_size, seed=None, method_config=None):
-        method_config = method_config or SupervisedConfig()
-        return augment.LabeledView(
-            augment.make_recipe(
-                method_config.recipe, augment_config, image_size, seed
-            )
-        )
-
-    def compute_ssl_loss(self, inputs, training):
-        embeddings = self.encoder(inputs["images"], training=training)
-        logits = self.classifier(embeddings)
-        labels = tf.cast(tf.reshape(inputs["labels"], [-1]), tf.int32)
-        predicted = tf.argmax(logits, axis=1, output_type=tf.int32)
-        self.accuracy.update_state(
-            tf.cast(tf.equal(predicted, labels), tf.float32)
-        )
-        return self.ssl_loss(labels, logits)
+    views_layer = augment.LabeledView

@@ -5,9 +5,10 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from ssl_tf import augment, losses
+from ssl_tf import losses
 from ssl_tf.config import ConfigError, check_choice
 from ssl_tf.losses.triplet import MINING
+from ssl_tf.methods import base
 from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
 from ssl_tf.models.heads import ProjectionHead
 
@@ -37,11 +38,7 @@ class TripletConfig(MethodConfig):
                 f"Received: margin={self.margin}"
             )
         check_choice("mining", self.mining, MINING)
-        if len(self.projection_dims) < 1 or min(self.projection_dims) < 1:
-            raise ConfigError(
-                "`projection_dims` must be positive sizes. "
-                f"Received: projection_dims={self.projection_dims}"
-            )
+        base.check_projection_dims(self.projection_dims)
         if experiment.train.batch_size < 2:
             raise ConfigError(
                 "Triplet needs `train.batch_size` >= 2 (negatives are "
@@ -69,13 +66,6 @@ class Triplet(SSLModel):
      - [Wang & Gupta, 2015](https://arxiv.org/abs/1505.00687)
     """
 
-    # Same encoder, views and LARS budget as SimCLR's preset: LARS scales
-    # each update to the weight norm, so its rate carries over.
-    preset_options = {
-        "cifar10-quick": {"margin": 0.2, "mining": "semihard"},
-        "cifar10-resnet18": {"margin": 0.2, "mining": "semihard"},
-    }
-
     def __init__(self, encoder, config, **kwargs):
         super().__init__(encoder=encoder, config=config, **kwargs)
         self.projector = ProjectionHead(
@@ -84,29 +74,14 @@ class Triplet(SSLModel):
         self.projector.build((None, int(encoder.outputs[0].shape[-1])))
         self.active_triplets = keras.metrics.Mean("active_triplets")
 
-    @staticmethod
-    def make_views(augment_config, image_size, seed=None, method_config=None):
-        return augment.TwoViews(
-            augment.simclr_recipe(augment_config, image_size, seed)
-        )
+    make_views = staticmethod(base.simclr_views)
 
     def compute_ssl_loss(self, inputs, training):
-        views = (inputs["view_1"], inputs["view_2"])
-        if self.method_config.concat_views:
-            both = tf.concat(views, axis=0)
-            z = self.projector(
-                self.encoder(both, training=training), training=training
-            )
-            anchors, positives = tf.split(z, 2, axis=0)
-        else:
-            anchors, positives = (
-                self.projector(
-                    self.encoder(v, training=training), training=training
-                )
-                for v in views
-            )
-        # One mining pass serves the loss and the metric.
         config = self.method_config
+        anchors, positives = self.project_views(
+            inputs, self.projector, training, config.concat_views
+        )
+        # One mining pass serves the loss and the metric.
         per_anchor = losses.triplet_losses(
             anchors, positives, config.margin, config.mining, self.seed
         )

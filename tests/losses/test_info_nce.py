@@ -66,6 +66,18 @@ class InfoNCETest(TestCase):
         q, k = _normalize(queries), _normalize(keys)
         self.assertAllClose(logits[:, 0], np.sum(q * k, axis=1) / 0.1)
 
+    def test_per_query_loss_comes_with_its_logits(self):
+        queries, keys = _random(3, (3, 4)), _random(4, (3, 4))
+        negatives = _random(5, (6, 4))
+        per_query, logits, labels = losses.info_nce(
+            queries, keys, negatives, 0.1
+        )
+        expected, _ = losses.info_nce_logits(queries, keys, negatives, 0.1)
+        self.assertAllClose(logits, expected)
+        log_z = np.log(np.exp(logits.numpy()).sum(axis=1))
+        self.assertAllClose(per_query, log_z - logits.numpy()[:, 0])
+        self.assertAllEqual(labels, [0, 0, 0])
+
     def test_invalid_temperature(self):
         with self.assertRaisesRegex(
             ValueError, "`temperature` must be positive"

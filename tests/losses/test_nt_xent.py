@@ -54,7 +54,25 @@ class NTXentTest(TestCase):
         logits_1, logits_2, labels = losses.nt_xent_logits(z, z, 1.0)
         self.assertAllEqual(labels, [0, 1, 2])
         self.assertAllClose(np.diag(logits_1.numpy()[:, :3]), [1, 1, 1])
-        self.assertTrue(np.all(np.diag(logits_1.numpy()[:, 3:]) < -1e8))
+        # Self-similarity 1 minus the 1e9 mask: never the softmax's pick.
+        self.assertAllClose(np.diag(logits_1.numpy()[:, 3:]), [1 - 1e9] * 3)
+
+    def test_per_anchor_loss_comes_with_its_logits(self):
+        # Aligned one-hot projections: every anchor has the closed-form
+        # loss log(1 + (2N - 2) exp(-1/T)), and its positive wins.
+        n, temperature = 3, 0.5
+        z = np.eye(n, 4, dtype="float32")
+        per_anchor, logits, labels = losses.nt_xent(z, z, temperature)
+        expected = np.log(1 + (2 * n - 2) * np.exp(-1 / temperature))
+        self.assertAllClose(per_anchor, [expected] * n)
+        self.assertAllClose(logits, losses.nt_xent_logits(z, z, temperature)[0])
+        self.assertAllEqual(losses.top1_hits(logits, labels), [1.0] * n)
+
+    def test_top1_hits_hand_case(self):
+        # Row 3 ties: argmax takes the first column, not the label's.
+        logits = np.array([[2.0, 1.0], [0.0, 3.0], [1.0, 1.0]], "float32")
+        hits = losses.top1_hits(logits, tf.constant([0, 0, 1]))
+        self.assertAllEqual(hits, [1.0, 0.0, 0.0])
 
     def test_gathers_negatives_across_two_replicas(self):
         rng = np.random.default_rng(2)

@@ -1,10 +1,8 @@
 """Tests every registered method gets: fit, export, reload, replicas."""
 
-import dataclasses
 import glob
 import io
 import os
-import sys
 import textwrap
 from contextlib import redirect_stdout
 
@@ -13,22 +11,17 @@ import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
-from ssl_tf import cli, export, methods, presets
-from ssl_tf.config import apply_overrides
-from ssl_tf.testing import TestCase, mirrored_strategy, tiny_images
+from ssl_tf import cli, methods
+from ssl_tf.registry import METHODS
+from ssl_tf.testing import (
+    TestCase,
+    mirrored_strategy,
+    smoke_config,
+    tiny_images,
+)
 from ssl_tf.training import checkpoints, run
 
-METHODS = [(name, name) for name in methods.list_methods()]
-
-
-def smoke_config(method, tmp, **overrides):
-    config = presets.get_preset("smoke", method)
-    config = dataclasses.replace(
-        config,
-        output_dir=os.path.join(tmp, "runs"),
-        export_dir=os.path.join(tmp, "saved"),
-    )
-    return apply_overrides(config, overrides)
+NAMED_METHODS = [(name, name) for name in methods.list_methods()]
 
 
 def smoke_arrays(n=32, size=16):
@@ -36,23 +29,10 @@ def smoke_arrays(n=32, size=16):
 
 
 class EveryMethodTest(TestCase):
-    @parameterized.named_parameters(*METHODS)
+    @parameterized.named_parameters(*NAMED_METHODS)
     def test_two_step_fit_export_reload(self, method):
-        tmp = self.get_temp_dir()
-        config = smoke_config(method, tmp)
-        result = run.pretrain(config, arrays=smoke_arrays(), verbose=0)
-        losses = result.history["loss"]
-        self.assertTrue(np.all(np.isfinite(losses)))
-        encoder = export.load_encoder(result.export_dir)
-        for shape in ((2, 16, 16, 3), (2, 50, 70, 3)):
-            out = encoder.embed(np.zeros(shape, np.uint8))
-            self.assertEqual(out.shape[0], 2)
-        images = tiny_images(4)
-        expected = result.model.encoder(
-            tf.cast(images, tf.float32) / 255.0, training=False
-        )
-        self.assertAllClose(encoder.embed(images), expected, atol=1e-4)
-        self.assert_recipe_picture_logged(run.run_dir(config))
+        result = self.run_method_smoke(method)
+        self.assert_recipe_picture_logged(result.run_dir)
 
     def assert_recipe_picture_logged(self, directory):
         # TensorBoard gets each original beside its views at >= 128 px per
@@ -70,29 +50,12 @@ class EveryMethodTest(TestCase):
         text = tags["augmentation_parameters"].tensor.string_val[0].decode()
         self.assertIn("| image | view 1", text)
 
-    @parameterized.named_parameters(*METHODS)
-    def test_fit_changes_encoder_weights(self, method):
-        tmp = self.get_temp_dir()
-        config = smoke_config(method, tmp)
-        strategy = tf.distribute.get_strategy()
-        model, _ = run.build_model(
-            config, strategy, steps_per_epoch=2, num_classes=4
-        )
-        before = [w.numpy().copy() for w in model.encoder.trainable_weights]
-        run_one_step(model, config, strategy)
-        after = model.encoder.trainable_weights
-        changed = [
-            not np.allclose(a, b.numpy())
-            for a, b in zip(before, after, strict=True)
-        ]
-        self.assertGreater(np.mean(changed), 0.5)
-
-    @parameterized.named_parameters(*METHODS)
+    @parameterized.named_parameters(*NAMED_METHODS)
     def test_checkpoint_restores_every_weight(self, method):
         # Heads, key encoders, queues and BN statistics included: a fresh
         # model restored from the checkpoint equals the trained one.
         tmp = self.get_temp_dir()
-        config = smoke_config(method, tmp)
+        config = smoke_config(tmp, method)
         strategy = tf.distribute.get_strategy()
         models = []
         for _ in range(2):
@@ -119,7 +82,7 @@ class EveryMethodTest(TestCase):
             methods.get_method(method), "replica_equivalence_options", {}
         )
         config = smoke_config(
-            method, self.get_temp_dir(), **{**options, **overrides}
+            self.get_temp_dir(), method, **{**options, **overrides}
         )
         results = []
         for strategy in (
@@ -134,7 +97,7 @@ class EveryMethodTest(TestCase):
         return zip(*results, strict=True)
 
     @pytest.mark.distributed
-    @parameterized.named_parameters(*METHODS)
+    @parameterized.named_parameters(*NAMED_METHODS)
     def test_two_replicas_equal_one_device(self, method):
         # One step on MirroredStrategy over 2 logical CPUs must give the
         # same weights as one step on one device with the same global batch.
@@ -230,25 +193,14 @@ TOY_METHOD = textwrap.dedent(
 
 class RegistryTest(TestCase):
     def test_a_new_file_adds_a_method_everywhere(self):
-        tmp = self.get_temp_dir()
-        with open(os.path.join(tmp, "toy_distance.py"), "w") as handle:
-            handle.write(TOY_METHOD)
-        methods.__path__.append(tmp)
-        try:
-            methods.discover()
-            self.assertIn("toy_distance", methods.list_methods())
-            out = io.StringIO()
-            with redirect_stdout(out):
-                cli.main(["methods"])
-            self.assertIn("toy_distance", out.getvalue())
-            # The same smoke test every registered method gets.
-            config = smoke_config("toy_distance", tmp)
-            result = run.pretrain(config, arrays=smoke_arrays(), verbose=0)
-            self.assertTrue(os.path.isdir(result.export_dir))
-        finally:
-            methods.__path__.remove(tmp)
-            methods.unregister_method("toy_distance")
-            sys.modules.pop("ssl_tf.methods.toy_distance", None)
+        self.add_module_file(methods, TOY_METHOD, METHODS, "toy_distance")
+        self.assertIn("toy_distance", methods.list_methods())
+        out = io.StringIO()
+        with redirect_stdout(out):
+            cli.main(["methods"])
+        self.assertIn("toy_distance", out.getvalue())
+        # The same smoke test every registered method gets.
+        self.run_method_smoke("toy_distance")
 
     def test_unknown_method_lists_available(self):
         with self.assertRaisesRegex(ValueError, "Available: .*simclr"):
@@ -259,4 +211,4 @@ class RegistryTest(TestCase):
             methods.register_method("simclr", methods.MethodConfig)(object)
 
     def test_parameterized_tests_cover_the_registry(self):
-        self.assertEqual([m for m, _ in METHODS], methods.list_methods())
+        self.assertEqual([m for m, _ in NAMED_METHODS], methods.list_methods())

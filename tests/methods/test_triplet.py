@@ -5,10 +5,10 @@ import types
 import numpy as np
 from absl.testing import parameterized
 
-from ssl_tf import losses, presets
+from ssl_tf import losses
 from ssl_tf.config import ConfigError, ExperimentConfig, TrainConfig
 from ssl_tf.methods import triplet
-from ssl_tf.testing import TestCase, fit_two_steps, tiny_encoder
+from ssl_tf.testing import TestCase, tiny_encoder
 
 
 def make_views(n=8, seed=0):
@@ -52,13 +52,6 @@ class TripletModelTest(TestCase):
             atol=1e-5,
         )
 
-    def test_fit_two_steps(self):
-        model = make_triplet(margin=1.0)
-        batch = make_views()
-        history = fit_two_steps(model, batch)
-        self.assertTrue(np.isfinite(history["loss"][0]))
-        self.assertGreater(history["active_triplets"][0], 0.0)
-
 
 class TripletConfigTest(TestCase):
     @parameterized.named_parameters(
@@ -81,10 +74,3 @@ class TripletConfigTest(TestCase):
         ExperimentConfig(
             method="triplet", train=TrainConfig(batch_size=2)
         ).validate()
-
-    @parameterized.named_parameters(
-        ("quick", "cifar10-quick"), ("resnet18", "cifar10-resnet18")
-    )
-    def test_presets_validate(self, name):
-        config = presets.get_preset(name, "triplet").validate()
-        self.assertEqual(config.method_options["mining"], "semihard")
