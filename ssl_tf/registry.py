@@ -27,6 +27,8 @@ Example:
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 from ssl_tf.errors import ConfigError, suggest
@@ -80,6 +82,17 @@ class Registry:
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries
+
+
+def import_submodules(package: str, path) -> None:
+    """Imports every module of `package` (at `path`); each registers itself.
+
+    This is what makes an extension one new file: a package calls
+    `import_submodules(__name__, __path__)` at import time, and again when a
+    test has added a module. Modules already imported are left as they are.
+    """
+    for module in pkgutil.iter_modules(path):
+        importlib.import_module(f"{package}.{module.name}")
 
 
 METHODS = Registry("method")

@@ -6,9 +6,6 @@ module of this package is imported here, so a protocol registers itself
 (`base.register_protocol`) by being one file in it.
 """
 
-import importlib
-import pkgutil
-
 from ssl_tf import registry
 from ssl_tf.evaluation.base import (
     Context,
@@ -60,10 +57,9 @@ from ssl_tf.evaluation.subsets import balanced_subset
 
 def discover() -> None:
     """Imports every module of this package's path (protocols register)."""
-    # Already imported modules are returned as they are, so the function
+    # Already imported modules are left as they are, so the function
     # `finetune` exported above keeps its name on the package.
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
+    registry.import_submodules(__name__, __path__)
 
 
 def protocol_names() -> list[str]:

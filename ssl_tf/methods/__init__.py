@@ -5,9 +5,7 @@ its own file. `base` holds what methods share; `key_queue` and `shuffle_bn`
 are MoCo's building blocks (they register nothing).
 """
 
-import importlib
-import pkgutil
-
+from ssl_tf import registry
 from ssl_tf.config import make_method_config, method_config_fields
 from ssl_tf.methods.base import (
     MethodConfig,
@@ -21,9 +19,7 @@ from ssl_tf.methods.base import (
 
 def discover() -> None:
     """Imports every module of this package's path (each registers itself)."""
-    for module in pkgutil.iter_modules(__path__):
-        if module.name != "base":
-            importlib.import_module(f"{__name__}.{module.name}")
+    registry.import_submodules(__name__, __path__)
 
 
 discover()

@@ -17,8 +17,6 @@ register_preset(
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -134,8 +132,7 @@ def get_preset(name: str, method: str | None = None) -> ExperimentConfig:
 
 def discover() -> None:
     """Imports every module of this package's path (each registers itself)."""
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
+    registry.import_submodules(__name__, __path__)
 
 
 discover()
