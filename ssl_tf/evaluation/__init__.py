@@ -55,19 +55,15 @@ from ssl_tf.evaluation.report import (
 from ssl_tf.evaluation.subsets import balanced_subset
 
 
-def discover() -> None:
-    """Imports every module of this package's path (protocols register)."""
-    # Already imported modules are left as they are, so the function
-    # `finetune` exported above keeps its name on the package.
-    registry.import_submodules(__name__, __path__)
-
-
 def protocol_names() -> list[str]:
     """The registered protocol names, sorted."""
     return registry.PROTOCOLS.names()
 
 
-discover()
+# Import every module of this package: each protocol registers itself.
+# Modules already imported are left as they are, so the function
+# `finetune` exported above keeps its name on the package.
+registry.import_submodules(__name__, __path__)
 
 __all__ = [
     "LinearClassifier",
@@ -80,7 +76,6 @@ __all__ = [
     "accuracy_metrics",
     "balanced_subset",
     "describe_protocols",
-    "discover",
     "embed_images",
     "export_projector",
     "extract_features",

@@ -16,17 +16,11 @@ from ssl_tf.methods.base import (
     unregister_method,
 )
 
-
-def discover() -> None:
-    """Imports every module of this package's path (each registers itself)."""
-    registry.import_submodules(__name__, __path__)
-
-
-discover()
+# Import every module of this package: each registers itself.
+registry.import_submodules(__name__, __path__)
 
 __all__ = [
     "MethodConfig",
-    "discover",
     "SSLModel",
     "get_method",
     "list_methods",

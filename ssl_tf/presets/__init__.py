@@ -130,16 +130,11 @@ def get_preset(name: str, method: str | None = None) -> ExperimentConfig:
     return registry.PRESETS.get(name).config(method)
 
 
-def discover() -> None:
-    """Imports every module of this package's path (each registers itself)."""
-    registry.import_submodules(__name__, __path__)
-
-
-discover()
+# Import every module of this package: each registers itself.
+registry.import_submodules(__name__, __path__)
 
 __all__ = [
     "Preset",
-    "discover",
     "get_preset",
     "list_presets",
     "register_preset",

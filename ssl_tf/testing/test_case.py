@@ -9,6 +9,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from ssl_tf import export
+from ssl_tf import registry as registry_lib
 from ssl_tf.testing.configs import smoke_config
 from ssl_tf.training import run
 
@@ -72,12 +73,12 @@ class TestCase(tf.test.TestCase, parameterized.TestCase):
         """Writes `source` as a new module of `package`, as a user would.
 
         The file goes to a temporary directory added to the package's path,
-        and `package.discover()` imports it (it registers `name` in
-        `registry`). Path, module and registration are removed when the
-        test ends.
+        and `ssl_tf.registry.import_submodules` imports it (it registers
+        `name` in `registry`). Path, module and registration are removed
+        when the test ends.
 
         Args:
-            package: an extension package with `discover()`
+            package: an extension package
                 (`ssl_tf.methods`, `ssl_tf.presets`).
             source: the module's code.
             registry: the `ssl_tf.registry.Registry` the module fills.
@@ -91,7 +92,7 @@ class TestCase(tf.test.TestCase, parameterized.TestCase):
         self.addCleanup(sys.modules.pop, f"{package.__name__}.{module}", None)
         self.addCleanup(registry.unregister, name)
         self.addCleanup(package.__path__.remove, directory)
-        package.discover()
+        registry_lib.import_submodules(package.__name__, package.__path__)
 
     def run_method_smoke(self, method, **overrides):
         """Pretrains `method` for 2 steps and checks the run and its export.

@@ -40,34 +40,31 @@ def toy_majority(context, options):
 class ProtocolRegistryTest(TestCase):
     def test_a_new_file_adds_a_protocol_everywhere(self):
         tmp = self.get_temp_dir()
-        with open(os.path.join(tmp, "toy_majority.py"), "w") as handle:
-            handle.write(TOY_PROTOCOL)
-        evaluation.__path__.append(tmp)
-        try:
-            evaluation.discover()
-            self.assertIn("toy_majority", evaluation.protocol_names())
-            out = io.StringIO()
-            with contextlib.redirect_stdout(out), self.assertRaises(SystemExit):
-                cli.main(["eval", "--help"])
-            self.assertIn("toy_majority", out.getvalue())
-            self.assertIn("label [0]", out.getvalue())
-            labels = colour_classes(9, 1)
-            result = protocols.run(
-                "toy_majority",
-                tiny_export(os.path.join(tmp, "export")),
-                DataConfig(source="arrays", name="toy", image_size=16),
-                options={"label": "2", "use_cache": False},
-                arrays={"train": colour_classes(6, 0), "test": labels},
-            )
-            self.assertAllClose(result["metrics"]["top1"], 3 / 9)
-            self.assertEqual(result["options"]["label"], 2)
-            with self.assertRaisesRegex(ValueError, "labell"):
-                base.resolve_options("toy_majority", {"labell": 1})
-        finally:
-            evaluation.__path__.remove(tmp)
-            evaluation.unregister_protocol("toy_majority")
-            sys.modules.pop("ssl_tf.evaluation.toy_majority", None)
+        self.add_module_file(
+            evaluation, TOY_PROTOCOL, registry.PROTOCOLS, "toy_majority"
+        )
+        self.assertIn("toy_majority", evaluation.protocol_names())
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), self.assertRaises(SystemExit):
+            cli.main(["eval", "--help"])
+        self.assertIn("toy_majority", out.getvalue())
+        self.assertIn("label [0]", out.getvalue())
+        labels = colour_classes(9, 1)
+        result = protocols.run(
+            "toy_majority",
+            tiny_export(os.path.join(tmp, "export")),
+            DataConfig(source="arrays", name="toy", image_size=16),
+            options={"label": "2", "use_cache": False},
+            arrays={"train": colour_classes(6, 0), "test": labels},
+        )
+        self.assertAllClose(result["metrics"]["top1"], 3 / 9)
+        self.assertEqual(result["options"]["label"], 2)
+        with self.assertRaisesRegex(ValueError, "labell"):
+            base.resolve_options("toy_majority", {"labell": 1})
+
+    def test_a_removed_protocol_file_leaves_no_trace(self):
         self.assertNotIn("toy_majority", registry.PROTOCOLS)
+        self.assertNotIn("ssl_tf.evaluation.toy_majority", sys.modules)
 
     def test_every_protocol_has_an_options_dataclass_and_a_summary(self):
         for name in evaluation.protocol_names():
