@@ -141,6 +141,46 @@ def _peer_rows(args):
 
 
 def run_all(args):
+    """Measures every planned row (and the peer's), then adds the FLOP rates."""
+    cpu, ceilings = _hardware(args)
+    # A row's share is of the best either framework reached on this CPU.
+    ceiling = {
+        dtype: max(value[dtype] for value in ceilings.values())
+        for dtype in ("float32", "bfloat16")
+    }
+    rows = plan_rows(args)
+    flops = _flops_per_view(rows)
+    peer_rows = _peer_rows(args) if args.peer and peer.available() else []
+    results, peers = _measure_alternating(args, rows, peer_rows)
+    measured = [
+        {**row, **_median_result(r)}
+        for row, r in zip(rows, results, strict=True)
+    ]
+    for row in measured:
+        per_view = flops[(row["method"], row["size"])]["train_step_per_view"]
+        if row["stage"] != "augment":
+            row["gflops_per_s"] = per_view * row["views_per_s"] / 1e9
+            dtype = (
+                "bfloat16" if row.get("precision") == "bfloat16" else "float32"
+            )
+            row["ceiling_percent"] = 100 * row["gflops_per_s"] / ceiling[dtype]
+    return {
+        "cpu": cpu,
+        "ceiling_gflops": ceiling,
+        "ceilings": ceilings,
+        "flops": {f"{m}/{s}": v for (m, s), v in flops.items()},
+        "rows": measured,
+        "peer": [
+            _median_peer(key, runs)
+            for key, runs in zip(peer_rows, peers, strict=True)
+        ],
+        "command": " ".join(sys.argv),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def _hardware(args):
+    """The CPU's description and the matmul ceilings, printed as measured."""
     cpu = hardware.cpu_description()
     print(f"CPU: {cpu['model']}, {cpu['cores']} cores", flush=True)
     print(f"  has: {' '.join(cpu['flags'])}", flush=True)
@@ -155,12 +195,11 @@ def run_all(args):
             f"{value['bfloat16']:.0f} GFLOP/s bfloat16",
             flush=True,
         )
-    # A row's share is of the best either framework reached on this CPU.
-    ceiling = {
-        dtype: max(value[dtype] for value in ceilings.values())
-        for dtype in ("float32", "bfloat16")
-    }
-    rows = plan_rows(args)
+    return cpu, ceilings
+
+
+def _flops_per_view(rows):
+    """(method, size) -> the counted FLOPs of one train step per view."""
     flops = {}
     for row in rows:
         key = (row["method"], row["size"])
@@ -171,12 +210,18 @@ def run_all(args):
                     {"method": row["method"], "overrides": row["overrides"]}
                 ),
             )
-    peer_rows = _peer_rows(args) if args.peer and peer.available() else []
+    return flops
+
+
+def _measure_alternating(args, rows, peer_rows):
+    """`args.repeat` passes over every row, ssl_tf's then the peer's.
+
+    The two sides alternate within each pass, so drift of the shared
+    machine hits both.
+    """
     results = [[] for _ in rows]
     peers = [[] for _ in peer_rows]
     for repeat in range(args.repeat):
-        # ssl_tf rows and the peer's alternate within each pass, so drift
-        # of the shared machine hits both sides.
         for index, row in enumerate(rows):
             started = time.time()
             results[index].append(_measure(row))
@@ -194,39 +239,19 @@ def run_all(args):
                 f"{config}: {record['views_per_s']:.0f} views/s",
                 flush=True,
             )
-    measured = [
-        {**row, **_median_result(r)}
-        for row, r in zip(rows, results, strict=True)
-    ]
-    peer_results = [
-        {
-            "method": method,
-            "size": size,
-            "config": config,
-            "views_per_s": statistics.median(r["views_per_s"] for r in runs),
-            "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in runs),
-            "repeats": [r["views_per_s"] for r in runs],
-            "command": runs[0]["command"],
-        }
-        for (method, size, config), runs in zip(peer_rows, peers, strict=True)
-    ]
-    for row in measured:
-        per_view = flops[(row["method"], row["size"])]["train_step_per_view"]
-        if row["stage"] != "augment":
-            row["gflops_per_s"] = per_view * row["views_per_s"] / 1e9
-            dtype = (
-                "bfloat16" if row.get("precision") == "bfloat16" else "float32"
-            )
-            row["ceiling_percent"] = 100 * row["gflops_per_s"] / ceiling[dtype]
+    return results, peers
+
+
+def _median_peer(key, runs):
+    method, size, config = key
     return {
-        "cpu": cpu,
-        "ceiling_gflops": ceiling,
-        "ceilings": ceilings,
-        "flops": {f"{m}/{s}": v for (m, s), v in flops.items()},
-        "rows": measured,
-        "peer": peer_results,
-        "command": " ".join(sys.argv),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "method": method,
+        "size": size,
+        "config": config,
+        "views_per_s": statistics.median(r["views_per_s"] for r in runs),
+        "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in runs),
+        "repeats": [r["views_per_s"] for r in runs],
+        "command": runs[0]["command"],
     }
 
 

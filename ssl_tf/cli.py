@@ -183,14 +183,31 @@ def cmd_augment(args):
 
 
 def build_parser():
-    from ssl_tf import evaluation, methods
-
     parser = argparse.ArgumentParser(
         prog="ssl-tf",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    for add_command in (
+        _add_pretrain_command,
+        _add_export_command,
+        _add_eval_command,
+        _add_augment_command,
+        _add_demo_command,
+    ):
+        add_command(sub)
+    sub.add_parser("methods", help="list methods").set_defaults(
+        func=cmd_methods
+    )
+    sub.add_parser("presets", help="list presets").set_defaults(
+        func=cmd_presets
+    )
+    return parser
+
+
+def _add_pretrain_command(sub):
+    from ssl_tf import methods
 
     p = sub.add_parser("pretrain", help="pretrain an encoder (resumes)")
     _add_experiment_args(p)
@@ -200,6 +217,8 @@ def build_parser():
     # Method names come from the registry, so a new method shows up here.
     p.epilog = f"methods: {', '.join(methods.list_methods())}"
 
+
+def _add_export_command(sub):
     p = sub.add_parser("export", help="export a run's encoder (or random init)")
     _add_experiment_args(p)
     p.add_argument(
@@ -209,6 +228,12 @@ def build_parser():
     )
     p.set_defaults(func=cmd_export)
 
+
+def _add_eval_command(sub):
+    from ssl_tf import evaluation
+    from ssl_tf.config import SOURCES
+
+    # Protocols and their options come from the registry.
     p = sub.add_parser(
         "eval",
         help="evaluate exported encoders",
@@ -225,9 +250,9 @@ def build_parser():
         help="export dir, SavedModel or .keras (repeatable)",
     )
     p.add_argument("--dataset", default="cifar10")
-    p.add_argument(
-        "--source", default="tfds", choices=["tfds", "folder", "tfrecord"]
-    )
+    # In-memory arrays exist only for Python callers.
+    sources = [source for source in SOURCES if source != "arrays"]
+    p.add_argument("--source", default="tfds", choices=sources)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--train-split", default="train")
     p.add_argument("--test-split", default="test")
@@ -258,6 +283,8 @@ def build_parser():
     )
     p.set_defaults(func=cmd_eval)
 
+
+def _add_augment_command(sub):
     p = sub.add_parser("augment", help="look at a preset's augmentation")
     actions = p.add_subparsers(dest="action", required=True)
     p = actions.add_parser(
@@ -271,6 +298,8 @@ def build_parser():
     )
     p.set_defaults(func=cmd_augment)
 
+
+def _add_demo_command(sub):
     p = sub.add_parser(
         "demo", help="pretrain, export and evaluate vs random init"
     )
@@ -279,14 +308,6 @@ def build_parser():
     p.add_argument("--results-dir", default="results")
     p.add_argument("overrides", nargs="*")
     p.set_defaults(func=cmd_demo)
-
-    sub.add_parser("methods", help="list methods").set_defaults(
-        func=cmd_methods
-    )
-    sub.add_parser("presets", help="list presets").set_defaults(
-        func=cmd_presets
-    )
-    return parser
 
 
 def main(argv=None):
