@@ -4,18 +4,43 @@ An `ExperimentConfig` is what every entry point receives: the CLI builds one
 from a preset plus `key=value` overrides, a pipeline component receives its
 JSON form. Validation runs before any expensive work (data loading, model
 building, creating the output directory), and every error names the key and
-the allowed values.
+the allowed values. Turning `key=value` text and JSON into these classes is
+`ssl_tf.overrides`; its functions are re-exported here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import typing
-from typing import Any
 
-from ssl_tf import registry
+from ssl_tf import overrides
 from ssl_tf.errors import ConfigError, check_choice, suggest
+from ssl_tf.overrides import (
+    apply_overrides,
+    coerce,
+    make_method_config,
+    method_config_fields,
+)
+
+# The dataclasses, and the names re-exported from `ssl_tf.errors` and
+# `ssl_tf.overrides` (the parsing of `key=value` text and JSON).
+__all__ = [
+    "SOURCES",
+    "AugmentConfig",
+    "ConfigError",
+    "DataConfig",
+    "EncoderConfig",
+    "ExperimentConfig",
+    "TrainConfig",
+    "all_keys",
+    "apply_overrides",
+    "check_choice",
+    "coerce",
+    "from_dict",
+    "make_method_config",
+    "method_config_fields",
+    "suggest",
+]
 
 
 def _check_range(key, value, low=None, high=None, low_open=False) -> None:
@@ -283,160 +308,11 @@ class ExperimentConfig:
         return from_dict(json.loads(text))
 
 
-_TOP_FIELDS = ("name", "method", "method_options", "output_dir", "export_dir")
-_SECTIONS = {
-    "encoder": EncoderConfig,
-    "data": DataConfig,
-    "augment": AugmentConfig,
-    "train": TrainConfig,
-}
-
-
-def coerce(cls, key: str, value: Any):
-    """Converts `value` (a string from the CLI, or JSON) to the field type."""
-    hints = typing.get_type_hints(cls)
-    if key not in hints:
-        raise ConfigError(
-            f"Unknown config key {key!r} for {cls.__name__}. Valid keys: "
-            f"{sorted(hints)}.{suggest(key, hints)}"
-        )
-    hint = hints[key]
-    if not isinstance(value, str):
-        if isinstance(value, list):
-            return tuple(value)
-        return value
-    text = value.strip()
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    allows_none = type(None) in args
-    if allows_none and text.lower() in ("none", "null"):
-        return None
-    base = hint
-    if args and origin is not tuple and origin is not dict:
-        base = next(a for a in args if a is not type(None))
-    try:
-        if base is bool:
-            if text.lower() in ("1", "true", "yes", "on"):
-                return True
-            if text.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(text)
-        if base in (int, float):
-            number = float(text) if base is float else int(text)
-            return number
-        if typing.get_origin(base) is tuple or base is tuple:
-            parsed = (
-                json.loads(text) if text.startswith("[") else text.split(",")
-            )
-            inner = typing.get_args(base)[0] if typing.get_args(base) else float
-            return tuple(inner(x) for x in parsed)
-        if base is dict or typing.get_origin(base) is dict:
-            return json.loads(text)
-    except (ValueError, TypeError, json.JSONDecodeError) as error:
-        raise ConfigError(
-            f"`{key}` expects {getattr(base, '__name__', base)}. Received: "
-            f"{key}={value!r}"
-        ) from error
-    return text
-
-
-_SECTION_FIELDS = {
-    name: [f.name for f in dataclasses.fields(cls)]
-    for name, cls in _SECTIONS.items()
-}
-
-
-def make_method_config(name: str, options: dict):
-    """The method's config dataclass with `options` applied and coerced."""
-    check_choice("method", name, registry.METHODS.names())
-    config_cls = registry.METHODS.get(name).config_cls
-    values = {k: coerce(config_cls, k, v) for k, v in options.items()}
-    return config_cls(**values)
-
-
-def method_config_fields(name: str) -> set[str]:
-    """The option names of method `name` (empty for an unknown method)."""
-    if name not in registry.METHODS:
-        return set()
-    config_cls = registry.METHODS.get(name).config_cls
-    return {f.name for f in dataclasses.fields(config_cls)}
-
-
 def from_dict(raw: dict) -> ExperimentConfig:
     """Builds a config from a nested dict (e.g. parsed JSON)."""
-    top = {}
-    for key, value in raw.items():
-        if key in _SECTIONS:
-            if not isinstance(value, dict):
-                raise ConfigError(
-                    f"`{key}` must be a mapping. Received: {value!r}"
-                )
-            cls = _SECTIONS[key]
-            top[key] = cls(**{k: coerce(cls, k, v) for k, v in value.items()})
-        else:
-            top[key] = coerce(ExperimentConfig, key, value)
-    return ExperimentConfig(**top)
-
-
-def apply_overrides(
-    config: ExperimentConfig, overrides: dict[str, Any]
-) -> ExperimentConfig:
-    """Returns `config` with dotted-key overrides applied.
-
-    `{"train.batch_size": "128", "temperature": "0.2"}`: a key that is not a
-    config field but a field of the method's config goes to
-    `method_options` (so `temperature=0.2` works as `method_options`).
-
-    Raises:
-        ConfigError: for an unknown key, naming the closest valid one.
-    """
-    sections = {name: {} for name in _SECTIONS}
-    top: dict[str, Any] = {}
-    method_options = dict(config.method_options)
-    # The method may itself be overridden; resolve it first.
-    method = overrides.get("method", config.method)
-    method_fields = method_config_fields(str(method))
-    for key, value in overrides.items():
-        section, _, field = key.rpartition(".")
-        if section in _SECTIONS:
-            if field not in _SECTION_FIELDS[section]:
-                valid = [f"{section}.{f}" for f in _SECTION_FIELDS[section]]
-                raise ConfigError(
-                    f"Unknown config key {key!r}.{suggest(key, valid)} "
-                    f"Valid keys: {valid}"
-                )
-            sections[section][field] = coerce(_SECTIONS[section], field, value)
-        elif section == "method_options" or (
-            not section and key in method_fields
-        ):
-            method_options[field] = value
-        elif not section and key in _TOP_FIELDS:
-            top[key] = coerce(ExperimentConfig, key, value)
-        elif not section:
-            valid = all_keys() + sorted(method_fields)
-            raise ConfigError(
-                f"Unknown config key {key!r}.{suggest(key, valid)} Valid "
-                f"keys: {valid}"
-            )
-        else:
-            valid = list(_SECTIONS) + ["method_options"]
-            raise ConfigError(
-                f"Unknown config section {section!r} in {key!r}. Valid "
-                f"sections: {valid}.{suggest(section, valid)}"
-            )
-    replaced = {
-        name: dataclasses.replace(getattr(config, name), **fields)
-        for name, fields in sections.items()
-        if fields
-    }
-    return dataclasses.replace(
-        config, **top, **replaced, method_options=method_options
-    )
+    return overrides.from_dict(ExperimentConfig, raw)
 
 
 def all_keys() -> list[str]:
     """Every dotted config key, for error messages and `--help`."""
-    keys = [f.name for f in dataclasses.fields(ExperimentConfig)]
-    for name, cls in _SECTIONS.items():
-        keys += [f"{name}.{f.name}" for f in dataclasses.fields(cls)]
-    return keys
+    return overrides.all_keys(ExperimentConfig)

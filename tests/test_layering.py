@@ -37,8 +37,9 @@ CLEAN_TREE = {
         from ssl_tf.config import DataConfig
         __all__ = ["DataConfig", "data", "training"]
     """,
-    "ssl_tf/config.py": "from ssl_tf import errors, registry",
+    "ssl_tf/config.py": "from ssl_tf import errors, overrides",
     "ssl_tf/errors.py": "",
+    "ssl_tf/overrides.py": "from ssl_tf import errors, registry",
     "ssl_tf/registry.py": "from ssl_tf.errors import ConfigError",
     "ssl_tf/augment/__init__.py": "from ssl_tf.augment import crop",
     "ssl_tf/augment/crop.py": """
@@ -54,7 +55,7 @@ CLEAN_TREE = {
     "ssl_tf/data/__init__.py": "from ssl_tf import augment",
     "ssl_tf/data/images.py": "import os",
     "ssl_tf/methods/__init__.py": "from ssl_tf import config, losses, models",
-    "ssl_tf/methods/base.py": "from ssl_tf import augment, config",
+    "ssl_tf/methods/base.py": "from ssl_tf import augment, config, overrides",
     "ssl_tf/export/__init__.py": "from ssl_tf.models import heads",
     "ssl_tf/training/__init__.py": "",
     "ssl_tf/training/run.py": """

@@ -30,11 +30,13 @@ from ssl_tf.evaluation.knn import (
     knn_scores,
 )
 from ssl_tf.evaluation.linear import (
-    LinearClassifier,
-    fit_linear_classifier,
     linear_probe,
     linear_probe_encoder,
     select_l2,
+)
+from ssl_tf.evaluation.linear_classifier import (
+    LinearClassifier,
+    fit_linear_classifier,
 )
 from ssl_tf.evaluation.metrics import accuracy_metrics, top_k_accuracy
 from ssl_tf.evaluation.neighbors import (

@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from ssl_tf import config as config_lib
 from ssl_tf import data as data_lib
 from ssl_tf import export, registry
 from ssl_tf.errors import ConfigError, suggest
 from ssl_tf.evaluation import features as features_lib
+from ssl_tf.overrides import coerce
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +122,7 @@ def resolve_options(protocol: str, options: dict | None):
     """The options dataclass of `protocol` with `options` applied.
 
     Strings (from a command line) are converted to the field types by
-    `ssl_tf.config.coerce`.
+    `ssl_tf.overrides.coerce`.
 
     Raises:
         ConfigError: for an unknown protocol, an unknown option key or a
@@ -137,7 +137,7 @@ def resolve_options(protocol: str, options: dict | None):
             f"options: {sorted(valid)}.{suggest(unknown[0], valid)}"
         )
     values = {
-        key: config_lib.coerce(options_cls, key, value)
+        key: coerce(options_cls, key, value)
         for key, value in (options or {}).items()
     }
     return options_cls(**values)

@@ -6,7 +6,6 @@ are MoCo's building blocks (they register nothing).
 """
 
 from ssl_tf import registry
-from ssl_tf.config import make_method_config, method_config_fields
 from ssl_tf.methods.base import (
     MethodConfig,
     SSLModel,
@@ -15,6 +14,7 @@ from ssl_tf.methods.base import (
     register_method,
     unregister_method,
 )
+from ssl_tf.overrides import make_method_config, method_config_fields
 
 # Import every module of this package: each registers itself.
 registry.import_submodules(__name__, __path__)

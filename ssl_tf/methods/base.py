@@ -14,8 +14,9 @@ import keras
 import tensorflow as tf
 
 from ssl_tf import augment, losses, registry
-from ssl_tf.config import ConfigError, make_method_config
+from ssl_tf.errors import ConfigError
 from ssl_tf.models.heads import ClassificationHead
+from ssl_tf.overrides import make_method_config
 
 
 @dataclasses.dataclass(frozen=True)
