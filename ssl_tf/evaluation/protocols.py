@@ -61,13 +61,11 @@ def _dataset_name(data_config):
     return name
 
 
-def _method_of(model_path, options):
+def _method_of(context, options):
     """The pretraining method recorded in the export, if any."""
     if getattr(options, "random_init", False):
         return "random"
-    if model_path is None or not os.path.isdir(model_path):
-        return None
-    return export.read_metadata(model_path).get("method")
+    return context.metadata.get("method")
 
 
 def _dataset_record(data_config, outcome):
@@ -179,7 +177,7 @@ def run(
         seed=resolved.seed,
         wall_time_s=time.perf_counter() - start,
         options=report.to_plain(dataclasses.asdict(resolved)),
-        method=_method_of(model_path, resolved),
+        method=_method_of(context, resolved),
     )
     if output_path:
         report.write_result(result, output_path)
