@@ -106,9 +106,10 @@ class EveryPresetTest(TestCase):
     def test_quick_moco_is_the_measured_recipe(self):
         # README: SGD 0.3, wd 1e-4, T 0.1, 6 epochs (0.65x SimCLR's cost).
         config = presets.get_preset("cifar10-quick", "moco")
+        moco = methods.make_method_config("moco", config.method_options)
         self.assertEqual(
-            config.method_options,
-            {"temperature": 0.1, "queue_size": 4096, "momentum": 0.99},
+            (moco.temperature, moco.queue_size, moco.momentum),
+            (0.1, 4096, 0.99),
         )
         train = config.train
         self.assertEqual(
@@ -144,5 +145,9 @@ class EveryPresetTest(TestCase):
         ("triplet_gpu", "cifar10-resnet18", "triplet", "mining", "semihard"),
     )
     def test_method_options(self, preset, method, key, expected):
+        # The method's resolved config: a preset may leave a default as is.
         config = presets.get_preset(preset, method)
-        self.assertEqual(config.method_options[key], expected)
+        resolved = methods.make_method_config(
+            config.method, config.method_options
+        )
+        self.assertEqual(getattr(resolved, key), expected)
