@@ -121,17 +121,17 @@ class CheckpointCallback(keras.callbacks.Callback):
         self.steps_per_epoch = steps_per_epoch
         self.every_steps = every_steps
         self.every_seconds = every_seconds
-        self.start_epoch = start_epoch
-        self.start_step = start_step
-        self.epoch = start_epoch
-        self.offset = start_step
+        # Where this run resumed: (epoch, step within it).
+        self.resumed_at = (start_epoch, start_step)
+        self.epoch, self.offset = self.resumed_at
         self.last_save = time.monotonic()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
         # The first epoch of a resumed run starts part-way in, whichever
         # `fit` call runs it; every later epoch starts at step 0.
-        self.offset = self.start_step if epoch == self.start_epoch else 0
+        start_epoch, start_step = self.resumed_at
+        self.offset = start_step if epoch == start_epoch else 0
 
     def _global_step(self):
         return int(self.model.optimizer.iterations.numpy())
