@@ -108,42 +108,6 @@ def episode_accuracies(
     return accuracies
 
 
-def fewshot_eval(
-    features,
-    labels,
-    n_way: int = 5,
-    k_shot: int = 1,
-    n_query: int = 15,
-    episodes: int = 600,
-    seed: int = 0,
-) -> dict:
-    """Mean N-way K-shot accuracy over seeded episodes.
-
-    Args:
-        features: `(n, d)` frozen embeddings of the evaluation pool.
-        labels: `(n,)` integer labels.
-        n_way: Integer, classes per episode.
-        k_shot: Integer, support examples per class.
-        n_query: Integer, query examples per class.
-        episodes: Integer, number of episodes.
-        seed: Integer seed; equal seeds give equal episodes.
-
-    Returns:
-        A dict with `mean`, `ci95` (`1.96 * std / sqrt(episodes)`, std
-        with `ddof=0`), `std` and `episodes`.
-    """
-    accuracies = episode_accuracies(
-        features, labels, n_way, k_shot, n_query, episodes, seed
-    )
-    std = float(np.std(accuracies))
-    return {
-        "mean": float(np.mean(accuracies)),
-        "ci95": 1.96 * std / float(np.sqrt(episodes)),
-        "std": std,
-        "episodes": int(episodes),
-    }
-
-
 @dataclasses.dataclass(frozen=True)
 class FewShotOptions(base.ProtocolOptions):
     """Options of the `fewshot` protocol (and the shared ones).
@@ -164,6 +128,39 @@ class FewShotOptions(base.ProtocolOptions):
     split: str = "test"
 
 
+def fewshot_eval(features, labels, options=FewShotOptions()) -> dict:
+    """Mean N-way K-shot accuracy over seeded episodes.
+
+    Args:
+        features: `(n, d)` frozen embeddings of the evaluation pool.
+        labels: `(n,)` integer labels.
+        options: a `FewShotOptions`: the episode shape (`n_way`, `k_shot`,
+            `n_query`), `episodes`, and `seed` (equal seeds give equal
+            episodes).
+
+    Returns:
+        A dict with `mean`, `ci95` (`1.96 * std / sqrt(episodes)`, std
+        with `ddof=0`), `std` and `episodes`.
+    """
+    episodes = options.episodes
+    accuracies = episode_accuracies(
+        features,
+        labels,
+        options.n_way,
+        options.k_shot,
+        options.n_query,
+        episodes,
+        options.seed,
+    )
+    std = float(np.std(accuracies))
+    return {
+        "mean": float(np.mean(accuracies)),
+        "ci95": 1.96 * std / float(np.sqrt(episodes)),
+        "std": std,
+        "episodes": int(episodes),
+    }
+
+
 @base.register_protocol("fewshot", FewShotOptions)
 def fewshot(context, options) -> base.ProtocolResult:
     """N-way K-shot episodes, nearest class prototype (cosine)."""
@@ -173,13 +170,7 @@ def fewshot(context, options) -> base.ProtocolResult:
         "k_shot": options.k_shot,
         "n_query": options.n_query,
     }
-    metrics = fewshot_eval(
-        pool.features,
-        pool.labels,
-        **shape,
-        episodes=options.episodes,
-        seed=options.seed,
-    )
+    metrics = fewshot_eval(pool.features, pool.labels, options)
     metrics.update(shape)
     return context.result(
         metrics, base.sizes(pool=pool), pool.description, pool.description

@@ -114,6 +114,19 @@ def knn_accuracy(
     return top_k_accuracy(scores, test_y, top_k)
 
 
+@dataclasses.dataclass(frozen=True)
+class KNNOptions(base.ProtocolOptions):
+    """Options of the `knn` protocol (and the shared ones).
+
+    Args:
+        k: Integer, neighbours per query.
+        temperature: Float, softness of the vote weights.
+    """
+
+    k: int = 200
+    temperature: float = 0.1
+
+
 class KNNMonitor(keras.callbacks.Callback):
     """Logs the kNN accuracy of `model.encoder` every few epochs.
 
@@ -133,9 +146,8 @@ class KNNMonitor(keras.callbacks.Callback):
         test_images: `(m, h, w, 3)` uint8 images with labels `test_labels`.
         test_labels: `(m,)` integer labels.
         every_n_epochs: Integer, evaluate after every this many epochs.
-        k: Integer, neighbours per query.
-        temperature: Float, softness of the vote weights.
-        batch_size: Integer, images per encoder call.
+        options: a `KNNOptions`, as the `knn` protocol takes them: `k`,
+            `temperature`, and `batch_size` images per encoder call.
         name: The metric name in `logs`.
 
     Example:
@@ -151,9 +163,7 @@ class KNNMonitor(keras.callbacks.Callback):
         test_images,
         test_labels,
         every_n_epochs: int = 1,
-        k: int = 200,
-        temperature: float = 0.1,
-        batch_size: int = 256,
+        options: KNNOptions = KNNOptions(),
         name: str = "knn_accuracy",
     ):
         super().__init__()
@@ -167,27 +177,26 @@ class KNNMonitor(keras.callbacks.Callback):
         self.test_images = np.asarray(test_images)
         self.test_labels = np.asarray(test_labels, np.int64)
         self.every_n_epochs = every_n_epochs
-        self.k = k
-        self.temperature = temperature
-        self.batch_size = batch_size
+        self.options = options
         self.name = name
 
     def evaluate(self) -> float:
         """The kNN accuracy of the current `model.encoder`."""
         encoder = getattr(self.model, "encoder", self.model)
+        batch_size = self.options.batch_size
         train_x = features_lib.embed_images(
-            encoder, self.train_images, self.batch_size
+            encoder, self.train_images, batch_size
         )
         test_x = features_lib.embed_images(
-            encoder, self.test_images, self.batch_size
+            encoder, self.test_images, batch_size
         )
         return knn_accuracy(
             train_x,
             self.train_labels,
             test_x,
             self.test_labels,
-            k=self.k,
-            temperature=self.temperature,
+            k=self.options.k,
+            temperature=self.options.temperature,
         )
 
     def on_epoch_end(self, epoch, logs=None):
@@ -197,19 +206,6 @@ class KNNMonitor(keras.callbacks.Callback):
         if logs is not None:
             logs[self.name] = accuracy
         logger.info("Epoch %d: %s = %.4f", epoch + 1, self.name, accuracy)
-
-
-@dataclasses.dataclass(frozen=True)
-class KNNOptions(base.ProtocolOptions):
-    """Options of the `knn` protocol (and the shared ones).
-
-    Args:
-        k: Integer, neighbours per query.
-        temperature: Float, softness of the vote weights.
-    """
-
-    k: int = 200
-    temperature: float = 0.1
 
 
 @base.register_protocol("knn", KNNOptions)

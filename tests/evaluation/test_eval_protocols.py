@@ -91,7 +91,8 @@ class ProtocolsTest(TestCase):
         result = self._run("fewshot", {**shape, "episodes": 10, "seed": 4})
         self.assertEqual(result["split_sizes"], {"pool": 30})
         expected = fewshot.fewshot_eval(
-            *self._test_features(), **shape, episodes=10, seed=4
+            *self._test_features(),
+            fewshot.FewShotOptions(**shape, episodes=10, seed=4),
         )
         self.assertEqual(result["metrics"], {**expected, **shape})
 

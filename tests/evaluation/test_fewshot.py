@@ -81,28 +81,25 @@ class FewShotEvalTest(TestCase):
         rng = np.random.default_rng(0)
         centers = rng.normal(size=(10, 16))
         features = centers[_LABELS] + 1.5 * rng.normal(size=(300, 16))
-        result = fewshot.fewshot_eval(
-            features,
-            _LABELS,
-            n_way=5,
-            k_shot=2,
-            n_query=5,
-            episodes=40,
-            seed=3,
+        options = fewshot.FewShotOptions(
+            n_way=5, k_shot=2, n_query=5, episodes=40, seed=3
         )
+        result = fewshot.fewshot_eval(features, _LABELS, options)
         expected = _reference_accuracies(features, _LABELS, 5, 2, 5, 40, 3)
         self.assertAllClose(result["mean"], expected.mean())
         self.assertAllClose(result["ci95"], 1.96 * expected.std() / np.sqrt(40))
         self.assertEqual(result["episodes"], 40)
         self.assertGreater(result["ci95"], 0.0)
         self.assertEqual(
-            fewshot.fewshot_eval(features, _LABELS, episodes=40, seed=3),
-            fewshot.fewshot_eval(features, _LABELS, episodes=40, seed=3),
+            fewshot.fewshot_eval(features, _LABELS, options),
+            fewshot.fewshot_eval(features, _LABELS, options),
         )
 
     def test_separable_features_are_perfect(self):
         features = np.eye(10)[_LABELS]
-        result = fewshot.fewshot_eval(features, _LABELS, episodes=20)
+        result = fewshot.fewshot_eval(
+            features, _LABELS, fewshot.FewShotOptions(episodes=20)
+        )
         self.assertEqual(result["mean"], 1.0)
         self.assertEqual(result["ci95"], 0.0)
 
@@ -125,8 +122,9 @@ class FewShotEvalTest(TestCase):
         # every episode scores exactly 2 of 3 query groups.
         labels = np.repeat(np.arange(3), 6)
         features = np.where(labels[:, None] == 0, [1.0, 0.0], [0.0, 1.0])
-        result = fewshot.fewshot_eval(
-            features, labels, n_way=3, k_shot=2, n_query=3, episodes=25
+        options = fewshot.FewShotOptions(
+            n_way=3, k_shot=2, n_query=3, episodes=25
         )
+        result = fewshot.fewshot_eval(features, labels, options)
         self.assertAllClose(result["mean"], 2 / 3, atol=1e-12)
         self.assertAllClose(result["std"], 0.0, atol=1e-12)

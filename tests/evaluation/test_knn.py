@@ -89,7 +89,7 @@ class KNNMonitorTest(TestCase):
             images[16:],
             labels[16:],
             every_n_epochs=every_n_epochs,
-            k=3,
+            options=knn.KNNOptions(k=3),
         )
 
     def test_logs_accuracy_without_touching_weights(self):
