@@ -119,17 +119,18 @@ def measure_augment(config, images, steps):
 
     views = ssl_tf.get_method(config.method).views_for(config)
     batch = config.train.batch_size
+    steps_per_epoch = max(len(images) // batch, 1)
     source = tf.data.Dataset.from_tensor_slices(
         {"images": images, "labels": _labels(len(images))}
     )
     dataset = ssl_tf.data.pretrain_dataset(
         source,
         ssl_tf.data.SourceInfo(len(images), 10),
+        config.data,
         batch_size=batch,
-        image_size=config.data.image_size,
         views=views,
-        epochs=1000,
-        steps=max(len(images) // batch, 1),
+        batches=(0, 1000 * steps_per_epoch),
+        steps=steps_per_epoch,
         arrays={"images": images, "labels": _labels(len(images))},
     )
     iterator = iter(dataset)

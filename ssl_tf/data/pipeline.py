@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from ssl_tf import augment
+from ssl_tf.config import DataConfig
 from ssl_tf.data.sources import DataError
 
 logger = logging.getLogger("ssl_tf.data")
@@ -112,44 +113,54 @@ def _streamed_batches(source, batch_size, steps, seed, buffer, first, last):
 def pretrain_dataset(
     source,
     info,
+    data_config: DataConfig,
     *,
     batch_size,
-    image_size,
-    views=None,
     seed=0,
-    shuffle_buffer=10_000,
-    cache=True,
-    epochs=1,
-    start_epoch=0,
-    start_step=0,
+    views=None,
+    batches=None,
     steps=None,
     arrays=None,
 ):
-    """Batches `[start_epoch * steps + start_step, epochs * steps)` with views.
+    """The global batches `[first, last)` of the seeded order, with views.
+
+    Batch g of epoch e is global batch `e * steps + g`: its images and its
+    augmentation depend only on (`seed`, g), so a run resumed at any
+    global batch continues the uninterrupted one exactly.
 
     Args:
         source, info: from `ssl_tf.data.load_source`.
+        data_config: the `DataConfig`; its `image_size`, `shuffle_buffer`
+            and `cache` (hold decoded images in memory when they fit,
+            `holds_in_memory`) apply.
         views: augmentation layer called as `views(batch, seed=...)`;
             `None` leaves augmentation to the model's `train_step`.
-        cache: hold decoded images in memory when they fit
-            (`holds_in_memory`).
+        batches: `(first, last)` global batch indices (default: one epoch).
+        steps: batches per epoch (default: the whole batches in `info`).
         arrays: already materialized arrays (to share between calls).
 
     Returns:
         The dataset; its element is `views(batch)` (or the raw batch).
     """
     steps = steps or steps_per_epoch(info.num_examples, batch_size)
-    first = start_epoch * steps + start_step
-    last = epochs * steps
+    first, last = batches or (0, steps)
     if arrays is None:
-        arrays = in_memory_arrays(source, info, image_size, cache)
+        arrays = in_memory_arrays(
+            source, info, data_config.image_size, data_config.cache
+        )
     if arrays is not None:
         dataset = _in_memory_batches(
             arrays, batch_size, steps, seed, first, last
         )
     else:
         dataset = _streamed_batches(
-            source, batch_size, steps, seed, shuffle_buffer, first, last
+            source,
+            batch_size,
+            steps,
+            seed,
+            data_config.shuffle_buffer,
+            first,
+            last,
         )
     if views is not None:
 

@@ -214,15 +214,11 @@ def fit_resumable(
         dataset = data_lib.pretrain_dataset(
             plan.source,
             plan.info,
+            config.data,
             batch_size=config.train.batch_size,
-            image_size=config.data.image_size,
-            views=views,
             seed=config.train.seed,
-            shuffle_buffer=config.data.shuffle_buffer,
-            cache=config.data.cache,
-            epochs=last,
-            start_epoch=first,
-            start_step=skip,
+            views=views,
+            batches=(first * plan.steps + skip, last * plan.steps),
             steps=plan.steps,
             arrays=arrays,
         )

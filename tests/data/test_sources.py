@@ -11,6 +11,7 @@ from absl.testing import parameterized
 from PIL import Image
 
 from ssl_tf import data
+from ssl_tf.config import DataConfig
 from ssl_tf.testing import TestCase, tiny_images
 
 SHARED_TFDS = os.path.join(
@@ -164,7 +165,7 @@ class PipelineTest(TestCase):
     def test_each_epoch_is_a_permutation_and_epochs_differ(self):
         source, info = self._source()
         dataset = data.pretrain_dataset(
-            source, info, batch_size=5, image_size=4, epochs=2
+            source, info, DataConfig(image_size=4), batch_size=5, batches=(0, 8)
         )
         batches = [b["labels"].numpy() for b in dataset]
         self.assertLen(batches, 8)
@@ -177,25 +178,32 @@ class PipelineTest(TestCase):
         self.assertNotAllEqual(epoch_1, epoch_2)
 
     @parameterized.named_parameters(
-        ("cached", dict(epochs=3, seed=4), 1, 2),
-        ("streaming", dict(epochs=2, seed=1, cache=False), 1, 1),
+        ("cached", 3, 4, True, 6),
+        ("streaming", 2, 1, False, 5),
     )
     def test_resumed_stream_continues_the_uninterrupted_one(
-        self, options, start_epoch, start_step
+        self, epochs, seed, cache, done
     ):
         source, info = self._source()
+        data_config = DataConfig(image_size=4, cache=cache)
 
-        def labels(**start):
+        def labels(first):
+            # 20 images: 4 batches an epoch.
+            batches = (first, epochs * 4)
             return [
                 b["labels"].numpy()
                 for b in data.pretrain_dataset(
-                    source, info, batch_size=5, image_size=4, **start, **options
+                    source,
+                    info,
+                    data_config,
+                    batch_size=5,
+                    seed=seed,
+                    batches=batches,
                 )
             ]
 
-        full = labels()
-        resumed = labels(start_epoch=start_epoch, start_step=start_step)
-        done = start_epoch * 4 + start_step  # 20 images: 4 batches an epoch
+        full = labels(0)
+        resumed = labels(done)
         self.assertAllEqual(np.stack(full[done:]), np.stack(resumed))
         self.assertAllEqual(np.sort(np.concatenate(full[:4])), np.arange(20))
 
