@@ -11,13 +11,17 @@ from ssl_tf.data.images import (
 from ssl_tf.data.pipeline import eval_dataset, pretrain_dataset, steps_per_epoch
 from ssl_tf.data.sources import (
     DataError,
+    Source,
     SourceInfo,
+    command_line_sources,
     load_arrays,
     load_folder,
     load_manifest,
     load_source,
     load_tfds,
     load_tfrecord,
+    open_source,
+    register_source,
 )
 
 __all__ = [
@@ -26,7 +30,9 @@ __all__ = [
     "DataError",
     "NoUsableImagesError",
     "ScanReport",
+    "Source",
     "SourceInfo",
+    "command_line_sources",
     "decode_image",
     "eval_dataset",
     "inspect_image_bytes",
@@ -36,6 +42,8 @@ __all__ = [
     "load_source",
     "load_tfds",
     "load_tfrecord",
+    "open_source",
     "pretrain_dataset",
+    "register_source",
     "steps_per_epoch",
 ]
