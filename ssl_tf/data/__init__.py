@@ -10,10 +10,13 @@ from ssl_tf.data.images import (
 )
 from ssl_tf.data.pipeline import eval_dataset, pretrain_dataset, steps_per_epoch
 from ssl_tf.data.sources import (
+    SPLIT_NAMES,
     DataError,
+    ImageFolder,
     Source,
     SourceInfo,
     command_line_sources,
+    list_image_folder,
     load_arrays,
     load_folder,
     load_manifest,
@@ -26,6 +29,8 @@ from ssl_tf.data.sources import (
 
 __all__ = [
     "pipeline",
+    "SPLIT_NAMES",
+    "ImageFolder",
     "IMAGE_EXTENSIONS",
     "DataError",
     "NoUsableImagesError",
@@ -36,6 +41,7 @@ __all__ = [
     "decode_image",
     "eval_dataset",
     "inspect_image_bytes",
+    "list_image_folder",
     "load_arrays",
     "load_folder",
     "load_manifest",

@@ -90,7 +90,8 @@ class SourceRegistryTest(TestCase):
             text = handle.read()
         for name in registry.SOURCES.names():
             summary = registry.SOURCES.get(name).summary
-            self.assertIn(f"| `{name}` | {summary} |", text)
+            row = f"| `{name}` | {summary} |"
+            self.assertTrue(row in text, f"README.md lacks the row {row}")
 
     def test_records_then_decode_equals_the_loaded_dataset(self):
         images = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)

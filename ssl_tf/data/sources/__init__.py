@@ -29,7 +29,12 @@ from ssl_tf.data.sources.base import (
     register_source,
     unregister_source,
 )
-from ssl_tf.data.sources.folder import open_folder
+from ssl_tf.data.sources.folder import (
+    SPLIT_NAMES,
+    ImageFolder,
+    list_image_folder,
+    open_folder,
+)
 from ssl_tf.data.sources.manifest import open_manifest
 from ssl_tf.data.sources.tfds import open_tfds
 from ssl_tf.data.sources.tfrecord import open_tfrecord
@@ -65,9 +70,9 @@ def load_arrays(images, labels=None, image_size=None):
     return _loaded(open_arrays(images, labels, image_size))
 
 
-def load_folder(root, image_size, allow_conversion=False):
+def load_folder(root, image_size, allow_conversion=False, split="train"):
     """`(dataset, info)` of `open_folder`."""
-    return _loaded(open_folder(root, image_size, allow_conversion))
+    return _loaded(open_folder(root, image_size, allow_conversion, split))
 
 
 def load_manifest(
@@ -93,11 +98,14 @@ def load_tfrecord(pattern, image_size):
 registry.import_submodules(__name__, __path__)
 
 __all__ = [
+    "SPLIT_NAMES",
     "DataError",
+    "ImageFolder",
     "Source",
     "SourceInfo",
     "SourceKind",
     "command_line_sources",
+    "list_image_folder",
     "load_arrays",
     "load_folder",
     "load_manifest",
