@@ -405,7 +405,8 @@ def decode_image(data: tf.Tensor, image_size: int) -> tf.Tensor:
     return tf.ensure_shape(tf.cast(rgb, tf.uint8), (*size, 3))
 
 
-def _scan(ids, results) -> ScanReport:
+def report_of(ids, results) -> ScanReport:
+    """The `ScanReport` of `(kind, reason)` results; logs every skip."""
     good, skipped, kinds, needs_conversion = [], [], [], []
     for item_id, (kind, reason) in zip(ids, results, strict=True):
         if reason is not None:
@@ -452,7 +453,7 @@ def scan_bytes(
                 data, max_pixels, allow_conversion=allow_conversion
             )
         )
-    return _scan(ids, results)
+    return report_of(ids, results)
 
 
 def scan_files(
@@ -487,4 +488,4 @@ def scan_files(
     paths = list(paths)
     with concurrent.futures.ThreadPoolExecutor(max(1, max_workers)) as pool:
         results = list(pool.map(inspect, paths))
-    return _scan(paths, results)
+    return report_of(paths, results)

@@ -1,8 +1,20 @@
-"""TFRecords of `tf.train.Example` with encoded image bytes (+ int label)."""
+"""TFRecords of `tf.train.Example` with encoded image bytes (+ int label).
+
+The records are streamed: `tf.data.TFRecordDataset` over the matched files,
+interleaved deterministically and parsed and decoded in the graph, so no
+Python list of records is ever held. Before training, one streamed pass
+checks every image (`ssl_tf.data.images.inspect_image_bytes`) and counts the
+usable records and the labels; records it rejects are filtered out by
+their index, without decoding anything else. The pass is skipped for a
+checked `Examples` artifact (written by `components.ImportExamples`): its
+`report.json` gives the counts and the class names.
+"""
 
 from __future__ import annotations
 
 import glob
+import json
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -15,13 +27,21 @@ from ssl_tf.data.sources.base import (
     register_source,
 )
 
+# Files read at once: bounds open files, read buffers and parallel reads.
+_CYCLE_LENGTH = 4
+# Written next to `Split-<name>/` by `components.ImportExamples`.
+EXAMPLES_REPORT_FILE = "report.json"
+_SPLIT_PREFIX = "Split-"
 _IMAGE_KEYS = ("image", "image/encoded", "image_raw")
 _LABEL_KEYS = ("label", "image/class/label")
 
 
-def _record_keys(first_record):
-    example = tf.train.Example.FromString(first_record)
-    keys = set(example.features.feature)
+def _record_keys(files, pattern):
+    """The image and label feature names, from the first record."""
+    first = next(iter(tf.data.TFRecordDataset(files).take(1)), None)
+    if first is None:
+        raise DataError(f"TFRecord files {pattern!r} hold no records.")
+    keys = set(tf.train.Example.FromString(first.numpy()).features.feature)
     image_key = next((k for k in _IMAGE_KEYS if k in keys), None)
     label_key = next((k for k in _LABEL_KEYS if k in keys), None)
     if image_key is None:
@@ -32,64 +52,146 @@ def _record_keys(first_record):
     return image_key, label_key
 
 
-def open_tfrecord(pattern, image_size) -> Source:
-    """`tf.train.Example` records with encoded image bytes (+ int label)."""
-    files = sorted(glob.glob(pattern))
-    if not files:
-        raise DataError(f"No TFRecord files match {pattern!r}.")
-    raw = tf.data.TFRecordDataset(files)
-    records = [r.numpy() for r in raw]
-    if not records:
-        raise DataError(f"TFRecord files {pattern!r} hold no records.")
-    image_key, label_key = _record_keys(records[0])
-
-    def image_bytes(record):
-        return (
-            tf.train.Example.FromString(record)
-            .features.feature[image_key]
-            .bytes_list.value[0]
-        )
-
-    report = image_io.scan_bytes(
-        (f"{pattern}#{i}", image_bytes(r)) for i, r in enumerate(records)
-    )
-    image_io.require_usable(report, pattern)
-    keep = np.zeros(len(records), bool)
-    for item in report.good:
-        keep[int(item.rsplit("#", 1)[1])] = True
+def _parser(image_key, label_key):
+    """Serialized example -> (image bytes, label or -1), in the graph."""
     spec = {image_key: tf.io.FixedLenFeature([], tf.string)}
     if label_key:
         spec[label_key] = tf.io.FixedLenFeature([], tf.int64)
 
-    def decode(record):
+    def parse(record):
         example = tf.io.parse_single_example(record, spec)
-        out = {"images": image_io.decode_image(example[image_key], image_size)}
+        label = example[label_key] if label_key else tf.constant(-1, tf.int64)
+        return example[image_key], label
+
+    return parse
+
+
+def examples_report(files):
+    """The `ImportExamples` report of `files` and their split, or None.
+
+    `files` come from a checked `Examples` artifact when they all lie in
+    one `<uri>/Split-<name>/` folder and `<uri>/report.json` counts that
+    split.
+    """
+    folders = {os.path.dirname(os.path.abspath(f)) for f in files}
+    if len(folders) != 1:
+        return None
+    folder = folders.pop()
+    split = os.path.basename(folder)
+    path = os.path.join(os.path.dirname(folder), EXAMPLES_REPORT_FILE)
+    if not split.startswith(_SPLIT_PREFIX) or not os.path.isfile(path):
+        return None
+    with open(path) as handle:
+        report = json.load(handle)
+    split = split[len(_SPLIT_PREFIX) :]
+    if split not in report.get("num_examples", {}):
+        return None
+    return report, split
+
+
+def _scan_records(files, parse):
+    """One streamed pass: (report, keep flags per file, largest label).
+
+    Each record's image is checked once; ids are `"<file>#<index>"`.
+    """
+    ids, results, keep, max_label = [], [], [], -1
+    for path in files:
+        items = tf.data.TFRecordDataset(path).map(parse)
+        flags = []
+        for index, (data, label) in enumerate(items.as_numpy_iterator()):
+            kind, reason = image_io.inspect_image_bytes(data)
+            ids.append(f"{path}#{index}")
+            results.append((kind, reason))
+            flags.append(reason is None)
+            if reason is None:
+                max_label = max(max_label, int(label))
+        keep.append(np.array(flags, bool))
+    return image_io.report_of(ids, results), keep, max_label
+
+
+def _interleaved(files, keep):
+    """The records of `files`, interleaved deterministically.
+
+    `keep` (one bool array per file, or None to keep all) drops records by
+    their index in the files, before anything is parsed.
+    """
+    cycle = min(len(files), _CYCLE_LENGTH)
+    if keep is None:
+        return tf.data.Dataset.from_tensor_slices(files).interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=cycle,
+            num_parallel_calls=cycle,
+            deterministic=True,
+        )
+    flags = tf.constant(np.concatenate(keep))
+    offsets = np.cumsum([0] + [len(k) for k in keep[:-1]]).astype(np.int64)
+
+    def read(path, offset):
+        return (
+            tf.data.TFRecordDataset(path)
+            .enumerate(start=offset)
+            .filter(lambda index, record: flags[index])
+            .map(lambda index, record: record)
+        )
+
+    return tf.data.Dataset.from_tensor_slices((files, offsets)).interleave(
+        read, cycle_length=cycle, num_parallel_calls=cycle, deterministic=True
+    )
+
+
+def open_tfrecord(pattern, image_size) -> Source:
+    """`tf.train.Example` records with encoded image bytes (+ int label).
+
+    The example count comes from the checking pass (one streamed read of
+    every record, each image inspected once), or from the `report.json` of
+    a checked `Examples` artifact when the files are one of its splits
+    (then nothing is read before training).
+
+    Args:
+        pattern: glob of the TFRecord files (sorted, then interleaved).
+        image_size: every image is resized to this square size.
+
+    Raises:
+        DataError: if no file matches, the files hold no record, or the
+            examples have no image feature.
+        NoUsableImagesError: if no record holds a usable image.
+    """
+    files = sorted(glob.glob(pattern))
+    if not files:
+        raise DataError(f"No TFRecord files match {pattern!r}.")
+    image_key, label_key = _record_keys(files, pattern)
+    parse = _parser(image_key, label_key)
+    checked = examples_report(files)
+    if checked:
+        report, split = checked
+        classes = tuple(report.get("class_names", ()))
+        info = SourceInfo(
+            num_examples=int(report["num_examples"][split]),
+            num_classes=(len(classes) or None) if label_key else None,
+            class_names=classes,
+            description=f"tfrecord:{pattern}",
+        )
+        keep = None
+    else:
+        scan, keep, max_label = _scan_records(files, parse)
+        image_io.require_usable(scan, pattern)
+        if all(k.all() for k in keep):
+            keep = None
+        info = SourceInfo(
+            num_examples=len(scan.good),
+            num_classes=max_label + 1 if label_key else None,
+            description=f"tfrecord:{pattern}",
+            scan=scan,
+        )
+
+    def decode(record):
+        data, label = parse(record)
+        out = {"images": image_io.decode_image(data, image_size)}
         if label_key:
-            out["labels"] = example[label_key]
+            out["labels"] = label
         return out
 
-    usable = (
-        tf.data.Dataset.zip((raw, tf.data.Dataset.from_tensor_slices(keep)))
-        .filter(lambda record, ok: ok)
-        .map(lambda record, ok: record)
-    )
-    num_classes = None
-    if label_key:
-        labels = [
-            tf.train.Example.FromString(r)
-            .features.feature[label_key]
-            .int64_list.value[0]
-            for r, k in zip(records, keep, strict=True)
-            if k
-        ]
-        num_classes = int(max(labels)) + 1 if labels else None
-    info = SourceInfo(
-        num_examples=int(keep.sum()),
-        num_classes=num_classes,
-        description=f"tfrecord:{pattern}",
-        scan=report,
-    )
-    return Source(info=info, records=usable, decode=decode)
+    return Source(info=info, records=_interleaved(files, keep), decode=decode)
 
 
 @register_source("tfrecord")
