@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from ssl_tf import data
 from ssl_tf.data import images as image_io
+from ssl_tf.data import scan
 from ssl_tf.testing import TestCase, tiny_images
 
 
@@ -117,3 +118,43 @@ class TFRecordSourceTest(TestCase):
         self.assertIsNone(source.info.scan)
         decoded = [e["images"] for e in source.dataset()]
         self.assertAllEqual(np.stack(decoded), images)
+
+
+class TFRecordScanCacheTest(TestCase):
+    def test_a_restart_reads_no_unchanged_file_again(self):
+        root = self.get_temp_dir()
+        good = [_png(image) for image in tiny_images(3, 8, seed=5)]
+        for name, items in (("a", [(good[0], 0)]), ("b", [(good[1], 1)])):
+            _write(os.path.join(root, "records", f"{name}.tfrecord"), items)
+        _write(
+            os.path.join(root, "records", "c.tfrecord"),
+            [(b"oops", 5), (good[2], 2)],
+        )
+        pattern = os.path.join(root, "records", "*.tfrecord")
+        env = {scan.SCAN_CACHE_ENV: os.path.join(root, "cache")}
+
+        def open_counting():
+            with (
+                mock.patch.dict(os.environ, env),
+                mock.patch.object(
+                    image_io,
+                    "inspect_image_bytes",
+                    wraps=image_io.inspect_image_bytes,
+                ) as inspect,
+            ):
+                source = data.sources.open_tfrecord(pattern, 8)
+            return source, inspect.call_count
+
+        first, inspected = open_counting()
+        self.assertEqual(inspected, 4)
+        second, inspected = open_counting()
+        self.assertEqual(inspected, 0)
+        self.assertEqual(second.info, first.info)
+        self.assertEqual(
+            [int(e["labels"]) for e in second.dataset()], [0, 1, 2]
+        )
+        _write(os.path.join(root, "records", "b.tfrecord"), [(good[1], 7)] * 2)
+        third, inspected = open_counting()
+        self.assertEqual(inspected, 2)  # b.tfrecord only
+        self.assertEqual(third.info.num_examples, 4)
+        self.assertEqual(third.info.num_classes, 8)

@@ -1,9 +1,9 @@
 """Image files listed by path (folders and manifests): scan, then decode.
 
 Scanning and decoding are separate steps. `open_files` checks every listed
-file once (`ssl_tf.data.images.scan_files`), keeps the usable ones as a
-table of paths and labels, and decodes in `tf.data` only what a reader
-takes from that table.
+file once (`ssl_tf.data.scan.scan_files`, in parallel and cached), keeps the
+usable ones as a table of paths and labels, and decodes in `tf.data` only
+what a reader takes from that table.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from ssl_tf.data import images as image_io
+from ssl_tf.data import scan
 from ssl_tf.data.sources.base import Source, SourceInfo
 
 logger = logging.getLogger("ssl_tf.data")
@@ -71,7 +72,7 @@ def scan_listed(paths, **scan_options) -> image_io.ScanReport:
         logger.warning("Skipping image %s: missing file", path)
     missing_set = set(missing)
     present = [p for p in paths if p not in missing_set]
-    report = image_io.scan_files(present, **scan_options)
+    report = scan.scan_files(present, **scan_options)
     if not missing:
         return report
     # Back into input order, so the summary lists items as listed.

@@ -5,7 +5,8 @@ interleaved deterministically and parsed and decoded in the graph, so no
 Python list of records is ever held. Before training, one streamed pass
 checks every image (`ssl_tf.data.images.inspect_image_bytes`) and counts the
 usable records and the labels; records it rejects are filtered out by
-their index, without decoding anything else. The pass is skipped for a
+their index, without decoding anything else. Its result is cached per file
+by (path, size, mtime), like the file scan. The pass is skipped for a
 checked `Examples` artifact (written by `components.ImportExamples`): its
 `report.json` gives the counts and the class names.
 """
@@ -20,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from ssl_tf.data import images as image_io
+from ssl_tf.data import scan
 from ssl_tf.data.sources.base import (
     DataError,
     Source,
@@ -89,24 +91,51 @@ def examples_report(files):
     return report, split
 
 
-def _scan_records(files, parse):
-    """One streamed pass: (report, keep flags per file, largest label).
+def _scan_file(path, parse):
+    """One streamed pass over a file: its count, odd records, top label.
 
-    Each record's image is checked once; ids are `"<file>#<index>"`.
+    Records that are not plain usable RGB are `[index, kind, reason]`.
     """
-    ids, results, keep, max_label = [], [], [], -1
+    count, odd, max_label = 0, [], -1
+    items = tf.data.TFRecordDataset(path).map(parse)
+    for index, (data, label) in enumerate(items.as_numpy_iterator()):
+        kind, reason = image_io.inspect_image_bytes(data)
+        count += 1
+        if kind or reason:
+            odd.append([index, kind, reason])
+        if reason is None:
+            max_label = max(max_label, int(label))
+    return {"count": count, "odd": odd, "max_label": max_label}
+
+
+def _scan_records(files, parse, keys):
+    """The checking pass: (report, keep flags per file, largest label).
+
+    Each record's image is checked once, and each file's result is cached
+    by (path, size, mtime) (`ssl_tf.data.scan`), so a restart reads no
+    unchanged file again. Ids are `"<file>#<index>"`.
+    """
+    cache = scan.open_cache(scan.cache_directory(), files, ["tfrecord", *keys])
+    ids, results, keep, max_label, fresh = [], [], [], -1, {}
     for path in files:
-        items = tf.data.TFRecordDataset(path).map(parse)
-        flags = []
-        for index, (data, label) in enumerate(items.as_numpy_iterator()):
-            kind, reason = image_io.inspect_image_bytes(data)
+        key = scan.file_key(path)
+        found = cache.lookup(path, key) if cache else None
+        if found is None:
+            found = _scan_file(path, parse)
+            if key:
+                fresh[path] = (key, found)
+        flags = np.ones(found["count"], bool)
+        odd = {index: (kind, reason) for index, kind, reason in found["odd"]}
+        for index in range(found["count"]):
+            kind, reason = odd.get(index, ("", None))
             ids.append(f"{path}#{index}")
             results.append((kind, reason))
-            flags.append(reason is None)
-            if reason is None:
-                max_label = max(max_label, int(label))
-        keep.append(np.array(flags, bool))
-    return image_io.report_of(ids, results), keep, max_label
+            flags[index] = reason is None
+        keep.append(flags)
+        max_label = max(max_label, found["max_label"])
+    if cache and fresh:
+        cache.store(fresh)
+    return scan.report_of(ids, results), keep, max_label
 
 
 def _interleaved(files, keep):
@@ -173,15 +202,17 @@ def open_tfrecord(pattern, image_size) -> Source:
         )
         keep = None
     else:
-        scan, keep, max_label = _scan_records(files, parse)
-        image_io.require_usable(scan, pattern)
+        report, keep, max_label = _scan_records(
+            files, parse, [image_key, label_key]
+        )
+        image_io.require_usable(report, pattern)
         if all(k.all() for k in keep):
             keep = None
         info = SourceInfo(
-            num_examples=len(scan.good),
+            num_examples=len(report.good),
             num_classes=max_label + 1 if label_key else None,
             description=f"tfrecord:{pattern}",
-            scan=scan,
+            scan=report,
         )
 
     def decode(record):
