@@ -168,6 +168,30 @@ def _interleaved(files, keep):
     )
 
 
+def _reported_info(report, split, label_key, description):
+    """The `SourceInfo` of a checked `Examples` split, from its report."""
+    classes = tuple(report.get("class_names", ()))
+    return SourceInfo(
+        num_examples=int(report["num_examples"][split]),
+        num_classes=(len(classes) or None) if label_key else None,
+        class_names=classes,
+        description=description,
+    )
+
+
+def _scanned_info(files, parse, keys, pattern, description):
+    """`(SourceInfo, keep flags or None)` from the checking pass."""
+    report, keep, max_label = _scan_records(files, parse, keys)
+    image_io.require_usable(report, pattern)
+    info = SourceInfo(
+        num_examples=len(report.good),
+        num_classes=max_label + 1 if keys[1] else None,
+        description=description,
+        scan=report,
+    )
+    return info, None if all(k.all() for k in keep) else keep
+
+
 def open_tfrecord(pattern, image_size) -> Source:
     """`tf.train.Example` records with encoded image bytes (+ int label).
 
@@ -190,30 +214,13 @@ def open_tfrecord(pattern, image_size) -> Source:
         raise DataError(f"No TFRecord files match {pattern!r}.")
     image_key, label_key = _record_keys(files, pattern)
     parse = _parser(image_key, label_key)
+    description = f"tfrecord:{pattern}"
     checked = examples_report(files)
     if checked:
-        report, split = checked
-        classes = tuple(report.get("class_names", ()))
-        info = SourceInfo(
-            num_examples=int(report["num_examples"][split]),
-            num_classes=(len(classes) or None) if label_key else None,
-            class_names=classes,
-            description=f"tfrecord:{pattern}",
-        )
-        keep = None
+        info, keep = _reported_info(*checked, label_key, description), None
     else:
-        report, keep, max_label = _scan_records(
-            files, parse, [image_key, label_key]
-        )
-        image_io.require_usable(report, pattern)
-        if all(k.all() for k in keep):
-            keep = None
-        info = SourceInfo(
-            num_examples=len(report.good),
-            num_classes=max_label + 1 if label_key else None,
-            description=f"tfrecord:{pattern}",
-            scan=report,
-        )
+        keys = [image_key, label_key]
+        info, keep = _scanned_info(files, parse, keys, pattern, description)
 
     def decode(record):
         data, label = parse(record)
