@@ -22,39 +22,52 @@ from ssl_tf.data.sources.base import Source, SourceInfo
 logger = logging.getLogger("ssl_tf.data")
 
 
-def open_files(
-    paths, labels, classes, *, where, description, image_size, scan_options
-) -> Source:
-    """A `Source` over the usable files of `paths`.
-
-    A path that does not exist (or is a broken symlink) is skipped with the
-    reason "missing file"; everything else goes through the scan.
+@dataclasses.dataclass(frozen=True)
+class FileList:
+    """Image files listed by a folder or a manifest.
 
     Args:
         paths: the listed files, in order (a path may repeat).
         labels: an integer label per path, or `None` (unlabeled).
         classes: class names, or `()` when labels are plain integers.
-        where: the folder or manifest, for the no-usable-image error.
-        description: `SourceInfo.description`.
+        where: the folder or manifest, for messages.
+        kind: the source's name, for `SourceInfo.description`.
+    """
+
+    paths: list[str]
+    labels: list[int] | None
+    classes: tuple[str, ...]
+    where: str
+    kind: str
+
+
+def open_files(files: FileList, image_size, allow_conversion=False) -> Source:
+    """A `Source` over the usable files of a `FileList`.
+
+    A path that does not exist (or is a broken symlink) is skipped with the
+    reason "missing file"; everything else goes through the scan.
+
+    Args:
+        files: the listed files.
         image_size: every image is resized to this square size.
-        scan_options: keyword arguments of `scan_files`
-            (`allow_conversion`).
+        allow_conversion: see `inspect_image_bytes`.
 
     Raises:
         NoUsableImagesError: if no listed file is usable.
     """
-    report = scan_listed(paths, **scan_options)
-    image_io.require_usable(report, where)
+    paths, labels = files.paths, files.labels
+    report = scan_listed(paths, allow_conversion=allow_conversion)
+    image_io.require_usable(report, files.where)
     kept = kept_indices(paths, report.good)
     table = file_table(paths, labels, kept, report.needs_conversion)
-    num_classes = len(classes) or None
-    if labels is not None and not classes:  # integer labels
+    num_classes = len(files.classes) or None
+    if labels is not None and not files.classes:  # integer labels
         num_classes = int(max(labels)) + 1
     info = SourceInfo(
         num_examples=len(kept),
         num_classes=num_classes,
-        class_names=tuple(classes),
-        description=description,
+        class_names=tuple(files.classes),
+        description=f"{files.kind}:{files.where}",
         scan=report,
     )
     return Source(

@@ -7,7 +7,7 @@ import os
 
 from ssl_tf.data import images as image_io
 from ssl_tf.data.sources.base import DataError, Source, register_source
-from ssl_tf.data.sources.files import open_files
+from ssl_tf.data.sources.files import FileList, open_files
 
 SPLIT_NAMES = ("train", "test", "validation", "val", "eval")
 
@@ -148,15 +148,10 @@ def open_folder(
     folder = list_image_folder(root)
     files = folder.split(split)
     where = os.path.join(root, split) if folder.has_split_folders else root
-    return open_files(
-        list(files.paths),
-        None if files.labels is None else list(files.labels),
-        folder.class_names if files.labels is not None else (),
-        where=where,
-        description=f"folder:{where}",
-        image_size=image_size,
-        scan_options={"allow_conversion": allow_conversion},
-    )
+    labels = None if files.labels is None else list(files.labels)
+    classes = folder.class_names if labels is not None else ()
+    listed = FileList(list(files.paths), labels, classes, where, "folder")
+    return open_files(listed, image_size, allow_conversion)
 
 
 @register_source("folder")

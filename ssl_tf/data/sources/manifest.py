@@ -6,7 +6,7 @@ import csv
 import os
 
 from ssl_tf.data.sources.base import DataError, Source, register_source
-from ssl_tf.data.sources.files import open_files
+from ssl_tf.data.sources.files import FileList, open_files
 
 _MAX_LINES_LISTED = 10
 
@@ -122,15 +122,8 @@ def open_manifest(
     labels, classes = None, ()
     if has_labels:
         labels, classes = _manifest_labels([label for _, _, label in rows])
-    return open_files(
-        paths,
-        labels,
-        classes,
-        where=path,
-        description=f"manifest:{path}",
-        image_size=image_size,
-        scan_options={"allow_conversion": allow_conversion},
-    )
+    listed = FileList(paths, labels, classes, path, "manifest")
+    return open_files(listed, image_size, allow_conversion)
 
 
 @register_source("manifest")
