@@ -1,9 +1,10 @@
 """Beam transforms that turn an image folder into checked TFRecord examples.
 
-A folder is read as:
+A folder is read by `ssl_tf.data.list_image_folder`, as the library's
+`folder` source reads it:
 
-    <root>/<class>/<file>              one split, "train"
-    <root>/<split>/<class>/<file>      when every sub-folder is a split name
+    <root>/<class>/.../<file>          one split, "train"
+    <root>/<split>/<class>/.../<file>  when every sub-folder is a split name
 
 Class sub-folders become labels: the sorted class names over all splits
 are numbered from 0, so a class has the same label in every split. A folder
@@ -22,59 +23,32 @@ from apache_beam.io.filesystems import FileSystems
 
 import ssl_tf
 
-SPLIT_NAMES = ("train", "test", "validation", "val", "eval")
 SKIPPED_FILE = "skipped.jsonl"
 COUNTS_FILE = "counts.jsonl"
 REPORT_FILE = "report.json"
 
 
-def _subdirs(path):
-    return sorted(
-        e for e in os.listdir(path) if os.path.isdir(os.path.join(path, e))
-    )
-
-
-def _image_files(root):
-    found = []
-    for directory, _, files in sorted(os.walk(root)):
-        found += [
-            os.path.join(directory, name)
-            for name in sorted(files)
-            if name.lower().endswith(ssl_tf.data.IMAGE_EXTENSIONS)
-        ]
-    return found
-
-
 def list_image_folder(root: str) -> tuple[dict[str, list], tuple[str, ...]]:
     """`({split: [(path, label or -1)]}, class_names)` of an image folder.
+
+    The listing is `ssl_tf.data.list_image_folder`, the rule the library's
+    `folder` source reads with, so labels agree between the two.
 
     Raises:
         ValueError: if `root` is missing, or mixes split and other folders.
     """
-    if not os.path.isdir(root):
-        raise ValueError(f"Image folder {root!r} does not exist.")
-    top = _subdirs(root)
-    split_dirs = [d for d in top if d in SPLIT_NAMES]
-    if split_dirs and len(split_dirs) != len(top):
-        raise ValueError(
-            f"{root!r} mixes split folders {split_dirs} with other folders "
-            f"{sorted(set(top) - set(split_dirs))}; use only {SPLIT_NAMES}, "
-            "or only class folders."
+    folder = ssl_tf.data.list_image_folder(root)
+    splits = {
+        name: list(
+            zip(
+                files.paths,
+                files.labels or [-1] * len(files.paths),
+                strict=True,
+            )
         )
-    roots = {s: os.path.join(root, s) for s in split_dirs} or {"train": root}
-    classes = sorted({c for path in roots.values() for c in _subdirs(path)})
-    label_of = {name: index for index, name in enumerate(classes)}
-    splits = {}
-    for split, path in roots.items():
-        if classes:
-            splits[split] = [
-                (file, label_of[name])
-                for name in _subdirs(path)
-                for file in _image_files(os.path.join(path, name))
-            ]
-        else:
-            splits[split] = [(file, -1) for file in _image_files(path)]
-    return splits, tuple(classes)
+        for name, files in folder.splits.items()
+    }
+    return splits, folder.class_names
 
 
 def check_file(item: tuple[str, int]) -> dict:

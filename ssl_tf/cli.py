@@ -230,8 +230,7 @@ def _add_export_command(sub):
 
 
 def _add_eval_command(sub):
-    from ssl_tf import evaluation
-    from ssl_tf.config import SOURCES
+    from ssl_tf import data, evaluation
 
     # Protocols and their options come from the registry.
     p = sub.add_parser(
@@ -250,9 +249,10 @@ def _add_eval_command(sub):
         help="export dir, SavedModel or .keras (repeatable)",
     )
     p.add_argument("--dataset", default="cifar10")
-    # In-memory arrays exist only for Python callers.
-    sources = [source for source in SOURCES if source != "arrays"]
-    p.add_argument("--source", default="tfds", choices=sources)
+    # The registered sources a command line can name (not in-memory arrays).
+    p.add_argument(
+        "--source", default="tfds", choices=data.command_line_sources()
+    )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--train-split", default="train")
     p.add_argument("--test-split", default="test")

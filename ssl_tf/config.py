@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from ssl_tf import overrides
+from ssl_tf import overrides, registry
 from ssl_tf.errors import ConfigError, check_choice, suggest
 from ssl_tf.overrides import (
     apply_overrides,
@@ -25,7 +25,6 @@ from ssl_tf.overrides import (
 # The dataclasses, and the names re-exported from `ssl_tf.errors` and
 # `ssl_tf.overrides` (the parsing of `key=value` text and JSON).
 __all__ = [
-    "SOURCES",
     "AugmentConfig",
     "ConfigError",
     "DataConfig",
@@ -63,11 +62,13 @@ class DataConfig:
     """Where images come from and how they are batched.
 
     Args:
-        source: `tfds`, `folder`, `manifest`, `tfrecord` or `arrays`
-            (in-memory only). A manifest is a CSV file with the header
-            `path` or `path,label` (integer labels or class names), or a
-            text file with one image path per line; relative paths are
-            resolved against the manifest's directory (the dataset root).
+        source: a registered source (`ssl_tf.registry.SOURCES`): `tfds`,
+            `folder`, `manifest`, `tfrecord`, `arrays` (in-memory only)
+            or one you add in `ssl_tf/data/sources/`. A manifest is a CSV
+            file with the header `path` or `path,label` (integer labels
+            or class names), or a text file with one image path per line;
+            relative paths are resolved against the manifest's directory
+            (the dataset root).
         name: TFDS dataset name, or the folder / manifest / TFRecord glob
             path (`{split}` in a manifest or TFRecord path is replaced by
             the split).
@@ -92,12 +93,11 @@ class DataConfig:
     allow_outside_root: bool = False
 
     def validate(self) -> None:
-        check_choice("data.source", self.source, SOURCES)
+        # Read lazily: the sources register themselves when `ssl_tf.data`
+        # is imported, and this module must not import it.
+        check_choice("data.source", self.source, registry.SOURCES.names())
         _check_range("data.image_size", self.image_size, low=8)
         _check_range("data.shuffle_buffer", self.shuffle_buffer, low=0)
-
-
-SOURCES = ("tfds", "folder", "manifest", "tfrecord", "arrays")
 
 
 @dataclasses.dataclass(frozen=True)

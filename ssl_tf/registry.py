@@ -1,4 +1,4 @@
-"""Named extension points: methods, evaluation protocols and presets.
+"""Named extension points: methods, protocols, presets and data sources.
 
 Every extension point has the method registry's shape (big_vision's
 `registry.Registry`, KerasHub's presets): a user adds a method, a protocol
@@ -98,3 +98,4 @@ def import_submodules(package: str, path) -> None:
 METHODS = Registry("method")
 PROTOCOLS = Registry("protocol")
 PRESETS = Registry("preset")
+SOURCES = Registry("data source")

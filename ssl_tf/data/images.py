@@ -2,12 +2,13 @@
 
 Folders, manifests and TFRecords often hold files that would crash a
 `tf.data` pipeline mid-epoch: empty files, truncated JPEGs, text saved as
-`.png`, unusual colour modes. A Python-side scan (`scan_files`,
-`scan_bytes`) runs once before training. It reads each header with PIL, does
-a full PIL load to find truncation, and then runs the very decode op that
-`decode_image` uses, so every accepted item is known to decode in-graph.
-Everything else is skipped, logged on the `ssl_tf.data` logger and named in
-`ScanReport.summary()`.
+`.png`, unusual colour modes. A Python-side scan (`ssl_tf.data.scan`) runs
+once before training and calls `inspect_image_bytes` on each item: it reads
+the header with PIL, then runs the very decode op that `decode_image` uses,
+so every accepted item is known to decode in-graph. That is the item's one
+decode: PIL decodes only what TF rejects (to name the reason) and the BMPs
+it converts. Everything else is skipped, logged on the `ssl_tf.data` logger
+and named in `ScanReport.summary()`.
 
 Conversions (the `kind` of an accepted item); TF decodes these natively:
 
@@ -37,13 +38,12 @@ per parallel `tf.data` call. EXIF orientation and ICC profiles are ignored.
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import dataclasses
 import io
 import logging
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -234,35 +234,49 @@ def inspect_image_bytes(
             if width == 0 or height == 0:
                 return None, f"corrupt {fmt} (size {width}x{height})"
             kind = _kind(image, fmt, data)
-            if fmt == "JPEG":
-                # DCT scaling: reads every byte (so finds truncation) at 1/8
-                # of the cost.
-                image.draft(
-                    image.mode, (max(1, width // 8), max(1, height // 8))
-                )
-            image.load()
-    except Image.DecompressionBombError:
-        limit = 2 * Image.MAX_IMAGE_PIXELS
-        return None, f"too large (over the PIL limit of {limit} pixels)"
     except Exception as error:  # PIL raises many types
-        message = str(error).replace(" when reading image file", "")
-        if "truncated" in message.lower() or isinstance(error, EOFError):
-            return None, f"truncated {fmt}"
-        if isinstance(error, Image.UnidentifiedImageError):
-            message = "unreadable header"
-        return None, f"corrupt {fmt} ({message or type(error).__name__})"
+        return None, _pil_reason(error, fmt)
     if kind in PIL_CONVERSION_KINDS:
-        if allow_conversion:
-            return kind, None
-        return None, f"needs conversion ({kind}; see allow_conversion)"
+        if not allow_conversion:
+            return None, f"needs conversion ({kind}; see allow_conversion)"
+        # PIL decodes these in the pipeline: its decode is the check.
+        return kind, _pil_load_reason(data, fmt)
+    # The one decode of a file: the very op `decode_image` runs.
     try:
         _decoded_shape()(tf.constant(data))
     except tf.errors.OpError as error:
-        message = _tf_error_text(error)
+        # Rare: decode again with PIL only to name what is wrong.
+        reason = _pil_load_reason(data, fmt)
+        if reason is not None:
+            return None, reason
         if fmt == "PNG" and b"IEND" not in data[-64:]:
             return None, "truncated PNG (no IEND chunk)"
-        return None, f"TensorFlow cannot decode it ({fmt}: {message})"
+        return None, (
+            f"TensorFlow cannot decode it ({fmt}: {_tf_error_text(error)})"
+        )
     return kind, None
+
+
+def _pil_reason(error: Exception, fmt: str) -> str:
+    if isinstance(error, Image.DecompressionBombError):
+        limit = 2 * Image.MAX_IMAGE_PIXELS
+        return f"too large (over the PIL limit of {limit} pixels)"
+    message = str(error).replace(" when reading image file", "")
+    if "truncated" in message.lower() or isinstance(error, EOFError):
+        return f"truncated {fmt}"
+    if isinstance(error, Image.UnidentifiedImageError):
+        message = "unreadable header"
+    return f"corrupt {fmt} ({message or type(error).__name__})"
+
+
+def _pil_load_reason(data: bytes, fmt: str) -> str | None:
+    """Why PIL cannot decode `data` fully, or None if it can."""
+    try:
+        with Image.open(io.BytesIO(data), formats=(fmt,)) as image:
+            image.load()
+    except Exception as error:  # PIL raises many types
+        return _pil_reason(error, fmt)
+    return None
 
 
 def _tf_error_text(error: tf.errors.OpError) -> str:
@@ -403,88 +417,3 @@ def decode_image(data: tf.Tensor, image_size: int) -> tf.Tensor:
     )
     rgb = tf.clip_by_value(tf.round(color + background), 0, 255)
     return tf.ensure_shape(tf.cast(rgb, tf.uint8), (*size, 3))
-
-
-def _scan(ids, results) -> ScanReport:
-    good, skipped, kinds, needs_conversion = [], [], [], []
-    for item_id, (kind, reason) in zip(ids, results, strict=True):
-        if reason is not None:
-            logger.warning("Skipping image %s: %s", item_id, reason)
-            skipped.append((item_id, reason))
-            continue
-        good.append(item_id)
-        if kind:
-            kinds.append(kind)
-        if kind in PIL_CONVERSION_KINDS:
-            needs_conversion.append(item_id)
-    return ScanReport(
-        good=tuple(good),
-        skipped=tuple(skipped),
-        converted=tuple(sorted(collections.Counter(kinds).items())),
-        needs_conversion=tuple(needs_conversion),
-    )
-
-
-def scan_bytes(
-    items: Iterable[tuple[str, bytes]],
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    *,
-    allow_conversion: bool = False,
-) -> ScanReport:
-    """Scans in-memory images, e.g. TFRecord features with ids `"path#i"`.
-
-    Items are checked one at a time, so `items` may be a generator over a
-    dataset larger than memory.
-
-    Args:
-        items: `(id, encoded bytes)` pairs.
-        max_pixels: see `inspect_image_bytes`.
-        allow_conversion: see `inspect_image_bytes`.
-
-    Returns:
-        A `ScanReport` in input order; skipped items are also logged.
-    """
-    ids, results = [], []
-    for item_id, data in items:
-        ids.append(item_id)
-        results.append(
-            inspect_image_bytes(
-                data, max_pixels, allow_conversion=allow_conversion
-            )
-        )
-    return _scan(ids, results)
-
-
-def scan_files(
-    paths: Sequence[str],
-    max_workers: int = 8,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    *,
-    allow_conversion: bool = False,
-) -> ScanReport:
-    """Reads and scans image files on `max_workers` threads.
-
-    Args:
-        paths: image files; unreadable ones are skipped, not raised.
-        max_workers: reader threads (PIL and TF decode without the GIL).
-        max_pixels: see `inspect_image_bytes`.
-        allow_conversion: see `inspect_image_bytes`.
-
-    Returns:
-        A `ScanReport` in the order of `paths`; skipped files are logged.
-    """
-
-    def inspect(path):
-        try:
-            with open(path, "rb") as file:
-                data = file.read()
-        except OSError as error:
-            return None, f"unreadable ({type(error).__name__}: {error})"
-        return inspect_image_bytes(
-            data, max_pixels, allow_conversion=allow_conversion
-        )
-
-    paths = list(paths)
-    with concurrent.futures.ThreadPoolExecutor(max(1, max_workers)) as pool:
-        results = list(pool.map(inspect, paths))
-    return _scan(paths, results)

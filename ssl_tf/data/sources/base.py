@@ -1,0 +1,162 @@
+"""The one contract every data source follows.
+
+A source is one module of this package holding one function
+
+    @register_source("folder")
+    def folder(data_config: DataConfig, split: str, arrays) -> Source:
+        ...
+
+The package imports every module it holds, so adding a source is adding one
+file: `DataConfig.validate`, the CLI's `--source` choices and the README's
+list read the registry (`ssl_tf.registry.SOURCES`).
+
+A `Source` keeps reading apart from decoding. `records` are the elements
+before decoding, in a fixed order (paths and labels, serialized
+`tf.train.Example`s, raw TFDS examples, array rows); `decode` turns one
+record into `{"images": uint8 (S, S, 3), "labels": int64}` (no `"labels"`
+for unlabeled data). A source with random access also gives its records as
+NumPy columns (`table`), so a pipeline can pick records by index and decode
+only those.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from ssl_tf import registry
+from ssl_tf.data import images as image_io
+
+
+class DataError(ValueError):
+    """A dataset, split or file cannot be used."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceInfo:
+    """What a source holds.
+
+    Args:
+        num_examples: number of usable images.
+        num_classes: number of labels, or None for unlabeled data.
+        class_names: label names when known.
+        description: human-readable origin, for logs and reports.
+        scan: the bad-image scan, for folder and TFRecord sources.
+    """
+
+    num_examples: int
+    num_classes: int | None
+    class_names: tuple[str, ...] = ()
+    description: str = ""
+    scan: image_io.ScanReport | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """An opened source: its records, their decoder and what it holds.
+
+    Args:
+        info: what the source holds.
+        records: elements before decoding, in a fixed order.
+        decode: one record -> `{"images": uint8 (S, S, 3)}` plus
+            `"labels"` (int64) when labelled; pure TF ops.
+        table: the records as NumPy columns (`records` is
+            `tf.data.Dataset.from_tensor_slices(table)`) when the source
+            has random access (folder, manifest, arrays); else `None`.
+    """
+
+    info: SourceInfo
+    records: tf.data.Dataset
+    decode: Callable[[Any], dict]
+    table: Mapping[str, np.ndarray] | None = None
+
+    def dataset(self) -> tf.data.Dataset:
+        """The decoded elements, in the order of `records`."""
+        return self.records.map(
+            self.decode, num_parallel_calls=tf.data.AUTOTUNE
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceKind:
+    """A registered source: how to open it and whether a CLI can name it.
+
+    Args:
+        name: the registry key (`data.source`).
+        open: `open(data_config, split, arrays) -> Source`.
+        command_line: whether the source can be named on a command line
+            (in-memory arrays cannot).
+    """
+
+    name: str
+    open: Callable[..., Source]
+    command_line: bool = True
+
+    @property
+    def summary(self) -> str:
+        """The first line of the opener's docstring (for help and docs)."""
+        return (self.open.__doc__ or "").strip().splitlines()[0]
+
+
+def register_source(name: str, *, command_line: bool = True):
+    """Registers `open(data_config, split, arrays) -> Source` as `name`.
+
+    Args:
+        name: the value of `data.source` that selects it.
+        command_line: `False` for sources only Python callers can give.
+
+    Raises:
+        KeyError: if `name` is already registered.
+    """
+
+    def decorator(function):
+        registry.SOURCES.register(
+            name, SourceKind(name, function, command_line)
+        )
+        return function
+
+    return decorator
+
+
+def unregister_source(name: str) -> None:
+    """Removes a source (for tests that register throwaways)."""
+    registry.SOURCES.unregister(name)
+
+
+def command_line_sources() -> list[str]:
+    """The sources a command line can name, sorted."""
+    return [
+        name
+        for name in registry.SOURCES.names()
+        if registry.SOURCES.get(name).command_line
+    ]
+
+
+def to_rgb_resized(image, image_size):
+    """Any uint8-or-[0, 255] image (h, w[, c]) -> uint8 (S, S, 3)."""
+    image = tf.convert_to_tensor(image)
+    if image.shape.rank == 2:
+        image = image[..., None]
+    channels = tf.shape(image)[-1]
+    image = tf.cond(
+        channels == 1, lambda: tf.tile(image, [1, 1, 3]), lambda: image[..., :3]
+    )
+    image.set_shape([None, None, 3])
+    if image.dtype != tf.uint8:
+        image = tf.cast(tf.clip_by_value(image, 0, 255), tf.uint8)
+    shape = tf.shape(image)
+    same = tf.logical_and(shape[0] == image_size, shape[1] == image_size)
+
+    def resize():
+        resized = tf.image.resize(
+            image, (image_size, image_size), antialias=True
+        )
+        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+    image = tf.cond(same, lambda: image, resize)
+    image.set_shape([image_size, image_size, 3])
+    return image

@@ -1,0 +1,241 @@
+"""TFRecords of `tf.train.Example` with encoded image bytes (+ int label).
+
+The records are streamed: `tf.data.TFRecordDataset` over the matched files,
+interleaved deterministically and parsed and decoded in the graph, so no
+Python list of records is ever held. Before training, one streamed pass
+checks every image (`ssl_tf.data.images.inspect_image_bytes`) and counts the
+usable records and the labels; records it rejects are filtered out by
+their index, without decoding anything else. Its result is cached per file
+by (path, size, mtime), like the file scan. The pass is skipped for a
+checked `Examples` artifact (written by `components.ImportExamples`): its
+`report.json` gives the counts and the class names.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from ssl_tf.data import images as image_io
+from ssl_tf.data import scan
+from ssl_tf.data.sources.base import (
+    DataError,
+    Source,
+    SourceInfo,
+    register_source,
+)
+
+# Files read at once: bounds open files, read buffers and parallel reads.
+_CYCLE_LENGTH = 4
+# Written next to `Split-<name>/` by `components.ImportExamples`.
+EXAMPLES_REPORT_FILE = "report.json"
+_SPLIT_PREFIX = "Split-"
+_IMAGE_KEYS = ("image", "image/encoded", "image_raw")
+_LABEL_KEYS = ("label", "image/class/label")
+
+
+def _record_keys(files, pattern):
+    """The image and label feature names, from the first record."""
+    first = next(iter(tf.data.TFRecordDataset(files).take(1)), None)
+    if first is None:
+        raise DataError(f"TFRecord files {pattern!r} hold no records.")
+    keys = set(tf.train.Example.FromString(first.numpy()).features.feature)
+    image_key = next((k for k in _IMAGE_KEYS if k in keys), None)
+    label_key = next((k for k in _LABEL_KEYS if k in keys), None)
+    if image_key is None:
+        raise DataError(
+            f"TFRecord examples have no image bytes feature; looked for "
+            f"{list(_IMAGE_KEYS)}, found {sorted(keys)}."
+        )
+    return image_key, label_key
+
+
+def _parser(image_key, label_key):
+    """Serialized example -> (image bytes, label or -1), in the graph."""
+    spec = {image_key: tf.io.FixedLenFeature([], tf.string)}
+    if label_key:
+        spec[label_key] = tf.io.FixedLenFeature([], tf.int64)
+
+    def parse(record):
+        example = tf.io.parse_single_example(record, spec)
+        label = example[label_key] if label_key else tf.constant(-1, tf.int64)
+        return example[image_key], label
+
+    return parse
+
+
+def examples_report(files):
+    """The `ImportExamples` report of `files` and their split, or None.
+
+    `files` come from a checked `Examples` artifact when they all lie in
+    one `<uri>/Split-<name>/` folder and `<uri>/report.json` counts that
+    split.
+    """
+    folders = {os.path.dirname(os.path.abspath(f)) for f in files}
+    if len(folders) != 1:
+        return None
+    folder = folders.pop()
+    split = os.path.basename(folder)
+    path = os.path.join(os.path.dirname(folder), EXAMPLES_REPORT_FILE)
+    if not split.startswith(_SPLIT_PREFIX) or not os.path.isfile(path):
+        return None
+    with open(path) as handle:
+        report = json.load(handle)
+    split = split[len(_SPLIT_PREFIX) :]
+    if split not in report.get("num_examples", {}):
+        return None
+    return report, split
+
+
+def _scan_file(path, parse):
+    """One streamed pass over a file: its count, odd records, top label.
+
+    Records that are not plain usable RGB are `[index, kind, reason]`.
+    """
+    count, odd, max_label = 0, [], -1
+    items = tf.data.TFRecordDataset(path).map(parse)
+    for index, (data, label) in enumerate(items.as_numpy_iterator()):
+        kind, reason = image_io.inspect_image_bytes(data)
+        count += 1
+        if kind or reason:
+            odd.append([index, kind, reason])
+        if reason is None:
+            max_label = max(max_label, int(label))
+    return {"count": count, "odd": odd, "max_label": max_label}
+
+
+def _scan_records(files, parse, keys):
+    """The checking pass: (report, keep flags per file, largest label).
+
+    Each record's image is checked once, and each file's result is cached
+    by (path, size, mtime) (`ssl_tf.data.scan`), so a restart reads no
+    unchanged file again. Ids are `"<file>#<index>"`.
+    """
+    cache = scan.open_cache(scan.cache_directory(), files, ["tfrecord", *keys])
+    ids, results, keep, max_label, fresh = [], [], [], -1, {}
+    for path in files:
+        key = scan.file_key(path)
+        found = cache.lookup(path, key) if cache else None
+        if found is None:
+            found = _scan_file(path, parse)
+            if key:
+                fresh[path] = (key, found)
+        flags = np.ones(found["count"], bool)
+        odd = {index: (kind, reason) for index, kind, reason in found["odd"]}
+        for index in range(found["count"]):
+            kind, reason = odd.get(index, ("", None))
+            ids.append(f"{path}#{index}")
+            results.append((kind, reason))
+            flags[index] = reason is None
+        keep.append(flags)
+        max_label = max(max_label, found["max_label"])
+    if cache and fresh:
+        cache.store(fresh)
+    return scan.report_of(ids, results), keep, max_label
+
+
+def _interleaved(files, keep):
+    """The records of `files`, interleaved deterministically.
+
+    `keep` (one bool array per file, or None to keep all) drops records by
+    their index in the files, before anything is parsed.
+    """
+    cycle = min(len(files), _CYCLE_LENGTH)
+    if keep is None:
+        return tf.data.Dataset.from_tensor_slices(files).interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=cycle,
+            num_parallel_calls=cycle,
+            deterministic=True,
+        )
+    flags = tf.constant(np.concatenate(keep))
+    offsets = np.cumsum([0] + [len(k) for k in keep[:-1]]).astype(np.int64)
+
+    def read(path, offset):
+        return (
+            tf.data.TFRecordDataset(path)
+            .enumerate(start=offset)
+            .filter(lambda index, record: flags[index])
+            .map(lambda index, record: record)
+        )
+
+    return tf.data.Dataset.from_tensor_slices((files, offsets)).interleave(
+        read, cycle_length=cycle, num_parallel_calls=cycle, deterministic=True
+    )
+
+
+def _reported_info(report, split, label_key, description):
+    """The `SourceInfo` of a checked `Examples` split, from its report."""
+    classes = tuple(report.get("class_names", ()))
+    return SourceInfo(
+        num_examples=int(report["num_examples"][split]),
+        num_classes=(len(classes) or None) if label_key else None,
+        class_names=classes,
+        description=description,
+    )
+
+
+def _scanned_info(files, parse, keys, pattern, description):
+    """`(SourceInfo, keep flags or None)` from the checking pass."""
+    report, keep, max_label = _scan_records(files, parse, keys)
+    image_io.require_usable(report, pattern)
+    info = SourceInfo(
+        num_examples=len(report.good),
+        num_classes=max_label + 1 if keys[1] else None,
+        description=description,
+        scan=report,
+    )
+    return info, None if all(k.all() for k in keep) else keep
+
+
+def open_tfrecord(pattern, image_size) -> Source:
+    """`tf.train.Example` records with encoded image bytes (+ int label).
+
+    The example count comes from the checking pass (one streamed read of
+    every record, each image inspected once), or from the `report.json` of
+    a checked `Examples` artifact when the files are one of its splits
+    (then nothing is read before training).
+
+    Args:
+        pattern: glob of the TFRecord files (sorted, then interleaved).
+        image_size: every image is resized to this square size.
+
+    Raises:
+        DataError: if no file matches, the files hold no record, or the
+            examples have no image feature.
+        NoUsableImagesError: if no record holds a usable image.
+    """
+    files = sorted(glob.glob(pattern))
+    if not files:
+        raise DataError(f"No TFRecord files match {pattern!r}.")
+    image_key, label_key = _record_keys(files, pattern)
+    parse = _parser(image_key, label_key)
+    description = f"tfrecord:{pattern}"
+    checked = examples_report(files)
+    if checked:
+        info, keep = _reported_info(*checked, label_key, description), None
+    else:
+        keys = [image_key, label_key]
+        info, keep = _scanned_info(files, parse, keys, pattern, description)
+
+    def decode(record):
+        data, label = parse(record)
+        out = {"images": image_io.decode_image(data, image_size)}
+        if label_key:
+            out["labels"] = label
+        return out
+
+    return Source(info=info, records=_interleaved(files, keep), decode=decode)
+
+
+@register_source("tfrecord")
+def tfrecord_source(data_config, split, arrays=None) -> Source:
+    """TFRecord files matching `data.name` (`{split}` is replaced)."""
+    pattern = data_config.name
+    if "{split}" in pattern:
+        pattern = pattern.format(split=split)
+    return open_tfrecord(pattern, data_config.image_size)
