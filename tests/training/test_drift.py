@@ -40,17 +40,13 @@ class RefusalTest(TestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.tmp = tempfile.mkdtemp()
+        cls.addClassCleanup(shutil.rmtree, cls.tmp)
         cls.folder = os.path.join(cls.tmp, "images")
         write_image_folder(cls.folder, tiny_images(8))
         cls.first = run.pretrain(cls.config(), verbose=0, do_export=False)
         # Reading the data now raises DataError: a ConfigError proves the
         # drift check came before any data was read (or model built).
         shutil.rmtree(cls.folder)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp)
-        super().tearDownClass()
 
     @classmethod
     def config(cls, **overrides):
@@ -102,9 +98,25 @@ class RefusalTest(TestCase):
 
 
 class ResumeTest(TestCase):
+    """Reruns of a copy of one finished 1-step run on in-memory images."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.finished = tempfile.mkdtemp()
+        cls.addClassCleanup(shutil.rmtree, cls.finished)
+        run.pretrain(
+            smoke_config(cls.finished, name="drift", **ONE_STEP),
+            arrays=(tiny_images(8), None),
+            verbose=0,
+            do_export=False,
+        )
+
     def setUp(self):
         super().setUp()
         self.tmp = self.get_temp_dir()
+        # Checkpoint indexes hold relative paths: the copy resumes as is.
+        shutil.copytree(self.finished, self.tmp, dirs_exist_ok=True)
         self.arrays = (tiny_images(8), None)
 
     def config(self, **overrides):
@@ -119,7 +131,7 @@ class ResumeTest(TestCase):
         )
 
     def test_extending_epochs_resumes_and_logs_the_safe_changes(self):
-        first = self.pretrain()
+        run_dir = run.run_dir(self.config())
         with self.assertLogs("ssl_tf.training", "INFO") as logs:
             again = self.pretrain(
                 **{"train.epochs": "2", "train.keep_checkpoints": "5"}
@@ -130,7 +142,7 @@ class ResumeTest(TestCase):
         text = "\n".join(logs.output)
         self.assertIn("train.epochs: 1 -> 2", text)
         self.assertIn("train.keep_checkpoints: 3 -> 5", text)
-        self.assertEqual(record(first.run_dir)["train.epochs"], 2)
+        self.assertEqual(record(run_dir)["train.epochs"], 2)
         # Two epochs are done now: going back to one is refused.
         with self.assertRaisesRegex(
             ConfigError,
@@ -140,21 +152,19 @@ class ResumeTest(TestCase):
 
     def test_method_option_at_its_default_is_not_drift(self):
         default = methods.make_method_config("simclr", {}).temperature
-        first = self.pretrain()
+        run_dir = run.run_dir(self.config())
         again = self.pretrain(temperature=str(default))
         self.assertEqual(again.resumed_from, (1, 0))
         self.assertEqual(again.history, {})
-        self.assertEqual(
-            record(first.run_dir)["method_options.temperature"], default
-        )
+        self.assertEqual(record(run_dir)["method_options.temperature"], default)
         # Other in-memory images are another data source.
         self.arrays = (tiny_images(8, seed=1), None)
         with self.assertRaisesRegex(ConfigError, r'data\.name: "arrays 8x16'):
             self.pretrain()
 
     def test_legacy_run_directory_resumes_and_is_recorded(self):
-        first = self.pretrain()
-        os.remove(os.path.join(first.run_dir, drift.RECORD))
+        run_dir = run.run_dir(self.config())
+        os.remove(os.path.join(run_dir, drift.RECORD))
         with self.assertLogs("ssl_tf.training", "WARNING") as logs:
             again = self.pretrain()
         self.assertIn("no resolved_config.json", logs.output[0])
@@ -162,11 +172,11 @@ class ResumeTest(TestCase):
         config = self.config()
         strategy = plan.make_strategy(config)
         self.assertEqual(
-            record(first.run_dir),
+            record(run_dir),
             drift.resolve(config, strategy, self.arrays),
         )
         self.assertEqual(
-            [f for f in os.listdir(first.run_dir) if f.endswith(".tmp")], []
+            [f for f in os.listdir(run_dir) if f.endswith(".tmp")], []
         )
         # From now on the record protects the run.
         with self.assertRaisesRegex(ConfigError, r"train\.batch_size: 8 -> 4"):
