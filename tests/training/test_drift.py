@@ -28,6 +28,17 @@ def changed_lines(error):
     return [line.strip() for line in str(error).splitlines() if " -> " in line]
 
 
+def class_temp_dir(cls):
+    """A temporary directory removed after the test class."""
+    directory = tempfile.mkdtemp()
+    cls.addClassCleanup(shutil.rmtree, directory)
+    return directory
+
+
+def fit(config, arrays=None):
+    return run.pretrain(config, arrays=arrays, verbose=0, do_export=False)
+
+
 def record(directory):
     with open(os.path.join(directory, drift.RECORD)) as handle:
         return json.load(handle)["config"]
@@ -39,11 +50,10 @@ class RefusalTest(TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.tmp = tempfile.mkdtemp()
-        cls.addClassCleanup(shutil.rmtree, cls.tmp)
+        cls.tmp = class_temp_dir(cls)
         cls.folder = os.path.join(cls.tmp, "images")
         write_image_folder(cls.folder, tiny_images(8))
-        cls.first = run.pretrain(cls.config(), verbose=0, do_export=False)
+        cls.first = fit(cls.config())
         # Reading the data now raises DataError: a ConfigError proves the
         # drift check came before any data was read (or model built).
         shutil.rmtree(cls.folder)
@@ -66,7 +76,7 @@ class RefusalTest(TestCase):
         with open(path, "rb") as handle:
             before = handle.read()
         with self.assertRaises(ConfigError) as caught:
-            run.pretrain(self.config(**overrides), verbose=0, do_export=False)
+            fit(self.config(**overrides))
         with open(path, "rb") as handle:
             self.assertEqual(handle.read(), before)
         return caught.exception
@@ -103,13 +113,10 @@ class ResumeTest(TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.finished = tempfile.mkdtemp()
-        cls.addClassCleanup(shutil.rmtree, cls.finished)
-        run.pretrain(
+        cls.finished = class_temp_dir(cls)
+        fit(
             smoke_config(cls.finished, name="drift", **ONE_STEP),
-            arrays=(tiny_images(8), None),
-            verbose=0,
-            do_export=False,
+            (tiny_images(8), None),
         )
 
     def setUp(self):
@@ -123,12 +130,7 @@ class ResumeTest(TestCase):
         return smoke_config(self.tmp, name="drift", **{**ONE_STEP, **overrides})
 
     def pretrain(self, **overrides):
-        return run.pretrain(
-            self.config(**overrides),
-            arrays=self.arrays,
-            verbose=0,
-            do_export=False,
-        )
+        return fit(self.config(**overrides), self.arrays)
 
     def test_extending_epochs_resumes_and_logs_the_safe_changes(self):
         run_dir = run.run_dir(self.config())
