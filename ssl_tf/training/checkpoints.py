@@ -76,6 +76,22 @@ class Checkpointer:
         return path
 
 
+def saved_position(directory):
+    """`(epoch, step_in_epoch)` of the latest checkpoint in `directory`.
+
+    Read from the checkpoint files alone, without building a model (the
+    drift check runs before any). `None` when there is no checkpoint.
+    """
+    latest = tf.train.latest_checkpoint(directory)
+    if latest is None:
+        return None
+    reader = tf.train.load_checkpoint(latest)
+    return tuple(
+        int(reader.get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE"))
+        for name in ("epoch", "step_in_epoch")
+    )
+
+
 def variables_by_path(variables):
     """`{index: variable}` in the model's (deterministic) variable order.
 

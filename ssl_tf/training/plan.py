@@ -16,7 +16,7 @@ import tensorflow as tf
 from ssl_tf import data as data_lib
 from ssl_tf import methods, models
 from ssl_tf.config import ConfigError, ExperimentConfig
-from ssl_tf.training import checkpoints
+from ssl_tf.training import checkpoints, drift
 from ssl_tf.training import strategy as strategy_lib
 
 
@@ -32,6 +32,8 @@ class Plan:
         eval_source: the labelled `data.eval_split` for the kNN monitor
             (`None` when `train.knn_monitor_every` is 0).
         started: `time.time()` when the run started.
+        resolved: the resolved config (`drift.check_resume`), recorded in
+            the run directory once the run has restored its checkpoint.
     """
 
     config: ExperimentConfig
@@ -41,6 +43,7 @@ class Plan:
     steps: int
     eval_source: tf.data.Dataset | None
     started: float
+    resolved: dict
 
 
 def run_dir(config: ExperimentConfig) -> str:
@@ -125,13 +128,19 @@ def prepare(config: ExperimentConfig, arrays=None) -> Plan:
 
     Raises:
         ConfigError: for an invalid config, an unwritable directory, a
-            batch that does not split over the replicas, or missing labels.
+            batch that does not split over the replicas, missing labels,
+            or a config that drifted from the run it would resume
+            (`ssl_tf.training.drift`).
         DataError: for data that cannot be read.
     """
     started = time.time()
     check_before_work(config)
     strategy = make_strategy(config)
     train_arrays = split_arrays(arrays, config.data.split, config.data.split)
+    # Before any data is read: a changed config must not resume this run.
+    resolved = drift.check_resume(
+        config, run_dir(config), strategy, train_arrays
+    )
     source, info = data_lib.load_source(config.data, arrays=train_arrays)
     if methods.get_method(config.method).needs_labels:
         _require_labels(info, f"Method {config.method!r}")
@@ -142,4 +151,6 @@ def prepare(config: ExperimentConfig, arrays=None) -> Plan:
     steps = config.train.steps_per_epoch or data_lib.steps_per_epoch(
         info.num_examples, config.train.batch_size
     )
-    return Plan(config, strategy, source, info, steps, eval_source, started)
+    return Plan(
+        config, strategy, source, info, steps, eval_source, started, resolved
+    )

@@ -24,7 +24,7 @@ from ssl_tf import augment, export, methods, models
 from ssl_tf import data as data_lib
 from ssl_tf.config import ExperimentConfig
 from ssl_tf.training import callbacks as callbacks_lib
-from ssl_tf.training import checkpoints, optimizers, precision, preview
+from ssl_tf.training import checkpoints, drift, optimizers, precision, preview
 from ssl_tf.training.plan import (
     Plan,
     check_before_work,
@@ -129,7 +129,11 @@ def build_from_batch(model, config, strategy, batch=None):
 
 
 def restore_or_build(plan: Plan) -> State:
-    """Builds model and optimizer; restores the run's latest checkpoint."""
+    """Builds model and optimizer; restores the run's latest checkpoint.
+
+    Then records the resolved config in the run directory
+    (`ssl_tf.training.drift`), which later reruns are checked against.
+    """
     config, strategy = plan.config, plan.strategy
     precision.set_policy(config.train.mixed_precision, strategy)
     model, optimizer = build_model(
@@ -158,6 +162,8 @@ def restore_or_build(plan: Plan) -> State:
         keep=config.train.keep_checkpoints,
     )
     resumed_from = checkpointer.restore()
+    # Only now: a checkpoint this config cannot restore keeps its record.
+    drift.write_record(directory, plan.resolved)
     if resumed_from != (0, 0):
         print(
             f"Resuming from checkpoint: epoch {resumed_from[0]}, step "
