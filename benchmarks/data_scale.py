@@ -9,8 +9,9 @@ Generates synthetic datasets of small PNG images (a TFRecord of
 each (source, size) in its own process, so peak RSS is the row's own:
 
 - **cold start**: from opening the source (listing, bad-file scan) to the
-  first batch, on data this machine has not seen before;
-- **fresh start**: the same for a second run (scan caches warm);
+  first batch, with an empty scan cache (`SSL_TF_SCAN_CACHE` is a new
+  temp dir per row);
+- **fresh start**: the same for a second run (the scan cache warm);
 - **resume at 90%**: a run restarted at 90% of its first epoch, from
   opening the source to the first batch after the resume point;
 - **images/s**: steady-state batches after the first, decoded and resized
@@ -180,7 +181,11 @@ def _run_row(row, timeout):
         "--row",
         json.dumps(row),
     ]
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    # A scan cache of the row's own: the cold start finds it empty.
+    scans = tempfile.mkdtemp(prefix="ssl_tf_scans_")
+    environment = dict(
+        os.environ, TF_CPP_MIN_LOG_LEVEL="2", SSL_TF_SCAN_CACHE=scans
+    )
     try:
         done = subprocess.run(
             command,
