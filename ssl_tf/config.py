@@ -76,7 +76,11 @@ class DataConfig:
         data_dir: TFDS data directory; `None` honours `TFDS_DATA_DIR`.
         image_size: every image is resized to this square size.
         shuffle_buffer: size of the tf.data shuffle buffer.
-        cache: keep decoded, resized images in memory after the first epoch.
+        cache: hold the decoded, resized images in memory (shuffled
+            globally by index) when they fit in `cache_max_bytes`;
+            larger data streams through a shuffle buffer.
+        cache_max_bytes: the most decoded image bytes (`N * size**2 * 3`)
+            held in memory, on every host.
         allow_outside_root: accept manifest paths that resolve (following
             symlinks) outside the dataset root; by default they are refused.
     """
@@ -89,12 +93,14 @@ class DataConfig:
     image_size: int = 32
     shuffle_buffer: int = 10_000
     cache: bool = True
+    cache_max_bytes: int = 1536 << 20
     allow_outside_root: bool = False
 
     def validate(self) -> None:
         check_choice("data.source", self.source, SOURCES)
         _check_range("data.image_size", self.image_size, low=8)
         _check_range("data.shuffle_buffer", self.shuffle_buffer, low=0)
+        _check_range("data.cache_max_bytes", self.cache_max_bytes, low=0)
 
 
 SOURCES = ("tfds", "folder", "manifest", "tfrecord", "arrays")

@@ -206,7 +206,7 @@ def fit_resumable(
     if config.augment.placement == "host":
         views = methods.get_method(config.method).views_for(config)
     arrays = data_lib.pipeline.in_memory_arrays(
-        plan.source, plan.info, config.data.image_size, config.data.cache
+        plan.source, plan.info, config.data
     )
     callbacks = callbacks_lib.pretrain_callbacks(plan, state, extra_callbacks)
     history = {}
