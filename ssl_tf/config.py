@@ -172,6 +172,10 @@ class EncoderConfig:
         _check_range("encoder.width", self.width, low=0, low_open=True)
 
 
+# `train.strategy` names besides `cpu:N` (`ssl_tf.training.strategy`).
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker_mirrored", "tpu")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Optimisation, distribution, checkpoints and logging.
@@ -190,15 +194,17 @@ class TrainConfig:
             (`w -= lr * wd * w`); `adam` ignores it.
         momentum: momentum of SGD / SGDW / LARS.
         warmup_epochs: linear warm-up length before cosine decay.
-        strategy: `auto`, `default`, `mirrored`, `tpu` or `cpu:N` (N
-            logical CPU replicas, for tests and debugging).
+        strategy: `auto`, `default`, `mirrored`, `multi_worker_mirrored`
+            (`MultiWorkerMirroredStrategy` over the hosts of the
+            `TF_CONFIG` environment variable), `tpu` or `cpu:N` (N logical
+            CPU replicas, for tests and debugging).
         seed: global seed for weights, shuffling and augmentation.
         checkpoint_every_steps: save a checkpoint every N steps (0 = only at
             epoch ends).
         checkpoint_every_seconds: also save when this much time has passed.
         keep_checkpoints: how many checkpoints to keep.
-        jit_compile: XLA-compile the train step (not with MirroredStrategy
-            on CPU).
+        jit_compile: XLA-compile the train step (not with a mirrored
+            strategy on CPU).
         mixed_precision: `none` (float32), `bfloat16` or `float16`
             compute, or `auto`: the fastest that keeps the score
             (`ssl_tf.training.precision.resolve`: bfloat16 on TPUs and
@@ -252,12 +258,11 @@ class TrainConfig:
         _check_range("train.momentum", self.momentum, 0, 1)
         _check_range("train.warmup_epochs", self.warmup_epochs, low=0)
         if not (
-            self.strategy in ("auto", "default", "mirrored", "tpu")
-            or self.strategy.startswith("cpu:")
+            self.strategy in STRATEGIES or self.strategy.startswith("cpu:")
         ):
+            names = sorted(STRATEGIES + ("cpu:N",))
             raise ConfigError(
-                "`train.strategy` must be one of ['auto', 'cpu:N', 'default', "
-                "'mirrored', 'tpu']. Received: "
+                f"`train.strategy` must be one of {names}. Received: "
                 f"train.strategy={self.strategy!r}"
             )
         _check_range(
