@@ -211,7 +211,10 @@ def fit_resumable(
     callbacks = callbacks_lib.pretrain_callbacks(plan, state, extra_callbacks)
     history = {}
     for first, last, skip in phases:
-        dataset = data_lib.pretrain_dataset(
+        # Each input pipeline (one a host) builds its rows of every global
+        # batch, so the batches are those of one device on any topology.
+        dataset = data_lib.pipeline.distributed_pretrain_dataset(
+            plan.strategy,
             plan.source,
             plan.info,
             config.data,
