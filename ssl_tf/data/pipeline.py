@@ -174,14 +174,22 @@ def pretrain_dataset(
         pipeline: `(id, count)`: build only rows
             `[id * batch_size / count, (id + 1) * batch_size / count)` of
             each global batch, augmented as those rows of the whole batch
-            (`augment.RowSeed`); `count` must divide `batch_size`.
+            (`augment.RowSeed`).
 
     Returns:
         The dataset; its element is `views(batch)` (or the raw batch).
+
+    Raises:
+        ValueError: if `pipeline`'s count does not divide `batch_size`.
     """
     steps = steps or steps_per_epoch(info.num_examples, batch_size)
     first, last = batches or (0, steps)
     pipeline_id, pipelines = pipeline
+    if batch_size % pipelines:
+        raise ValueError(
+            f"`batch_size` must be divisible by the {pipelines} input "
+            f"pipelines. Received: batch_size={batch_size}"
+        )
     size = batch_size // pipelines
     rows = (pipeline_id * size, size, batch_size)
     if arrays is None:

@@ -93,6 +93,14 @@ class SlicesTest(TestCase):
             joined = [concat(parts) for parts in zip(*slices, strict=True)]
             self.assertEqual([digest(b) for b in joined], expected)
 
+    def test_pipelines_must_divide_the_batch(self):
+        with self.assertRaisesRegex(
+            ValueError,
+            r"^`batch_size` must be divisible by the 3 input pipelines\. "
+            r"Received: batch_size=8$",
+        ):
+            self.batches(True, 0, pipeline=(0, 3))
+
     def test_resumed_slice_continues_the_uninterrupted_one(self):
         # The resume rule holds per slice: a slice started at batch 3 is
         # the tail of the slice started at batch 0.
