@@ -179,11 +179,14 @@ class SSLModel(keras.Model):
         self.built = True
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras 3.15 builds a model fed a distributed dataset by reducing
-        # its first batch across replicas, which MultiWorkerMirroredStrategy
-        # cannot do for a nested batch. `build_from_batch` has built it.
-        if not self.built:
-            super()._maybe_symbolic_build(iterator, data_batch)
+        if self.built and _multi_worker(self.distribute_strategy):
+            # Keras 3.15 would reduce the first batch across the workers
+            # to build the model, which fails for a nested batch. The model
+            # is built (`build_from_batch`); build the rest as Keras does.
+            with self.distribute_strategy.scope():
+                self._symbolic_build()
+            return
+        super()._maybe_symbolic_build(iterator, data_batch)
 
     def train_step(self, data):
         if self.views is not None:
