@@ -77,7 +77,11 @@ class DataConfig:
         data_dir: TFDS data directory; `None` honours `TFDS_DATA_DIR`.
         image_size: every image is resized to this square size.
         shuffle_buffer: size of the tf.data shuffle buffer.
-        cache: keep decoded, resized images in memory after the first epoch.
+        cache: hold the decoded, resized images in memory (shuffled
+            globally by index) when they fit in `cache_max_bytes`;
+            larger data streams through a shuffle buffer.
+        cache_max_bytes: the most decoded image bytes (`N * size**2 * 3`)
+            held in memory, on every host.
         allow_outside_root: accept manifest paths that resolve (following
             symlinks) outside the dataset root; by default they are refused.
     """
@@ -90,6 +94,7 @@ class DataConfig:
     image_size: int = 32
     shuffle_buffer: int = 10_000
     cache: bool = True
+    cache_max_bytes: int = 1536 << 20
     allow_outside_root: bool = False
 
     def validate(self) -> None:
@@ -98,6 +103,7 @@ class DataConfig:
         check_choice("data.source", self.source, registry.SOURCES.names())
         _check_range("data.image_size", self.image_size, low=8)
         _check_range("data.shuffle_buffer", self.shuffle_buffer, low=0)
+        _check_range("data.cache_max_bytes", self.cache_max_bytes, low=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +172,10 @@ class EncoderConfig:
         _check_range("encoder.width", self.width, low=0, low_open=True)
 
 
+# `train.strategy` names besides `cpu:N` (`ssl_tf.training.strategy`).
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker_mirrored", "tpu")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Optimisation, distribution, checkpoints and logging.
@@ -184,15 +194,17 @@ class TrainConfig:
             (`w -= lr * wd * w`); `adam` ignores it.
         momentum: momentum of SGD / SGDW / LARS.
         warmup_epochs: linear warm-up length before cosine decay.
-        strategy: `auto`, `default`, `mirrored`, `tpu` or `cpu:N` (N
-            logical CPU replicas, for tests and debugging).
+        strategy: `auto`, `default`, `mirrored`, `multi_worker_mirrored`
+            (`MultiWorkerMirroredStrategy` over the hosts of the
+            `TF_CONFIG` environment variable), `tpu` or `cpu:N` (N logical
+            CPU replicas, for tests and debugging).
         seed: global seed for weights, shuffling and augmentation.
         checkpoint_every_steps: save a checkpoint every N steps (0 = only at
             epoch ends).
         checkpoint_every_seconds: also save when this much time has passed.
         keep_checkpoints: how many checkpoints to keep.
-        jit_compile: XLA-compile the train step (not with MirroredStrategy
-            on CPU).
+        jit_compile: XLA-compile the train step (not with a mirrored
+            strategy on CPU).
         mixed_precision: `none` (float32), `bfloat16` or `float16`
             compute, or `auto`: the fastest that keeps the score
             (`ssl_tf.training.precision.resolve`: bfloat16 on TPUs and
@@ -246,12 +258,11 @@ class TrainConfig:
         _check_range("train.momentum", self.momentum, 0, 1)
         _check_range("train.warmup_epochs", self.warmup_epochs, low=0)
         if not (
-            self.strategy in ("auto", "default", "mirrored", "tpu")
-            or self.strategy.startswith("cpu:")
+            self.strategy in STRATEGIES or self.strategy.startswith("cpu:")
         ):
+            names = sorted(STRATEGIES + ("cpu:N",))
             raise ConfigError(
-                "`train.strategy` must be one of ['auto', 'cpu:N', 'default', "
-                "'mirrored', 'tpu']. Received: "
+                f"`train.strategy` must be one of {names}. Received: "
                 f"train.strategy={self.strategy!r}"
             )
         _check_range(

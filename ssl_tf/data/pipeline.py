@@ -4,6 +4,11 @@ Every batch has a global index `g = epoch * steps + step`, and everything
 random about it (which images, which augmentations) is a pure function of
 `(seed, g)`. A resumed run therefore sees exactly the batches an
 uninterrupted run would have seen, without replaying the earlier ones.
+
+Under a `tf.distribute` strategy each input pipeline (one a host) builds
+its contiguous slice of every global batch, augmented with the seeds of
+the slice's global rows, so the replicas together see the batches one
+device would, on any topology.
 """
 
 from __future__ import annotations
@@ -20,9 +25,13 @@ from ssl_tf.data.sources import DataError
 
 logger = logging.getLogger("ssl_tf.data")
 
-# Decoded datasets up to this size are held in memory and shuffled
-# globally by index; larger ones stream through a shuffle buffer.
-MAX_IN_MEMORY_BYTES = 1536 << 20
+# Host-memory bounds of a pretraining pipeline: at most this many batches
+# are augmented at once and this many wait prefetched, and tf.data's
+# autotuner buffers no more than `RAM_BUDGET_BYTES` (the in-memory arrays
+# are held outside that budget, bounded by `data.cache_max_bytes`).
+PARALLEL_BATCHES = 4
+PREFETCH_BATCHES = 2
+RAM_BUDGET_BYTES = 2 << 30
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:
@@ -35,19 +44,20 @@ def steps_per_epoch(num_examples: int, batch_size: int) -> int:
     return steps
 
 
-def holds_in_memory(info, image_size: int, cache: bool) -> bool:
+def holds_in_memory(info, data_config: DataConfig) -> bool:
     """Whether the decoded source is held in memory (else it is streamed).
 
     The one place that decides: `data.cache` is on and the decoded images
-    fit in `MAX_IN_MEMORY_BYTES`.
+    fit in `data.cache_max_bytes`.
     """
-    bytes_needed = info.num_examples * image_size * image_size * 3
-    return bool(cache) and bytes_needed <= MAX_IN_MEMORY_BYTES
+    size = data_config.image_size
+    bytes_needed = info.num_examples * size * size * 3
+    return data_config.cache and bytes_needed <= data_config.cache_max_bytes
 
 
-def in_memory_arrays(source, info, image_size: int, cache: bool):
+def in_memory_arrays(source, info, data_config: DataConfig):
     """The source as NumPy arrays if `holds_in_memory`, else `None`."""
-    if not holds_in_memory(info, image_size, cache):
+    if not holds_in_memory(info, data_config):
         return None
     return materialize(source, info)
 
@@ -61,16 +71,24 @@ def materialize(source, info):
     return {key: np.concatenate(parts) for key, parts in arrays.items()}
 
 
-def _in_memory_batches(arrays, batch_size, steps, seed, first, last):
-    """Batches `first..last-1` by global index, globally shuffled per epoch."""
-    with tf.device("/cpu:0"):
+def _in_memory_batches(arrays, rows, steps, seed, first, last):
+    """Batches `first..last-1` by global index, globally shuffled per epoch.
+
+    `rows` is `(start, size, batch_size)`: each element holds rows
+    `[start, start + size)` of its global batch.
+    """
+    start, size, batch_size = rows
+    # The CPU of the device scope this is built in: under
+    # `distribute_datasets_from_function` the input pipeline's own host
+    # (a partial spec merges with the enclosing one), not the client's.
+    with tf.device("/device:CPU:0"):
         # Variables, not constants: keeps large arrays out of the graph.
         tensors = {
             key: tf.Variable(value, trainable=False, name=f"data_{key}")
             for key, value in arrays.items()
         }
     count = len(next(iter(arrays.values())))
-    offsets = tf.range(batch_size, dtype=tf.int64)
+    offsets = tf.range(start, start + size, dtype=tf.int64)
 
     def make_batch(index):
         epoch, step = index // steps, index % steps
@@ -88,8 +106,13 @@ def _in_memory_batches(arrays, batch_size, steps, seed, first, last):
     return tf.data.Dataset.range(first, last).map(make_batch)
 
 
-def _streamed_batches(source, batch_size, steps, seed, buffer, first, last):
-    """Shuffle-buffer batches for data that does not fit in memory."""
+def _streamed_batches(source, rows, steps, seed, buffer, first, last):
+    """Shuffle-buffer batches for data that does not fit in memory.
+
+    Every input pipeline reads the whole global batch and keeps its rows
+    (`rows` as in `_in_memory_batches`).
+    """
+    start, size, batch_size = rows
     start_epoch, end_epoch = first // steps, -(-last // steps)
 
     def epoch_batches(epoch):
@@ -107,7 +130,15 @@ def _streamed_batches(source, batch_size, steps, seed, buffer, first, last):
 
     epochs = [epoch_batches(e) for e in range(start_epoch, end_epoch)]
     dataset = functools.reduce(lambda a, b: a.concatenate(b), epochs)
-    return dataset.skip(first - start_epoch * steps).take(last - first)
+    dataset = dataset.skip(first - start_epoch * steps).take(last - first)
+    if size == batch_size:
+        return dataset
+    return dataset.map(
+        lambda index, batch: (
+            index,
+            {key: value[start : start + size] for key, value in batch.items()},
+        )
+    )
 
 
 def pretrain_dataset(
@@ -121,6 +152,7 @@ def pretrain_dataset(
     batches=None,
     steps=None,
     arrays=None,
+    pipeline=(0, 1),
 ):
     """The global batches `[first, last)` of the seeded order, with views.
 
@@ -130,51 +162,121 @@ def pretrain_dataset(
 
     Args:
         source, info: from `ssl_tf.data.load_source`.
-        data_config: the `DataConfig`; its `image_size`, `shuffle_buffer`
-            and `cache` (hold decoded images in memory when they fit,
-            `holds_in_memory`) apply.
+        data_config: the `DataConfig`; its `image_size`, `shuffle_buffer`,
+            `cache` and `cache_max_bytes` (hold decoded images in memory
+            when they fit, `holds_in_memory`) apply.
+        batch_size: the global batch size.
         views: augmentation layer called as `views(batch, seed=...)`;
             `None` leaves augmentation to the model's `train_step`.
         batches: `(first, last)` global batch indices (default: one epoch).
         steps: batches per epoch (default: the whole batches in `info`).
         arrays: already materialized arrays (to share between calls).
+        pipeline: `(id, count)`: build only rows
+            `[id * batch_size / count, (id + 1) * batch_size / count)` of
+            each global batch, augmented as those rows of the whole batch
+            (`augment.RowSeed`).
 
     Returns:
         The dataset; its element is `views(batch)` (or the raw batch).
+
+    Raises:
+        ValueError: if `pipeline`'s count does not divide `batch_size`.
     """
     steps = steps or steps_per_epoch(info.num_examples, batch_size)
     first, last = batches or (0, steps)
+    pipeline_id, pipelines = pipeline
+    if batch_size % pipelines:
+        raise ValueError(
+            f"`batch_size` must be divisible by the {pipelines} input "
+            f"pipelines. Received: batch_size={batch_size}"
+        )
+    size = batch_size // pipelines
+    rows = (pipeline_id * size, size, batch_size)
     if arrays is None:
-        arrays = in_memory_arrays(
-            source, info, data_config.image_size, data_config.cache
-        )
+        arrays = in_memory_arrays(source, info, data_config)
     if arrays is not None:
-        dataset = _in_memory_batches(
-            arrays, batch_size, steps, seed, first, last
-        )
+        dataset = _in_memory_batches(arrays, rows, steps, seed, first, last)
     else:
         dataset = _streamed_batches(
-            source,
-            batch_size,
-            steps,
-            seed,
-            data_config.shuffle_buffer,
-            first,
-            last,
+            source, rows, steps, seed, data_config.shuffle_buffer, first, last
         )
     if views is not None:
 
         def augment_batch(index, batch):
-            return views(batch, seed=augment.batch_seed(seed, index))
+            batch_seed = augment.batch_seed(seed, index)
+            if pipelines > 1:
+                batch_seed = augment.RowSeed(batch_seed, pipeline_id, pipelines)
+            return views(batch, seed=batch_seed)
 
         dataset = dataset.map(
             augment_batch,
-            num_parallel_calls=tf.data.AUTOTUNE,
+            num_parallel_calls=PARALLEL_BATCHES,
             deterministic=True,
         )
     else:
         dataset = dataset.map(lambda index, batch: batch)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return _bounded(dataset.prefetch(PREFETCH_BATCHES))
+
+
+def _bounded(dataset):
+    """`dataset` with tf.data's autotuner held to `RAM_BUDGET_BYTES`."""
+    options = tf.data.Options()
+    options.autotune.ram_budget = RAM_BUDGET_BYTES
+    return dataset.with_options(options)
+
+
+def distributed_pretrain_dataset(strategy, *args, batch_size, **kwargs):
+    """`pretrain_dataset` fed through `strategy`, one pipeline per host.
+
+    Each input pipeline (`tf.distribute.InputContext`) builds its slice of
+    every global batch (`pretrain_dataset`'s `pipeline`) on its own host
+    and splits it, in order, over its local replicas. Replica r therefore
+    gets rows `[r * n, (r + 1) * n)` of global batch g (n = per-replica
+    batch), which is how the replicas' `RowSeed`s and a 1-device run
+    number them: batches and resume are the same on any topology.
+
+    Args:
+        strategy: a `tf.distribute.Strategy`.
+        *args, **kwargs: those of `pretrain_dataset`, without `pipeline`.
+        batch_size: the global batch size.
+
+    Returns:
+        The dataset as `strategy.distribute_datasets_from_function` gives
+        it (a plain `tf.data.Dataset` under the default strategy), for
+        `model.fit`.
+    """
+
+    def dataset_fn(context):
+        dataset = pretrain_dataset(
+            *args,
+            batch_size=batch_size,
+            pipeline=(context.input_pipeline_id, context.num_input_pipelines),
+            **kwargs,
+        )
+        local = context.num_replicas_in_sync // context.num_input_pipelines
+        return _per_replica(dataset, local)
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def _per_replica(dataset, replicas):
+    """Each element split into `replicas` consecutive elements, in order.
+
+    `distribute_datasets_from_function` hands a pipeline's successive
+    elements to its local replicas in turn.
+    """
+    if replicas == 1:
+        return dataset
+
+    def split(element):
+        return tf.nest.map_structure(
+            lambda t: tf.reshape(
+                t, tf.concat([[replicas, -1], tf.shape(t)[1:]], 0)
+            ),
+            element,
+        )
+
+    return dataset.map(split).unbatch()
 
 
 def eval_dataset(source, batch_size):

@@ -84,6 +84,14 @@ def list_methods() -> list[str]:
     return registry.METHODS.names()
 
 
+def _multi_worker(strategy) -> bool:
+    """Keras's test for a strategy whose logs it reduces across workers."""
+    in_multi_worker_mode = getattr(
+        strategy.extended, "_in_multi_worker_mode", lambda: False
+    )
+    return in_multi_worker_mode()
+
+
 class SSLModel(keras.Model):
     """Encoder + method heads, trained by one shared `train_step`.
 
@@ -170,6 +178,16 @@ class SSLModel(keras.Model):
             metric.reset_state()
         self.built = True
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self.built and _multi_worker(self.distribute_strategy):
+            # Keras 3.15 would reduce the first batch across the workers
+            # to build the model, which fails for a nested batch. The model
+            # is built (`build_from_batch`); build the rest as Keras does.
+            with self.distribute_strategy.scope():
+                self._symbolic_build()
+            return
+        super()._maybe_symbolic_build(iterator, data_batch)
+
     def train_step(self, data):
         if self.views is not None:
             # Each replica augments its rows of the global batch with those
@@ -197,6 +215,11 @@ class SSLModel(keras.Model):
         self.loss_tracker.update_state(loss * replicas)
         logs = {metric.name: metric.result() for metric in self.metrics}
         logs["learning_rate"] = self.optimizer.learning_rate
+        if _multi_worker(tf.distribute.get_strategy()):
+            # Keras 3.15 averages logs over workers along axis 0, which
+            # scalars lack (tensorflow#72388); the mean of this one-element
+            # axis is the scalar (replicas log the same global metrics).
+            logs = {key: tf.reshape(value, [1]) for key, value in logs.items()}
         return logs
 
 

@@ -81,7 +81,21 @@ def make_strategy(config: ExperimentConfig) -> tf.distribute.Strategy:
             f"`train.batch_size`={batch} must be divisible by the "
             f"{replicas} replicas."
         )
+    if config.train.jit_compile and replicas > 1 and _on_cpu(strategy):
+        # XLA cannot compile the CPU collectives of a mirrored step.
+        raise ConfigError(
+            f"`train.jit_compile=True` does not work with {replicas} "
+            "replicas on CPU. Set `train.jit_compile=False`."
+        )
     return strategy
+
+
+def _on_cpu(strategy) -> bool:
+    """Whether the strategy's replicas are CPU devices."""
+    return all(
+        tf.DeviceSpec.from_string(device).device_type == "CPU"
+        for device in strategy.extended.worker_devices
+    )
 
 
 def split_arrays(arrays, split: str, train_split: str):

@@ -212,12 +212,15 @@ def fit_resumable(
     if config.augment.placement == "host":
         views = methods.get_method(config.method).views_for(config)
     arrays = data_lib.pipeline.in_memory_arrays(
-        plan.source, plan.info, config.data.image_size, config.data.cache
+        plan.source, plan.info, config.data
     )
     callbacks = callbacks_lib.pretrain_callbacks(plan, state, extra_callbacks)
     history = {}
     for first, last, skip in phases:
-        dataset = data_lib.pretrain_dataset(
+        # Each input pipeline (one a host) builds its rows of every global
+        # batch, so the batches are those of one device on any topology.
+        dataset = data_lib.pipeline.distributed_pretrain_dataset(
+            plan.strategy,
             plan.source,
             plan.info,
             config.data,

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from ssl_tf.config import ConfigError
+from ssl_tf.config import ConfigError, DataConfig
 from ssl_tf.data import SourceInfo, load_arrays, pipeline
 from ssl_tf.evaluation import embed_images, knn_accuracy
 from ssl_tf.testing import TestCase, colour_classes, smoke_config, tiny_images
@@ -47,15 +47,20 @@ class InMemoryDecisionTest(TestCase):
     )
     def test_holds_in_memory(self, num_examples, cache, expected):
         info = SourceInfo(num_examples=num_examples, num_classes=None)
-        self.assertEqual(pipeline.holds_in_memory(info, 32, cache), expected)
+        data_config = DataConfig(image_size=32, cache=cache)
+        self.assertEqual(pipeline.holds_in_memory(info, data_config), expected)
 
     def test_in_memory_arrays_only_when_held(self):
         images = tiny_images(4)
         source, info = load_arrays(images)
-        arrays = pipeline.in_memory_arrays(source, info, 16, cache=True)
+        arrays = pipeline.in_memory_arrays(
+            source, info, DataConfig(image_size=16, cache=True)
+        )
         self.assertAllEqual(arrays["images"], images)
         self.assertIsNone(
-            pipeline.in_memory_arrays(source, info, 16, cache=False)
+            pipeline.in_memory_arrays(
+                source, info, DataConfig(image_size=16, cache=False)
+            )
         )
 
 
