@@ -1,6 +1,6 @@
 """Data: image sources and the batched pretraining pipeline."""
 
-from ssl_tf.data import pipeline
+from ssl_tf.data import pipeline, sources
 from ssl_tf.data.images import (
     IMAGE_EXTENSIONS,
     NoUsableImagesError,
@@ -9,47 +9,20 @@ from ssl_tf.data.images import (
     inspect_image_bytes,
 )
 from ssl_tf.data.pipeline import eval_dataset, pretrain_dataset, steps_per_epoch
-from ssl_tf.data.sources import (
-    SPLIT_NAMES,
-    DataError,
-    ImageFolder,
-    Source,
-    SourceInfo,
-    command_line_sources,
-    list_image_folder,
-    load_arrays,
-    load_folder,
-    load_manifest,
-    load_source,
-    load_tfds,
-    load_tfrecord,
-    open_source,
-    register_source,
-)
+
+# The sources' API is the package's: `sources.__all__`.
+from ssl_tf.data.sources import *  # noqa: F403
 
 __all__ = [
-    "pipeline",
-    "SPLIT_NAMES",
-    "ImageFolder",
+    *sources.__all__,
     "IMAGE_EXTENSIONS",
-    "DataError",
     "NoUsableImagesError",
     "ScanReport",
-    "Source",
-    "SourceInfo",
-    "command_line_sources",
     "decode_image",
     "eval_dataset",
     "inspect_image_bytes",
-    "list_image_folder",
-    "load_arrays",
-    "load_folder",
-    "load_manifest",
-    "load_source",
-    "load_tfds",
-    "load_tfrecord",
-    "open_source",
+    "pipeline",
     "pretrain_dataset",
-    "register_source",
+    "sources",
     "steps_per_epoch",
 ]
