@@ -58,6 +58,19 @@ def batches(*args, **kwargs):
     return [digest(b) for b in stream(*args, **kwargs)]
 
 
+def check_resume(test, source, first, pipeline):
+    """A run resumed at batch `first` is the tail of the uninterrupted one
+    and decodes exactly the rows it returns (each run decodes its own)."""
+    source, counter = counted(source)
+    rows = BATCH // pipeline[1]
+    full = batches(source, 0, pipeline=pipeline)
+    test.assertEqual(int(counter.numpy()), LAST * rows)
+    counter.assign(0)
+    resumed = batches(source, first, pipeline=pipeline)
+    test.assertEqual(resumed, full[first:])
+    test.assertEqual(int(counter.numpy()), (LAST - first) * rows)
+
+
 def _example(image, label):
     feature = {
         "image": tf.train.Feature(
@@ -106,13 +119,7 @@ class TableSourceTest(TestCase):
         ("resume_one_slice", 9, (1, 2)),
     )
     def test_resume_decodes_only_the_rows_it_returns(self, first, pipeline):
-        source, counter = counted(self._source("folder"))
-        full = batches(source, 0, pipeline=pipeline)
-        counter.assign(0)
-        resumed = batches(source, first, pipeline=pipeline)
-        self.assertEqual(resumed, full[first:])
-        rows = BATCH // pipeline[1]
-        self.assertEqual(int(counter.numpy()), (LAST - first) * rows)
+        check_resume(self, self._source("folder"), first, pipeline)
 
 
 class RecordSourceTest(TestCase):
@@ -157,14 +164,7 @@ class RecordSourceTest(TestCase):
         ("resume_one_slice", 5, (1, 2)),
     )
     def test_resume_decodes_only_the_rows_it_returns(self, first, pipeline):
-        source, counter = counted(self.source)
-        full = batches(source, 0, pipeline=pipeline)
-        self.assertEqual(int(counter.numpy()), LAST * BATCH // pipeline[1])
-        counter.assign(0)
-        resumed = batches(source, first, pipeline=pipeline)
-        self.assertEqual(resumed, full[first:])
-        rows = BATCH // pipeline[1]
-        self.assertEqual(int(counter.numpy()), (LAST - first) * rows)
+        check_resume(self, self.source, first, pipeline)
 
     def test_slices_join_into_the_whole_batch(self):
         whole = stream(self.source, 2)
