@@ -146,12 +146,12 @@ def measure(row):
     out = {}
     for phase, fraction in (("cold", 0.0), ("fresh", 0.0), ("resume", 0.9)):
         start = time.perf_counter()
-        source, info = ssl_tf.data.load_source(config, split="train")
+        source = ssl_tf.data.open_source(config, split="train")
+        info = source.info
         steps = ssl_tf.data.steps_per_epoch(info.num_examples, batch_size)
         first = int(fraction * steps)
         dataset = ssl_tf.data.pretrain_dataset(
             source,
-            info,
             config,
             batch_size=batch_size,
             seed=0,

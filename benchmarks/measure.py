@@ -113,25 +113,21 @@ def views_per_image(config):
 
 def measure_augment(config, images, steps):
     """Views/s of the tf.data pipeline alone, in steady state."""
-    import tensorflow as tf
 
     import ssl_tf
 
     views = ssl_tf.get_method(config.method).views_for(config)
     batch = config.train.batch_size
     steps_per_epoch = max(len(images) // batch, 1)
-    source = tf.data.Dataset.from_tensor_slices(
-        {"images": images, "labels": _labels(len(images))}
-    )
+    labels = _labels(len(images))
     dataset = ssl_tf.data.pretrain_dataset(
-        source,
-        ssl_tf.data.SourceInfo(len(images), 10),
+        ssl_tf.data.sources.open_arrays(images, labels),
         config.data,
         batch_size=batch,
         views=views,
         batches=(0, 1000 * steps_per_epoch),
         steps=steps_per_epoch,
-        arrays={"images": images, "labels": _labels(len(images))},
+        arrays={"images": images, "labels": labels},
     )
     iterator = iter(dataset)
     # Drain well past the prefetch buffer, then time one long span.

@@ -76,10 +76,12 @@ class DataConfig:
         eval_split: split used as the test set by evaluation.
         data_dir: TFDS data directory; `None` honours `TFDS_DATA_DIR`.
         image_size: every image is resized to this square size.
-        shuffle_buffer: size of the tf.data shuffle buffer.
+        shuffle_buffer: size of the shuffle buffer of streamed TFRecord
+            and TFDS records.
         cache: hold the decoded, resized images in memory (shuffled
             globally by index) when they fit in `cache_max_bytes`;
-            larger data streams through a shuffle buffer.
+            larger data streams: folders, manifests and arrays in the same
+            global order, TFRecord and TFDS through a shuffle buffer.
         cache_max_bytes: the most decoded image bytes (`N * size**2 * 3`)
             held in memory, on every host.
         allow_outside_root: accept manifest paths that resolve (following

@@ -55,27 +55,29 @@ def holds_in_memory(info, data_config: DataConfig) -> bool:
     return data_config.cache and bytes_needed <= data_config.cache_max_bytes
 
 
-def in_memory_arrays(source, info, data_config: DataConfig):
-    """The source as NumPy arrays if `holds_in_memory`, else `None`."""
-    if not holds_in_memory(info, data_config):
+def in_memory_arrays(source, data_config: DataConfig):
+    """The decoded `Source` as NumPy arrays if `holds_in_memory`, else None."""
+    if not holds_in_memory(source.info, data_config):
         return None
-    return materialize(source, info)
+    return materialize(source.dataset())
 
 
-def materialize(source, info):
-    """All elements of a decoded source as NumPy arrays (one pass)."""
+def materialize(dataset):
+    """All elements of a decoded dataset as NumPy arrays (one pass)."""
     arrays = {}
-    for batch in source.batch(1024).prefetch(2):
+    for batch in dataset.batch(1024).prefetch(2):
         for key, value in batch.items():
             arrays.setdefault(key, []).append(value.numpy())
     return {key: np.concatenate(parts) for key, parts in arrays.items()}
 
 
-def _in_memory_batches(arrays, rows, steps, seed, first, last):
-    """Batches `first..last-1` by global index, globally shuffled per epoch.
+def _gathered_batches(arrays, rows, steps, seed, first, last):
+    """`(g, rows of arrays)` for global batches `first..last-1`, in order.
 
-    `rows` is `(start, size, batch_size)`: each element holds rows
-    `[start, start + size)` of its global batch.
+    The rows of every epoch are a permutation (`index_shuffle`) of all
+    rows, a pure function of (`seed`, epoch). `rows` is `(start, size,
+    batch_size)`: each element holds rows `[start, start + size)` of its
+    global batch.
     """
     start, size, batch_size = rows
     # The CPU of the device scope this is built in: under
@@ -106,44 +108,71 @@ def _in_memory_batches(arrays, rows, steps, seed, first, last):
     return tf.data.Dataset.range(first, last).map(make_batch)
 
 
-def _streamed_batches(source, rows, steps, seed, buffer, first, last):
-    """Shuffle-buffer batches for data that does not fit in memory.
+def _decoded(records, decode, size, first, last):
+    """`(g, batch)` for global batches `first..last-1` from their records.
 
-    Every input pipeline reads the whole global batch and keeps its rows
-    (`rows` as in `_in_memory_batches`).
+    `records` holds the `size` rows of each batch in turn. Each record is
+    decoded once, in order, at most `PARALLEL_BATCHES` batches' rows at a
+    time.
+    """
+    batches = records.map(
+        decode, num_parallel_calls=PARALLEL_BATCHES * size, deterministic=True
+    ).batch(size, drop_remainder=True)
+    return tf.data.Dataset.zip((tf.data.Dataset.range(first, last), batches))
+
+
+def _table_batches(source, rows, steps, seed, first, last):
+    """The in-memory order over a source's table, decoding only its rows.
+
+    Gathers the records (paths, labels, ...) of each batch as
+    `_gathered_batches` gathers decoded images, then decodes them: the
+    batches equal the in-memory ones, and batch g costs its own rows.
+    """
+    records = _gathered_batches(source.table, rows, steps, seed, first, last)
+    records = records.map(lambda index, batch: batch).unbatch()
+    return _decoded(records, source.decode, rows[1], first, last)
+
+
+def _streamed_batches(source, rows, steps, seed, buffer, first, last):
+    """Shuffle-buffer batches of the encoded records, for sources without
+    random access (TFRecord, TFDS).
+
+    Each epoch shuffles `source.records` with a `buffer`-record buffer
+    seeded by (`seed`, epoch). The records of batches before `first` are
+    read and skipped, never decoded; so are the other pipelines' rows
+    (`rows` as in `_gathered_batches`). Decoding is 1:1 and in order, so
+    the batches are those of shuffling the decoded images.
     """
     start, size, batch_size = rows
-    start_epoch, end_epoch = first // steps, -(-last // steps)
+
+    def mine(i, _):
+        # The in-epoch row number (skips are whole batches) in our slice.
+        row = i % batch_size
+        return tf.logical_and(row >= start, row < start + size)
 
     def epoch_batches(epoch):
-        batches = (
-            source.shuffle(
+        low, high = max(first, epoch * steps), min(last, (epoch + 1) * steps)
+        records = (
+            source.records.shuffle(
                 buffer or 1,
                 seed=seed * 100_003 + epoch,
                 reshuffle_each_iteration=False,
             )
-            .batch(batch_size, drop_remainder=True)
-            .take(steps)
+            .skip((low - epoch * steps) * batch_size)
+            .take((high - low) * batch_size)
         )
-        indices = tf.data.Dataset.range(epoch * steps, (epoch + 1) * steps)
-        return tf.data.Dataset.zip((indices, batches))
+        if size < batch_size:
+            records = records.enumerate().filter(mine).map(lambda _, r: r)
+        return _decoded(records, source.decode, size, low, high)
 
-    epochs = [epoch_batches(e) for e in range(start_epoch, end_epoch)]
-    dataset = functools.reduce(lambda a, b: a.concatenate(b), epochs)
-    dataset = dataset.skip(first - start_epoch * steps).take(last - first)
-    if size == batch_size:
-        return dataset
-    return dataset.map(
-        lambda index, batch: (
-            index,
-            {key: value[start : start + size] for key, value in batch.items()},
-        )
+    epochs = range(first // steps, -(-last // steps))
+    return functools.reduce(
+        lambda a, b: a.concatenate(b), [epoch_batches(e) for e in epochs]
     )
 
 
 def pretrain_dataset(
     source,
-    info,
     data_config: DataConfig,
     *,
     batch_size,
@@ -158,23 +187,32 @@ def pretrain_dataset(
 
     Batch g of epoch e is global batch `e * steps + g`: its images and its
     augmentation depend only on (`seed`, g), so a run resumed at any
-    global batch continues the uninterrupted one exactly.
+    global batch continues the uninterrupted one exactly. The cost of
+    starting at step k of an epoch (B images a batch):
+
+    | source                               | resume at step k costs          |
+    |--------------------------------------|---------------------------------|
+    | in memory (`holds_in_memory`)        | O(1)                            |
+    | folder, manifest, arrays (streamed)  | O(1): decodes only its batches  |
+    | TFRecord, TFDS (streamed)            | reads k*B records, decodes none |
 
     Args:
-        source, info: from `ssl_tf.data.load_source`.
+        source: the `ssl_tf.data.Source` (`ssl_tf.data.open_source`).
         data_config: the `DataConfig`; its `image_size`, `shuffle_buffer`,
             `cache` and `cache_max_bytes` (hold decoded images in memory
-            when they fit, `holds_in_memory`) apply.
+            when they fit, `holds_in_memory`) apply. Streamed sources with
+            a `table` take the in-memory order without a buffer; the others
+            shuffle their encoded records with a `shuffle_buffer` buffer.
         batch_size: the global batch size.
         views: augmentation layer called as `views(batch, seed=...)`;
             `None` leaves augmentation to the model's `train_step`.
         batches: `(first, last)` global batch indices (default: one epoch).
-        steps: batches per epoch (default: the whole batches in `info`).
+        steps: batches per epoch (default: the whole batches of the source).
         arrays: already materialized arrays (to share between calls).
         pipeline: `(id, count)`: build only rows
             `[id * batch_size / count, (id + 1) * batch_size / count)` of
             each global batch, augmented as those rows of the whole batch
-            (`augment.RowSeed`).
+            (`augment.RowSeed`); only those rows are decoded.
 
     Returns:
         The dataset; its element is `views(batch)` (or the raw batch).
@@ -182,7 +220,7 @@ def pretrain_dataset(
     Raises:
         ValueError: if `pipeline`'s count does not divide `batch_size`.
     """
-    steps = steps or steps_per_epoch(info.num_examples, batch_size)
+    steps = steps or steps_per_epoch(source.info.num_examples, batch_size)
     first, last = batches or (0, steps)
     pipeline_id, pipelines = pipeline
     if batch_size % pipelines:
@@ -193,9 +231,11 @@ def pretrain_dataset(
     size = batch_size // pipelines
     rows = (pipeline_id * size, size, batch_size)
     if arrays is None:
-        arrays = in_memory_arrays(source, info, data_config)
+        arrays = in_memory_arrays(source, data_config)
     if arrays is not None:
-        dataset = _in_memory_batches(arrays, rows, steps, seed, first, last)
+        dataset = _gathered_batches(arrays, rows, steps, seed, first, last)
+    elif source.table is not None:
+        dataset = _table_batches(source, rows, steps, seed, first, last)
     else:
         dataset = _streamed_batches(
             source, rows, steps, seed, data_config.shuffle_buffer, first, last

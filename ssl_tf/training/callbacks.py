@@ -105,7 +105,7 @@ def pretrain_callbacks(plan, state, extra_callbacks=()):
     monitor = []
     if plan.eval_source is not None:
         # Before TensorBoard: it writes the epoch logs as they are then.
-        monitor = [knn_monitor(config, plan.source, plan.eval_source)]
+        monitor = [knn_monitor(config, plan.source.dataset(), plan.eval_source)]
     return [
         checkpoints.CheckpointCallback(
             state.checkpointer,
@@ -120,6 +120,6 @@ def pretrain_callbacks(plan, state, extra_callbacks=()):
             logs, update_freq="epoch", profile_batch=0, write_graph=False
         ),
         ViewGridCallback(logs, state.picture),
-        ScanSummaryCallback(plan.info.scan),
+        ScanSummaryCallback(plan.source.info.scan),
         *extra_callbacks,
     ]

@@ -27,7 +27,8 @@ class Plan:
     Args:
         config: the validated `ExperimentConfig`.
         strategy: the `tf.distribute.Strategy` of `train.strategy`.
-        source, info: the training split (`ssl_tf.data.load_source`).
+        source: the training split's `ssl_tf.data.Source` (its records,
+            decoder and `SourceInfo`), which the pipeline reads.
         steps: steps per epoch.
         eval_source: the labelled `data.eval_split` for the kNN monitor
             (`None` when `train.knn_monitor_every` is 0).
@@ -38,8 +39,7 @@ class Plan:
 
     config: ExperimentConfig
     strategy: tf.distribute.Strategy
-    source: tf.data.Dataset
-    info: data_lib.SourceInfo
+    source: data_lib.Source
     steps: int
     eval_source: tf.data.Dataset | None
     started: float
@@ -155,7 +155,8 @@ def prepare(config: ExperimentConfig, arrays=None) -> Plan:
     resolved = drift.check_resume(
         config, run_dir(config), strategy, train_arrays
     )
-    source, info = data_lib.load_source(config.data, arrays=train_arrays)
+    source = data_lib.open_source(config.data, arrays=train_arrays)
+    info = source.info
     if methods.get_method(config.method).needs_labels:
         _require_labels(info, f"Method {config.method!r}")
     eval_source = None
@@ -165,6 +166,4 @@ def prepare(config: ExperimentConfig, arrays=None) -> Plan:
     steps = config.train.steps_per_epoch or data_lib.steps_per_epoch(
         info.num_examples, config.train.batch_size
     )
-    return Plan(
-        config, strategy, source, info, steps, eval_source, started, resolved
-    )
+    return Plan(config, strategy, source, steps, eval_source, started, resolved)

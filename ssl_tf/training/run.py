@@ -137,13 +137,14 @@ def restore_or_build(plan: Plan) -> State:
     config, strategy = plan.config, plan.strategy
     precision.set_policy(config.train.mixed_precision, strategy)
     model, optimizer = build_model(
-        config, strategy, plan.steps, plan.info.num_classes
+        config, strategy, plan.steps, plan.source.info.num_classes
     )
     directory = run_dir(config)
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, "config.json"), "w") as handle:
         handle.write(config.to_json())
-    first = next(iter(plan.source.batch(min(config.train.batch_size, 16))))
+    batch = min(config.train.batch_size, 16)
+    first = next(iter(plan.source.dataset().batch(batch)))
     build_from_batch(model, config, strategy, first)
     # The views of step 0's seed, as the pipeline draws them.
     picture = preview.preview(
@@ -211,9 +212,7 @@ def fit_resumable(
     views = None
     if config.augment.placement == "host":
         views = methods.get_method(config.method).views_for(config)
-    arrays = data_lib.pipeline.in_memory_arrays(
-        plan.source, plan.info, config.data
-    )
+    arrays = data_lib.pipeline.in_memory_arrays(plan.source, config.data)
     callbacks = callbacks_lib.pretrain_callbacks(plan, state, extra_callbacks)
     history = {}
     for first, last, skip in phases:
@@ -222,7 +221,6 @@ def fit_resumable(
         dataset = data_lib.pipeline.distributed_pretrain_dataset(
             plan.strategy,
             plan.source,
-            plan.info,
             config.data,
             batch_size=config.train.batch_size,
             seed=config.train.seed,

@@ -9,6 +9,7 @@ from absl.testing import parameterized
 from ssl_tf import data, methods
 from ssl_tf.config import DataConfig
 from ssl_tf.data import pipeline
+from ssl_tf.data.sources import open_arrays
 from ssl_tf.testing import (
     TestCase,
     mirrored_strategy,
@@ -45,14 +46,13 @@ class SlicesTest(TestCase):
             **{"augment.jitter_strength": "0", "augment.grayscale_prob": "0"},
         )
         self.views = methods.get_method("simclr").views_for(config)
-        self.source, self.info = data.load_arrays(
+        self.source = open_arrays(
             tiny_images(IMAGES, 16), np.arange(IMAGES), image_size=16
         )
 
     def batches(self, cache, first, **kwargs):
         dataset = data.pretrain_dataset(
             self.source,
-            self.info,
             DataConfig(image_size=16, cache=cache, shuffle_buffer=64),
             batch_size=BATCH,
             seed=3,
@@ -130,7 +130,7 @@ class InputContextStrategy:
 class DistributedTest(TestCase):
     def setUp(self):
         super().setUp()
-        self.source, self.info = data.load_arrays(
+        self.source = open_arrays(
             tiny_images(IMAGES, 16), np.arange(IMAGES), image_size=16
         )
         self.data_config = DataConfig(image_size=16)
@@ -139,7 +139,6 @@ class DistributedTest(TestCase):
         return pipeline.distributed_pretrain_dataset(
             strategy,
             self.source,
-            self.info,
             self.data_config,
             batch_size=BATCH,
             seed=5,
@@ -225,9 +224,9 @@ class MemoryBoundsTest(TestCase):
 
     @parameterized.named_parameters(("cached", True), ("streamed", False))
     def test_autotune_ram_budget_is_set(self, cache):
-        source, info = data.load_arrays(tiny_images(8, 16), image_size=16)
+        source = open_arrays(tiny_images(8, 16), image_size=16)
         dataset = data.pretrain_dataset(
-            source, info, DataConfig(image_size=16, cache=cache), batch_size=4
+            source, DataConfig(image_size=16, cache=cache), batch_size=4
         )
         self.assertEqual(
             dataset.options().autotune.ram_budget, pipeline.RAM_BUDGET_BYTES

@@ -160,12 +160,12 @@ class PipelineTest(TestCase):
         images = np.arange(n, dtype=np.uint8)[:, None, None, None] * np.ones(
             (1, 4, 4, 3), np.uint8
         )
-        return data.load_arrays(images, np.arange(n), image_size=4)
+        return data.sources.open_arrays(images, np.arange(n), image_size=4)
 
     def test_each_epoch_is_a_permutation_and_epochs_differ(self):
-        source, info = self._source()
+        source = self._source()
         dataset = data.pretrain_dataset(
-            source, info, DataConfig(image_size=4), batch_size=5, batches=(0, 8)
+            source, DataConfig(image_size=4), batch_size=5, batches=(0, 8)
         )
         batches = [b["labels"].numpy() for b in dataset]
         self.assertLen(batches, 8)
@@ -184,7 +184,7 @@ class PipelineTest(TestCase):
     def test_resumed_stream_continues_the_uninterrupted_one(
         self, epochs, seed, cache, done
     ):
-        source, info = self._source()
+        source = self._source()
         data_config = DataConfig(image_size=4, cache=cache)
 
         def labels(first):
@@ -194,7 +194,6 @@ class PipelineTest(TestCase):
                 b["labels"].numpy()
                 for b in data.pretrain_dataset(
                     source,
-                    info,
                     data_config,
                     batch_size=5,
                     seed=seed,

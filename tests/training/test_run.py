@@ -10,7 +10,8 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from ssl_tf.config import ConfigError, DataConfig
-from ssl_tf.data import SourceInfo, load_arrays, pipeline
+from ssl_tf.data import SourceInfo, pipeline
+from ssl_tf.data.sources import open_arrays
 from ssl_tf.evaluation import embed_images, knn_accuracy
 from ssl_tf.testing import TestCase, colour_classes, smoke_config, tiny_images
 from ssl_tf.training import plan, run
@@ -52,14 +53,14 @@ class InMemoryDecisionTest(TestCase):
 
     def test_in_memory_arrays_only_when_held(self):
         images = tiny_images(4)
-        source, info = load_arrays(images)
+        source = open_arrays(images)
         arrays = pipeline.in_memory_arrays(
-            source, info, DataConfig(image_size=16, cache=True)
+            source, DataConfig(image_size=16, cache=True)
         )
         self.assertAllEqual(arrays["images"], images)
         self.assertIsNone(
             pipeline.in_memory_arrays(
-                source, info, DataConfig(image_size=16, cache=False)
+                source, DataConfig(image_size=16, cache=False)
             )
         )
 

@@ -1,0 +1,178 @@
+"""Streamed sources resume in O(1) decodes and keep the batch order.
+
+Table sources (folder, manifest, arrays) take the in-memory order and
+decode only the rows of the batches they return; TFRecord (and TFDS,
+through the same path) shuffle and skip encoded records, so a resume
+decodes nothing it skips. Decodes are counted by a wrapped `decode`.
+"""
+
+import dataclasses
+import hashlib
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from ssl_tf import data
+from ssl_tf.config import DataConfig
+from ssl_tf.testing import TestCase, tiny_images, write_image_folder
+
+# 24 images, global batch 4: 6 batches an epoch; [0, 12) spans two epochs.
+IMAGES, BATCH, LAST, SEED = 24, 4, 12, 7
+
+
+def digest(batch):
+    """sha256 of a batch's tensors, in key order."""
+    return hashlib.sha256(
+        b"".join(np.asarray(batch[k]).tobytes() for k in sorted(batch))
+    ).hexdigest()
+
+
+def counted(source):
+    """`source` whose `decode` counts its calls, and the counter."""
+    counter = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def decode(record):
+        counter.assign_add(1)
+        return source.decode(record)
+
+    return dataclasses.replace(source, decode=decode), counter
+
+
+def stream(source, first, cache=False, pipeline=(0, 1), buffer=8):
+    """Global batches `[first, LAST)` (this pipeline's rows) as NumPy."""
+    dataset = data.pretrain_dataset(
+        source,
+        DataConfig(image_size=8, cache=cache, shuffle_buffer=buffer),
+        batch_size=BATCH,
+        seed=SEED,
+        batches=(first, LAST),
+        pipeline=pipeline,
+    )
+    return [tf.nest.map_structure(np.asarray, b) for b in dataset]
+
+
+def batches(*args, **kwargs):
+    """The digests of `stream(...)`."""
+    return [digest(b) for b in stream(*args, **kwargs)]
+
+
+def check_resume(test, source, first, pipeline):
+    """A run resumed at batch `first` is the tail of the uninterrupted one
+    and decodes exactly the rows it returns (each run decodes its own)."""
+    source, counter = counted(source)
+    rows = BATCH // pipeline[1]
+    full = batches(source, 0, pipeline=pipeline)
+    test.assertEqual(int(counter.numpy()), LAST * rows)
+    counter.assign(0)
+    resumed = batches(source, first, pipeline=pipeline)
+    test.assertEqual(resumed, full[first:])
+    test.assertEqual(int(counter.numpy()), (LAST - first) * rows)
+
+
+def _example(image, label):
+    feature = {
+        "image": tf.train.Feature(
+            bytes_list=tf.train.BytesList(
+                value=[tf.io.encode_png(image).numpy()]
+            )
+        ),
+        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+    }
+    return tf.train.Example(
+        features=tf.train.Features(feature=feature)
+    ).SerializeToString()
+
+
+class TableSourceTest(TestCase):
+    """Folder and arrays sources: the in-memory order, row by row."""
+
+    def _source(self, kind):
+        images = tiny_images(IMAGES, 8)
+        labels = np.arange(IMAGES) % 3
+        if kind == "arrays":
+            # 16 px images resized to 8: decoding does work.
+            big = np.repeat(np.repeat(images, 2, axis=1), 2, axis=2)
+            return data.sources.open_arrays(big, labels, image_size=8)
+        root = os.path.join(self.get_temp_dir(), "folder")
+        write_image_folder(root, images, labels)
+        return data.sources.open_folder(root, 8)
+
+    @parameterized.named_parameters(("folder", "folder"), ("arrays", "arrays"))
+    def test_streamed_table_equals_the_in_memory_batches(self, kind):
+        source = self._source(kind)
+        self.assertIsNotNone(source.table)
+        in_memory = batches(source, 0, cache=True)
+        self.assertLen(in_memory, LAST)
+        self.assertEqual(batches(source, 0), in_memory)
+        # Each pipeline's slice also matches, row for row.
+        halves = [batches(source, 0, pipeline=(i, 2)) for i in (0, 1)]
+        self.assertEqual(
+            halves, [batches(source, 0, True, (i, 2)) for i in (0, 1)]
+        )
+
+    @parameterized.named_parameters(
+        ("start", 0, (0, 1)),
+        ("resume_mid_epoch", 3, (0, 1)),
+        ("resume_next_epoch", 8, (0, 1)),
+        ("resume_one_slice", 9, (1, 2)),
+    )
+    def test_resume_decodes_only_the_rows_it_returns(self, first, pipeline):
+        check_resume(self, self._source("folder"), first, pipeline)
+
+
+class RecordSourceTest(TestCase):
+    """TFRecord: the encoded records are shuffled and skipped undecoded."""
+
+    def setUp(self):
+        super().setUp()
+        images = tiny_images(IMAGES, 8)
+        path = os.path.join(self.get_temp_dir(), "data.tfrecord")
+        with tf.io.TFRecordWriter(path) as writer:
+            for index, image in enumerate(images):
+                writer.write(_example(image, index))
+        self.source = data.sources.open_tfrecord(path, 8)
+        self.assertIsNone(self.source.table)
+
+    def decoded_shuffle(self, buffer):
+        """The order of shuffling the decoded images (the old pipeline)."""
+        steps = IMAGES // BATCH
+        out = []
+        for epoch in range(LAST // steps):
+            out += [
+                digest(b)
+                for b in self.source.dataset()
+                .shuffle(
+                    buffer,
+                    seed=SEED * 100_003 + epoch,
+                    reshuffle_each_iteration=False,
+                )
+                .batch(BATCH, drop_remainder=True)
+            ]
+        return out
+
+    @parameterized.named_parameters(("buffer_8", 8), ("whole_epoch", 64))
+    def test_order_is_that_of_the_decoded_shuffle(self, buffer):
+        expected = self.decoded_shuffle(buffer)
+        self.assertLen(expected, LAST)
+        self.assertEqual(batches(self.source, 0, buffer=buffer), expected)
+
+    @parameterized.named_parameters(
+        ("resume_mid_epoch", 3, (0, 1)),
+        ("resume_next_epoch", 8, (0, 1)),
+        ("resume_one_slice", 5, (1, 2)),
+    )
+    def test_resume_decodes_only_the_rows_it_returns(self, first, pipeline):
+        check_resume(self, self.source, first, pipeline)
+
+    def test_slices_join_into_the_whole_batch(self):
+        whole = stream(self.source, 2)
+        halves = [stream(self.source, 2, pipeline=(i, 2)) for i in (0, 1)]
+        joined = [
+            {k: np.concatenate([a[k], b[k]]) for k in a}
+            for a, b in zip(*halves, strict=True)
+        ]
+        self.assertEqual(
+            [digest(b) for b in joined], [digest(b) for b in whole]
+        )
