@@ -215,6 +215,36 @@ def inspect_image_bytes(
         `(kind, None)` when usable (`kind` is `""` for plain RGB, otherwise
         one of the kinds in the module docstring), or `(None, reason)`.
     """
+    return inspect_images(
+        [data], max_pixels, allow_conversion=allow_conversion
+    )[0]
+
+
+def inspect_images(
+    datas: Sequence[bytes],
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    *,
+    allow_conversion: bool = False,
+) -> list[tuple[str | None, str | None]]:
+    """`inspect_image_bytes` of each of `datas`, decoding each once.
+
+    PIL reads each header; the images it passes are then decoded together
+    by the pipeline's own op in one `tf.data` pass (`_tf_decodable`): a
+    call per image costs ~2 ms of dispatch, the pass ~0.15 ms an image.
+    """
+    results = [
+        _inspect_header(data, max_pixels, allow_conversion) for data in datas
+    ]
+    pending = [i for i, result in enumerate(results) if len(result) == 3]
+    decodable = _tf_decodable([datas[i] for i in pending])
+    for i, ok in zip(pending, decodable, strict=True):
+        kind, _, fmt = results[i]
+        results[i] = (kind, None) if ok else _tf_failure(datas[i], fmt)
+    return results
+
+
+def _inspect_header(data, max_pixels, allow_conversion):
+    """A final `(kind, reason)`, or `(kind, None, fmt)`: TF must decode it."""
     if not data:
         return None, "empty file"
     fmt = _sniff(data)
@@ -241,20 +271,50 @@ def inspect_image_bytes(
             return None, f"needs conversion ({kind}; see allow_conversion)"
         # PIL decodes these in the pipeline: its decode is the check.
         return kind, _pil_load_reason(data, fmt)
-    # The one decode of a file: the very op `decode_image` runs.
+    return kind, None, fmt
+
+
+def _tf_decodable(datas: Sequence[bytes]) -> list[bool]:
+    """Whether the op of `decode_image` decodes each of `datas`.
+
+    One graph-mode pass: an image whose decode raises is dropped by
+    `ignore_errors`, so the indices that come out are the decodable ones.
+    """
+    if not datas:
+        return []
+    indices = (
+        tf.data.Dataset.from_tensor_slices(tf.constant(list(datas)))
+        .enumerate()
+        .map(
+            # The traced `_decoded_shape_fn`: a chunk does not trace again.
+            lambda index, data: (index, _decoded_shape()(data)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=False,
+        )
+        .ignore_errors()
+        .map(lambda index, shape: index)
+        .batch(4096)
+    )
+    ok = np.zeros(len(datas), bool)
+    for batch in indices.as_numpy_iterator():
+        ok[batch] = True
+    return ok.tolist()
+
+
+def _tf_failure(data: bytes, fmt: str) -> tuple[None, str]:
+    """Names why TensorFlow rejected `data` (rare: decodes again with PIL)."""
+    reason = _pil_load_reason(data, fmt)
+    if reason is not None:
+        return None, reason
+    if fmt == "PNG" and b"IEND" not in data[-64:]:
+        return None, "truncated PNG (no IEND chunk)"
     try:
         _decoded_shape()(tf.constant(data))
     except tf.errors.OpError as error:
-        # Rare: decode again with PIL only to name what is wrong.
-        reason = _pil_load_reason(data, fmt)
-        if reason is not None:
-            return None, reason
-        if fmt == "PNG" and b"IEND" not in data[-64:]:
-            return None, "truncated PNG (no IEND chunk)"
         return None, (
             f"TensorFlow cannot decode it ({fmt}: {_tf_error_text(error)})"
         )
-    return kind, None
+    return None, f"TensorFlow cannot decode it ({fmt})"
 
 
 def _pil_reason(error: Exception, fmt: str) -> str:

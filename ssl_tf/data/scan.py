@@ -1,7 +1,7 @@
 """The bad-image scan of many items: parallel, chunked and cached.
 
-`scan_files` checks image files with `inspect_image_bytes` (one decode per
-file) before training:
+`scan_files` checks image files with `inspect_images` (PIL reads each
+header, then one `tf.data` pass decodes each file once) before training:
 
 - **Parallel.** Files not yet known are split into chunks of `chunk_size`
   and inspected in worker processes (`concurrent.futures.ProcessPoolExecutor`
@@ -33,7 +33,7 @@ from ssl_tf.data.images import (
     DEFAULT_MAX_PIXELS,
     PIL_CONVERSION_KINDS,
     ScanReport,
-    inspect_image_bytes,
+    inspect_images,
 )
 
 logger = logging.getLogger("ssl_tf.data")
@@ -78,8 +78,8 @@ def scan_bytes(
 ) -> ScanReport:
     """Scans in-memory images, e.g. TFRecord features with ids `"path#i"`.
 
-    Items are checked one at a time, so `items` may be a generator over a
-    dataset larger than memory.
+    Items are checked `CHUNK_SIZE` at a time, so `items` may be a
+    generator over a dataset larger than memory.
 
     Args:
         items: `(id, encoded bytes)` pairs.
@@ -90,11 +90,14 @@ def scan_bytes(
         A `ScanReport` in input order; skipped items are also logged.
     """
     ids, results = [], []
-    for item_id, data in items:
-        ids.append(item_id)
-        results.append(
-            inspect_image_bytes(
-                data, max_pixels, allow_conversion=allow_conversion
+    items = iter(items)
+    while chunk := list(itertools.islice(items, CHUNK_SIZE)):
+        ids.extend(item_id for item_id, _ in chunk)
+        results.extend(
+            inspect_images(
+                [data for _, data in chunk],
+                max_pixels,
+                allow_conversion=allow_conversion,
             )
         )
     return report_of(ids, results)
@@ -102,18 +105,31 @@ def scan_bytes(
 
 def inspect_file(path, max_pixels=DEFAULT_MAX_PIXELS, allow_conversion=False):
     """`inspect_image_bytes` of the file at `path`; unreadable is a reason."""
+    return _inspect_chunk([path], max_pixels, allow_conversion)[0]
+
+
+def _read(path):
+    """The file's bytes, or the reason it cannot be read."""
     try:
         with open(path, "rb") as file:
-            data = file.read()
+            return file.read(), None
     except OSError as error:
         return None, f"unreadable ({type(error).__name__}: {error})"
-    return inspect_image_bytes(
-        data, max_pixels, allow_conversion=allow_conversion
-    )
 
 
 def _inspect_chunk(paths, max_pixels, allow_conversion):
-    return [inspect_file(p, max_pixels, allow_conversion) for p in paths]
+    """Results for `paths`: the readable files are inspected together."""
+    read = [_read(path) for path in paths]
+    readable = [i for i, (data, _) in enumerate(read) if data is not None]
+    inspected = inspect_images(
+        [read[i][0] for i in readable],
+        max_pixels,
+        allow_conversion=allow_conversion,
+    )
+    results = [(None, reason) for _, reason in read]
+    for i, result in zip(readable, inspected, strict=True):
+        results[i] = result
+    return results
 
 
 def _inspect_all(paths, max_workers, chunk_size, max_pixels, allow_conversion):

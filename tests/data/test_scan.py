@@ -29,9 +29,7 @@ class ScanCacheTest(TestCase):
 
     def _scan(self, **kwargs):
         """The report, and the paths the scan inspected (in order)."""
-        with mock.patch.object(
-            scan, "inspect_file", wraps=scan.inspect_file
-        ) as inspect:
+        with mock.patch.object(scan, "_read", wraps=scan._read) as inspect:
             report = scan.scan_files(self.paths, cache_dir=self.cache, **kwargs)
         return report, [c.args[0] for c in inspect.call_args_list]
 
@@ -64,7 +62,7 @@ class ScanCacheTest(TestCase):
             self.assertEqual(scan.cache_directory(), directory)
             data.load_folder(self.root, 8)
             self.assertLen(os.listdir(directory), 1)
-            with mock.patch.object(scan, "inspect_file") as inspect:
+            with mock.patch.object(scan, "_read") as inspect:
                 _, info = data.load_folder(self.root, 8)
             inspect.assert_not_called()
             self.assertEqual(info.num_examples, 4)
@@ -84,7 +82,7 @@ class ScanCacheTest(TestCase):
         # Chunks of 2 files over 2 spawned processes (each imports TF).
         with (
             mock.patch.object(scan, "MIN_PARALLEL_FILES", 0),
-            mock.patch.object(scan, "inspect_file") as in_this_process,
+            mock.patch.object(scan, "_read") as in_this_process,
         ):
             parallel = scan.scan_files(
                 self.paths, max_workers=2, chunk_size=2, cache_dir=None
@@ -100,10 +98,12 @@ class ScanCacheTest(TestCase):
                 images, "_pil_load_reason", wraps=images._pil_load_reason
             ) as pil_load,
             mock.patch.object(
-                images, "_decoded_shape", wraps=images._decoded_shape
+                images, "_tf_decodable", wraps=images._tf_decodable
             ) as tf_decode,
         ):
             report = scan.scan_files(self.paths[:4], cache_dir=None)
         self.assertLen(report.good, 4)
-        self.assertEqual(tf_decode.call_count, 4)
+        # One tf.data pass decodes the four files.
+        self.assertEqual(tf_decode.call_count, 1)
+        self.assertLen(tf_decode.call_args.args[0], 4)
         pil_load.assert_not_called()

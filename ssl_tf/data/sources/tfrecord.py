@@ -97,14 +97,15 @@ def _scan_file(path, parse):
     Records that are not plain usable RGB are `[index, kind, reason]`.
     """
     count, odd, max_label = 0, [], -1
-    items = tf.data.TFRecordDataset(path).map(parse)
-    for index, (data, label) in enumerate(items.as_numpy_iterator()):
-        kind, reason = image_io.inspect_image_bytes(data)
-        count += 1
-        if kind or reason:
-            odd.append([index, kind, reason])
-        if reason is None:
-            max_label = max(max_label, int(label))
+    chunks = tf.data.TFRecordDataset(path).map(parse).batch(scan.CHUNK_SIZE)
+    for datas, labels in chunks.as_numpy_iterator():
+        results = image_io.inspect_images(list(datas))
+        for offset, (kind, reason) in enumerate(results):
+            if kind or reason:
+                odd.append([count + offset, kind, reason])
+            if reason is None:
+                max_label = max(max_label, int(labels[offset]))
+        count += len(results)
     return {"count": count, "odd": odd, "max_label": max_label}
 
 
