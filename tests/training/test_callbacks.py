@@ -182,9 +182,12 @@ class KNNMonitorWiringTest(TestCase):
         plan = types.SimpleNamespace(
             config=config,
             steps=2,
-            source=numbered_source(8),
+            # The parts of a `Source` the callbacks read.
+            source=types.SimpleNamespace(
+                dataset=lambda: numbered_source(8),
+                info=types.SimpleNamespace(scan=None),
+            ),
             eval_source=numbered_source(8) if with_monitor else None,
-            info=types.SimpleNamespace(scan=None),
         )
         state = types.SimpleNamespace(
             directory=self.get_temp_dir(),
