@@ -26,9 +26,9 @@ import logging
 import multiprocessing
 import os
 import stat
-import tempfile
 from collections.abc import Iterable, Sequence
 
+from ssl_tf import atomic
 from ssl_tf.data.images import (
     DEFAULT_MAX_PIXELS,
     PIL_CONVERSION_KINDS,
@@ -209,12 +209,8 @@ class ScanCache:
         """Adds `{path: (key, result)}` and writes the file."""
         for path, (key, result) in results.items():
             self.entries[path] = [*key, result]
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        # Written aside, then renamed: a killed scan leaves the old cache.
-        handle, temporary = tempfile.mkstemp(dir=os.path.dirname(self.path))
-        with os.fdopen(handle, "w") as file:
-            json.dump(self.entries, file)
-        os.replace(temporary, self.path)
+        # Atomic: a killed scan leaves the old cache.
+        atomic.write_text(self.path, json.dumps(self.entries))
 
 
 def open_cache(cache_dir, paths, options) -> ScanCache | None:

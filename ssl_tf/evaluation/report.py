@@ -19,10 +19,11 @@ import glob
 import json
 import logging
 import os
-import tempfile
 import time
 
 import numpy as np
+
+from ssl_tf import atomic
 
 logger = logging.getLogger("ssl_tf.evaluation")
 
@@ -88,14 +89,8 @@ def to_plain(value):
 
 def write_result(result: dict, path: str) -> str:
     """Writes `result` as JSON to `path` (atomically); returns `path`."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     text = json.dumps(result, indent=2, sort_keys=True, default=_to_json)
-    handle, staging = tempfile.mkstemp(suffix=".json", dir=directory)
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text + "\n")
-    os.replace(staging, path)
-    return path
+    return atomic.write_text(path, text + "\n")
 
 
 def result_path(

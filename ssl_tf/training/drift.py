@@ -25,11 +25,10 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 
 import numpy as np
 
-from ssl_tf import methods
+from ssl_tf import atomic, methods
 from ssl_tf.config import ConfigError, ExperimentConfig, make_method_config
 from ssl_tf.training import checkpoints, precision
 
@@ -179,27 +178,12 @@ def write_record(directory: str, resolved: dict) -> str:
     Write, flush to disk, then rename: a reader (or a rerun after a crash)
     sees the old record or the new one, never half a file.
     """
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, RECORD)
     text = json.dumps(
         {"version": RECORD_VERSION, "config": resolved},
         indent=2,
         sort_keys=True,
     )
-    handle, staging = tempfile.mkstemp(suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text + "\n")
-            # mkstemp makes the file private; a run directory is shared.
-            os.fchmod(stream.fileno(), 0o644)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(staging, path)
-    except BaseException:
-        if os.path.exists(staging):
-            os.remove(staging)
-        raise
-    return path
+    return atomic.write_text(os.path.join(directory, RECORD), text + "\n")
 
 
 def _show(value) -> str:

@@ -20,7 +20,7 @@ import time
 import keras
 import tensorflow as tf
 
-from ssl_tf import augment, export, methods, models
+from ssl_tf import atomic, augment, export, methods, models
 from ssl_tf import data as data_lib
 from ssl_tf.config import ExperimentConfig
 from ssl_tf.training import callbacks as callbacks_lib
@@ -141,8 +141,7 @@ def restore_or_build(plan: Plan) -> State:
     )
     directory = run_dir(config)
     os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, "config.json"), "w") as handle:
-        handle.write(config.to_json())
+    atomic.write_text(os.path.join(directory, "config.json"), config.to_json())
     batch = min(config.train.batch_size, 16)
     first = next(iter(plan.source.dataset().batch(batch)))
     build_from_batch(model, config, strategy, first)
