@@ -4,10 +4,15 @@ Tests of training, export and evaluation do not depend on the architecture,
 and a ResNet makes every build and export take seconds.
 """
 
+import os
+import shutil
+import tempfile
+
 import keras
 import tensorflow as tf
 
 from ssl_tf import export
+from ssl_tf.testing.test_case import TestCase
 
 
 def tiny_encoder(
@@ -60,6 +65,25 @@ def tiny_export(directory, image_size=16):
         name="encoder",
     )
     return export.export_encoder(encoder, directory, image_size=image_size)
+
+
+class TinyExportTestCase(TestCase):
+    """A `TestCase` whose class shares one `tiny_export`.
+
+    `cls.root` is a temporary directory removed after the class's tests;
+    `cls.model_path` is the export inside it.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.root = tempfile.mkdtemp()
+        cls.model_path = tiny_export(os.path.join(cls.root, "export"))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.root, ignore_errors=True)
+        super().tearDownClass()
 
 
 def fit_two_steps(model, batch):

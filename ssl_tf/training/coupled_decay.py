@@ -35,17 +35,29 @@ class CoupledDecayOptimizer(keras.optimizers.Optimizer):
         weight_decay: Float >= 0 (or `None`, meaning 0). L2 coefficient
             added to the gradient.
         nesterov: Boolean. Whether to use Nesterov momentum.
-        name: String. The name of the optimizer.
+        name: String. The name of the optimizer; `None` gives the class's
+            `default_name`.
         **kwargs: Other base optimizer arguments.
     """
 
+    default_name = "coupled_decay"
+
     def __init__(
-        self, learning_rate, momentum, weight_decay, nesterov, name, **kwargs
+        self,
+        learning_rate=0.01,
+        momentum=0.0,
+        weight_decay=0.0,
+        nesterov=False,
+        name=None,
+        **kwargs,
     ):
         # weight_decay=None: decay goes into the gradient in `update_step`,
         # the base class must not decay the variables a second time.
         super().__init__(
-            learning_rate=learning_rate, weight_decay=None, name=name, **kwargs
+            learning_rate=learning_rate,
+            weight_decay=None,
+            name=name or self.default_name,
+            **kwargs,
         )
         if weight_decay is None:
             weight_decay = 0.0

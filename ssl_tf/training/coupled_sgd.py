@@ -27,13 +27,15 @@ class CoupledSGD(CoupledDecayOptimizer):
     (`exclude_from_weight_decay`, name substrings of `variable.path`).
 
     Args:
-        learning_rate: A float, a
+        learning_rate: Default 0.01. A float, a
             `keras.optimizers.schedules.LearningRateSchedule` instance, or a
             callable that takes no arguments and returns the value to use.
-        momentum: Float in `[0, 1]`. 0 keeps no buffer (plain SGD).
-        weight_decay: Float >= 0. L2 coefficient added to the gradient.
-        nesterov: Boolean. Whether to use Nesterov momentum.
-        name: String. The name of the optimizer.
+        momentum: Float in `[0, 1]`, default 0. 0 keeps no buffer (plain
+            SGD).
+        weight_decay: Float >= 0, default 0. L2 coefficient added to the
+            gradient.
+        nesterov: Boolean, default False. Whether to use Nesterov momentum.
+        name: String, default `"coupled_sgd"`. The name of the optimizer.
         **kwargs: Other base optimizer arguments (`clipnorm`, `use_ema`,
             `gradient_accumulation_steps`, ...).
 
@@ -48,18 +50,8 @@ class CoupledSGD(CoupledDecayOptimizer):
     >>> optimizer.apply([np.ones((3, 2))], [w])
     """
 
-    def __init__(
-        self,
-        learning_rate=0.01,
-        momentum=0.0,
-        weight_decay=0.0,
-        nesterov=False,
-        name="coupled_sgd",
-        **kwargs,
-    ):
-        super().__init__(
-            learning_rate, momentum, weight_decay, nesterov, name, **kwargs
-        )
+    # The constructor is `CoupledDecayOptimizer`'s: its defaults are SGD's.
+    default_name = "coupled_sgd"
 
     def build(self, var_list):
         if self.built:

@@ -37,15 +37,14 @@ class LARS(CoupledDecayOptimizer):
             `keras.optimizers.schedules.LearningRateSchedule` instance, or a
             callable that takes no arguments and returns the value to use.
         momentum: Float in `[0, 1]`. Momentum of the velocity.
-        weight_decay: Float >= 0. L2 coefficient added to the gradient.
         trust_coefficient: Positive float, the `eta` of the LARS paper.
-        nesterov: Boolean. Whether to use Nesterov momentum.
         exclude_from_adaptation: List of name substrings; matching variables
             use a trust ratio of 1. `None` (as in SimCLR) reuses the names
             given to `exclude_from_weight_decay`.
-        name: String. The name of the optimizer.
-        **kwargs: Other base optimizer arguments (`clipnorm`, `use_ema`,
-            `gradient_accumulation_steps`, ...).
+        **kwargs: `weight_decay` (float >= 0, default 0: the L2 coefficient
+            added to the gradient), `nesterov` (default False), `name`
+            (default `"lars"`) and the base optimizer's arguments
+            (`clipnorm`, `use_ema`, `gradient_accumulation_steps`, ...).
 
     Reference:
      - [You et al., 2017](https://arxiv.org/abs/1708.03888)
@@ -57,19 +56,21 @@ class LARS(CoupledDecayOptimizer):
     >>> optimizer.apply([np.ones((3, 2))], [w])
     """
 
+    default_name = "lars"
+
     def __init__(
         self,
         learning_rate=0.001,
         momentum=0.9,
-        weight_decay=0.0,
+        *,
         trust_coefficient=0.001,
-        nesterov=False,
         exclude_from_adaptation=None,
-        name="lars",
         **kwargs,
     ):
+        # `weight_decay`, `nesterov` and `name` keep the base's defaults
+        # (0, False, "lars"), so they pass through `kwargs`.
         super().__init__(
-            learning_rate, momentum, weight_decay, nesterov, name, **kwargs
+            learning_rate=learning_rate, momentum=momentum, **kwargs
         )
         if trust_coefficient <= 0:
             raise ValueError(

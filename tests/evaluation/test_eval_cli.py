@@ -3,38 +3,29 @@
 import glob
 import json
 import os
-import shutil
 import tempfile
 import time
 
 import tensorflow as tf
 
 from ssl_tf.testing import (
-    TestCase,
+    TinyExportTestCase,
     colour_classes,
     error_lines,
     run_cli,
-    tiny_export,
     write_image_folder,
 )
 
 
-class EvalCliTest(TestCase):
+class EvalCliTest(TinyExportTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.root = tempfile.mkdtemp()
-        cls.model_path = tiny_export(os.path.join(cls.root, "export"))
         cls.images = os.path.join(cls.root, "images")
         for split, n, seed in (("train", 30, 0), ("test", 15, 1)):
             write_image_folder(
                 os.path.join(cls.images, split), *colour_classes(n, seed)
             )
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.root, ignore_errors=True)
-        super().tearDownClass()
 
     def setUp(self):
         super().setUp()

@@ -2,8 +2,6 @@
 
 import json
 import os
-import shutil
-import tempfile
 
 import numpy as np
 from PIL import Image
@@ -11,26 +9,19 @@ from PIL import Image
 from ssl_tf import export
 from ssl_tf.config import DataConfig
 from ssl_tf.evaluation import features, fewshot, protocols, report
-from ssl_tf.testing import TestCase, colour_classes, tiny_export
+from ssl_tf.testing import TinyExportTestCase, colour_classes
 
 _CONFIG = DataConfig(source="arrays", name="toy", image_size=16)
 
 
-class ProtocolsTest(TestCase):
+class ProtocolsTest(TinyExportTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.root = tempfile.mkdtemp()
-        cls.model_path = tiny_export(os.path.join(cls.root, "export"))
         cls.arrays = {
             "train": colour_classes(60, 0),
             "test": colour_classes(30, 1),
         }
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.root, ignore_errors=True)
-        super().tearDownClass()
 
     def _run(self, protocol, options=None, name=None):
         options = {
