@@ -92,8 +92,9 @@ def knn_monitor(config, train_source, eval_source):
 def pretrain_callbacks(plan, state, extra_callbacks=()):
     """The callbacks of `pretrain`, in the order they must run.
 
-    Checkpoints, the kNN monitor (if on), TensorBoard, the recipe picture,
-    the data summary, then `extra_callbacks`.
+    Checkpoints, the kNN monitor (if on), TensorBoard and the recipe
+    picture (on the process that writes the run's files), the data
+    summary, then `extra_callbacks`.
 
     Args:
         plan: the run's `ssl_tf.training.plan.Plan`.
@@ -106,6 +107,15 @@ def pretrain_callbacks(plan, state, extra_callbacks=()):
     if plan.eval_source is not None:
         # Before TensorBoard: it writes the epoch logs as they are then.
         monitor = [knn_monitor(config, plan.source.dataset(), plan.eval_source)]
+    # TensorBoard files come from the one process that writes the run.
+    writers = []
+    if state.checkpointer.writes:
+        writers = [
+            keras.callbacks.TensorBoard(
+                logs, update_freq="epoch", profile_batch=0, write_graph=False
+            ),
+            ViewGridCallback(logs, state.picture),
+        ]
     return [
         checkpoints.CheckpointCallback(
             state.checkpointer,
@@ -116,10 +126,7 @@ def pretrain_callbacks(plan, state, extra_callbacks=()):
             start_step=state.resumed_from[1],
         ),
         *monitor,
-        keras.callbacks.TensorBoard(
-            logs, update_freq="epoch", profile_batch=0, write_graph=False
-        ),
-        ViewGridCallback(logs, state.picture),
+        *writers,
         ScanSummaryCallback(plan.source.info.scan),
         *extra_callbacks,
     ]

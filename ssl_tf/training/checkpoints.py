@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import time
 
@@ -26,10 +27,15 @@ class Checkpointer:
             MoCo's queue and key encoder).
         optimizer: the optimizer (slots, iteration count).
         keep: how many checkpoints to keep.
+        writes: whether this process writes `directory`
+            (`strategy.writes_files`). A worker that does not restores from
+            `directory` but saves each checkpoint into a local scratch
+            directory, deleted after the save.
     """
 
-    def __init__(self, directory, model, optimizer, keep=3):
+    def __init__(self, directory, model, optimizer, keep=3, writes=True):
         self.directory = directory
+        self.writes = writes
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         # Variables are listed explicitly, by path: TensorFlow's object
@@ -41,6 +47,8 @@ class Checkpointer:
             epoch=self.epoch,
             step_in_epoch=self.step_in_epoch,
         )
+        if not writes:
+            directory = tempfile.mkdtemp(prefix="ssl_tf-worker-checkpoint-")
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, directory, max_to_keep=keep
         )
@@ -50,7 +58,7 @@ class Checkpointer:
 
         `(0, 0)` when there is none.
         """
-        latest = self.manager.latest_checkpoint
+        latest = tf.train.latest_checkpoint(self.directory)
         if latest is None:
             return 0, 0
         try:
@@ -64,9 +72,14 @@ class Checkpointer:
         return int(self.epoch.numpy()), int(self.step_in_epoch.numpy())
 
     def save(self, epoch, step_in_epoch, global_step):
+        """Saves the state; returns its path (None on a worker that does
+        not write, whose copy is deleted at once)."""
         self.epoch.assign(epoch)
         self.step_in_epoch.assign(step_in_epoch)
         path = self.manager.save(checkpoint_number=global_step)
+        if not self.writes:
+            shutil.rmtree(self.manager.directory, ignore_errors=True)
+            return None
         logger.info(
             "Saved checkpoint %s (epoch %d, step %d)",
             path,

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import tempfile
 import time
 
 import keras
@@ -25,6 +27,7 @@ from ssl_tf import data as data_lib
 from ssl_tf.config import ExperimentConfig
 from ssl_tf.training import callbacks as callbacks_lib
 from ssl_tf.training import checkpoints, drift, optimizers, precision, preview
+from ssl_tf.training import strategy as strategy_lib
 from ssl_tf.training.plan import (
     Plan,
     check_before_work,
@@ -140,8 +143,12 @@ def restore_or_build(plan: Plan) -> State:
         config, strategy, plan.steps, plan.source.info.num_classes
     )
     directory = run_dir(config)
-    os.makedirs(directory, exist_ok=True)
-    atomic.write_text(os.path.join(directory, "config.json"), config.to_json())
+    writes = strategy_lib.writes_files(strategy)
+    if writes:
+        os.makedirs(directory, exist_ok=True)
+        atomic.write_text(
+            os.path.join(directory, "config.json"), config.to_json()
+        )
     batch = min(config.train.batch_size, 16)
     first = next(iter(plan.source.dataset().batch(batch)))
     build_from_batch(model, config, strategy, first)
@@ -160,10 +167,13 @@ def restore_or_build(plan: Plan) -> State:
         model,
         optimizer,
         keep=config.train.keep_checkpoints,
+        writes=writes,
     )
     resumed_from = checkpointer.restore()
-    # Only now: a checkpoint this config cannot restore keeps its record.
-    drift.write_record(directory, plan.resolved)
+    if writes:
+        # Only now: a checkpoint this config cannot restore keeps its
+        # record.
+        drift.write_record(directory, plan.resolved)
     if resumed_from != (0, 0):
         print(
             f"Resuming from checkpoint: epoch {resumed_from[0]}, step "
@@ -245,11 +255,19 @@ def fit_resumable(
 def finish(plan: Plan, state: State, history: dict, do_export=True):
     """Exports the encoder (if `do_export`); the run's `PretrainResult`."""
     exported = None
-    if do_export:
+    if do_export and strategy_lib.writes_files(plan.strategy):
         exported = export.export_experiment(
             state.model.encoder, plan.config, export_dir(plan.config)
         )
         print(f"Exported encoder to {exported}", flush=True)
+    elif do_export:
+        # The other workers join the save (see `writes_files`) and keep
+        # nothing.
+        scratch = tempfile.mkdtemp(prefix="ssl_tf-worker-export-")
+        export.export_experiment(
+            state.model.encoder, plan.config, os.path.join(scratch, "export")
+        )
+        shutil.rmtree(scratch, ignore_errors=True)
     return PretrainResult(
         model=state.model,
         history=history,

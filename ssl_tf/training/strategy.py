@@ -81,6 +81,21 @@ def _multi_worker_strategy(name):
     )
 
 
+def writes_files(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run's files.
+
+    One process writes a run's checkpoints, records, TensorBoard logs and
+    export: the chief of a `MultiWorkerMirroredStrategy` cluster (its
+    `chief` task, or worker 0 when `TF_CONFIG` names none), and the only
+    process under every other strategy. Two hosts writing one checkpoint
+    to shared storage would race; so the other workers still take part in
+    each save (reading a distributed variable may be a collective that
+    every worker must join) but write to a local scratch directory that
+    they delete, as TensorFlow's multi-worker guide does.
+    """
+    return bool(strategy.extended.should_checkpoint)
+
+
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     """A strategy by name.
 

@@ -68,8 +68,9 @@ class ScanSummaryCallbackTest(TestCase):
 class RecordingCheckpointer:
     directory = "/runs/x/checkpoints"
 
-    def __init__(self):
+    def __init__(self, writes=True):
         self.saves = []
+        self.writes = writes
 
     def save(self, epoch, step_in_epoch, global_step):
         self.saves.append((epoch, step_in_epoch, global_step))
@@ -139,6 +140,33 @@ def numbered_source(count, first_label=0):
     return load_arrays(images, labels)[0]
 
 
+class CheckpointerTest(TestCase):
+    def checkpointer(self, directory, value, writes):
+        variable = tf.Variable(value)
+        model = types.SimpleNamespace(weights=[variable])
+        optimizer = types.SimpleNamespace(variables=[])
+        checkpointer = checkpoints.Checkpointer(
+            directory, model, optimizer, writes=writes
+        )
+        return checkpointer, variable
+
+    def test_a_worker_that_does_not_write_restores_and_leaves_no_files(self):
+        directory = os.path.join(self.get_temp_dir(), "checkpoints")
+        chief, _ = self.checkpointer(directory, 3.0, writes=True)
+        chief.save(1, 0, 5)
+        written = sorted(os.listdir(directory))
+        worker, variable = self.checkpointer(directory, 0.0, writes=False)
+        self.assertEqual(worker.restore(), (1, 0))
+        self.assertEqual(float(variable.numpy()), 3.0)
+        variable.assign(7.0)
+        self.assertIsNone(worker.save(2, 0, 6))
+        # Neither the run's directory nor the worker's scratch copy holds
+        # the worker's save.
+        self.assertEqual(sorted(os.listdir(directory)), written)
+        self.assertTrue(tf.train.latest_checkpoint(directory).endswith("-5"))
+        self.assertFalse(os.path.exists(worker.manager.directory))
+
+
 class KNNMonitorWiringTest(TestCase):
     def test_labelled_sample_is_seeded_and_keeps_pairs(self):
         source = numbered_source(20)
@@ -174,8 +202,13 @@ class KNNMonitorWiringTest(TestCase):
             monitor.test_images[:, 0, 0, 0], monitor.test_labels
         )
 
-    @parameterized.named_parameters(("off", False), ("on", True))
-    def test_callback_order(self, with_monitor):
+    @parameterized.named_parameters(
+        ("off", False, True),
+        ("on", True, True),
+        # A worker that does not write the run has no TensorBoard writers.
+        ("non_writing_worker", True, False),
+    )
+    def test_callback_order(self, with_monitor, writes):
         config = smoke_config(
             self.get_temp_dir(), **{"train.knn_monitor_every": "1"}
         )
@@ -191,7 +224,7 @@ class KNNMonitorWiringTest(TestCase):
         )
         state = types.SimpleNamespace(
             directory=self.get_temp_dir(),
-            checkpointer=RecordingCheckpointer(),
+            checkpointer=RecordingCheckpointer(writes),
             resumed_from=(0, 0),
             picture=None,
         )
@@ -201,8 +234,11 @@ class KNNMonitorWiringTest(TestCase):
             checkpoints.CheckpointCallback,
             *([KNNMonitor] if with_monitor else []),
             # KNNMonitor before TensorBoard, which writes the epoch logs.
-            keras.callbacks.TensorBoard,
-            callbacks.ViewGridCallback,
+            *(
+                [keras.callbacks.TensorBoard, callbacks.ViewGridCallback]
+                if writes
+                else []
+            ),
             callbacks.ScanSummaryCallback,
         ]
         self.assertEqual([type(c) for c in found[:-1]], expected)

@@ -46,7 +46,7 @@ def config_for(directory, strategy):
     )
 
 
-def train(directory, strategy):
+def train(directory, strategy, do_export=False):
     """The weights of the run after its `EPOCHS * STEPS` steps."""
     from ssl_tf.testing import tiny_images
     from ssl_tf.training import run
@@ -55,10 +55,19 @@ def train(directory, strategy):
     result = run.pretrain(
         config_for(directory, strategy),
         arrays=arrays,
-        do_export=False,
+        do_export=do_export,
         verbose=0,
     )
     return result.model.get_weights()
+
+
+def files_under(directory):
+    """The relative paths of the files under `directory`, sorted."""
+    return sorted(
+        os.path.relpath(os.path.join(root, name), directory)
+        for root, _, names in os.walk(directory)
+        for name in names
+    )
 
 
 def free_ports(count):
@@ -76,12 +85,18 @@ def free_ports(count):
 
 
 def start_workers(directory, count=2):
-    """Starts `count` workers of one cluster on loopback ports."""
+    """Starts `count` workers of one cluster on loopback ports.
+
+    They share one run directory, `<directory>/cluster`, as hosts share a
+    bucket; worker i keeps its temporary files in `<directory>/tmp<i>`.
+    """
     workers = [f"127.0.0.1:{port}" for port in free_ports(count)]
     processes = []
     try:
         for index in range(count):
-            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+            scratch = os.path.join(directory, f"tmp{index}")
+            os.makedirs(scratch)
+            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TMPDIR=scratch)
             env["TF_CONFIG"] = json.dumps(
                 {
                     "cluster": {"worker": workers},
@@ -92,7 +107,7 @@ def start_workers(directory, count=2):
             with open(out + ".log", "w") as log:
                 processes.append(
                     subprocess.Popen(
-                        [sys.executable, __file__, out],
+                        [sys.executable, __file__, directory, out],
                         env=env,
                         stdout=log,
                         stderr=subprocess.STDOUT,
@@ -159,11 +174,39 @@ class TwoWorkersTest(TestCase):
         # differed by 0.12 after 3 steps (measured).
         for mine, reference in zip(first, one_device, strict=True):
             self.assertAllClose(mine, reference, rtol=1e-5, atol=1e-5)
+        # One process wrote the shared run: the chief's checkpoints (one a
+        # epoch), records, TensorBoard logs and export. Worker 1 took part
+        # in each save into its scratch directory and deleted it.
+        cluster = os.path.join(tmp, "cluster")
+        name = config_for(cluster, "default").name
+        run_files = files_under(os.path.join(cluster, "runs", name))
+        self.assertEqual(
+            [f for f in run_files if f.startswith("checkpoints/ckpt-")],
+            [
+                f"checkpoints/ckpt-{step}.{part}"
+                for step in (STEPS, 2 * STEPS)
+                for part in ("data-00000-of-00001", "index")
+            ],
+        )
+        self.assertIn("config.json", run_files)
+        self.assertIn("resolved_config.json", run_files)
+        # Event files are named `events.out.tfevents.<time>.<host>.<pid>...`.
+        writers = {f.split(".")[4] for f in run_files if "tfevents" in f}
+        self.assertLen(writers, 1)
+        self.assertIn(
+            "saved_model/saved_model.pb",
+            files_under(os.path.join(cluster, "saved", name)),
+        )
+        self.assertEqual(files_under(os.path.join(tmp, "tmp1")), [])
 
 
 if __name__ == "__main__":
     # A worker: train in the cluster of TF_CONFIG, save the weights.
-    out = sys.argv[1]
-    weights = train(out, "multi_worker_mirrored")
+    directory, out = sys.argv[1:]
+    weights = train(
+        os.path.join(directory, "cluster"),
+        "multi_worker_mirrored",
+        do_export=True,
+    )
     np.savez(out + ".npz", *weights)
     sys.exit(0)
