@@ -5,12 +5,19 @@ A refactor must not move results. Run this on both commits and compare:
     python scripts/fingerprint.py smoke  OUT.json   # ~1 min, synthetic data
     python scripts/fingerprint.py cifar10 OUT.json  # ~3 min, CIFAR-10
     python scripts/fingerprint.py compare A.json B.json
+    python scripts/fingerprint.py trace METHOD STEPS OUT.json  # one thread
+    python scripts/fingerprint.py first-difference A.json B.json
 
 `smoke` records every preset x method config, a 2-step smoke pretraining of
 every method (loss history and a hash of all weights) and every protocol's
 metrics on a tiny export. `cifar10` runs 12 steps of each method's
 `cifar10-quick` preset on the real data (`TFDS_DATA_DIR`, default
 `../shared/tfds`) and records the per-step logs and the weight hash.
+
+`trace` runs the first STEPS steps of METHOD's `cifar10-quick` preset with
+its own learning-rate schedule, on one thread, and records each step's
+logs; `first-difference` names the first step at which two traces part.
+Run it twice on one commit to see where that commit parts from itself.
 
 It calls the library through module paths that older commits also have
 (`ssl_tf.presets`, `ssl_tf.training.run`), so it can fingerprint the commit
@@ -52,26 +59,32 @@ EVAL_OPTIONS = {
 
 
 class StepLogs(keras.callbacks.Callback):
-    """Every step's logs, as floats."""
+    """Every step's logs, as floats; stops training after `limit` steps."""
+
+    def __init__(self, limit=None):
+        super().__init__()
+        self.limit = limit
 
     def on_train_begin(self, logs=None):
         self.steps = []
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps.append({k: float(v) for k, v in sorted(logs.items())})
+        if self.limit and len(self.steps) >= self.limit:
+            self.model.stop_training = True
 
 
 def weights_hash(weights) -> str:
     return hashlib.sha256(b"".join(w.tobytes() for w in weights)).hexdigest()
 
 
-def pretrain(config, directory, arrays=None) -> dict:
+def pretrain(config, directory, arrays=None, limit=None) -> dict:
     config = dataclasses.replace(
         config,
         output_dir=os.path.join(directory, "runs"),
         export_dir=os.path.join(directory, "saved"),
     )
-    logs = StepLogs()
+    logs = StepLogs(limit)
     result = run.pretrain(
         config,
         arrays=arrays,
@@ -128,6 +141,30 @@ def cifar10(directory) -> dict:
     }
 
 
+def trace(directory, method, steps) -> dict:
+    """The first `steps` steps of `method`'s quick preset, on one thread."""
+    import tensorflow as tf
+
+    # One thread: multithreaded oneDNN reductions part two runs sooner.
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    os.environ.setdefault("TFDS_DATA_DIR", "../shared/tfds")
+    config = presets.get_preset("cifar10-quick", method)
+    return pretrain(config, directory, limit=int(steps))
+
+
+def first_difference(path_a, path_b) -> int:
+    """Prints the first step whose logs differ between two traces."""
+    with open(path_a) as a, open(path_b) as b:
+        left, right = json.load(a)["steps"], json.load(b)["steps"]
+    for step, (x, y) in enumerate(zip(left, right, strict=False)):
+        if x != y:
+            print(f"step {step} differs: {x} -> {y}")
+            return 1
+    print(f"the first {min(len(left), len(right))} steps are identical")
+    return 0
+
+
 def flatten(value, prefix=""):
     """`{"a": {"b": 1}}` -> `{"a.b": 1}`; lists stay values."""
     if not isinstance(value, dict):
@@ -164,10 +201,17 @@ def compare(path_a, path_b) -> int:
 def main(argv) -> int:
     if len(argv) == 3 and argv[0] == "compare":
         return 1 if compare(argv[1], argv[2]) else 0
-    if len(argv) != 2 or argv[0] not in ("smoke", "cifar10"):
+    if len(argv) == 3 and argv[0] == "first-difference":
+        return first_difference(argv[1], argv[2])
+    if len(argv) == 4 and argv[0] == "trace":
+        record = trace(tempfile.mkdtemp(), argv[1], argv[2])
+        argv = argv[:1] + argv[3:]
+    elif len(argv) == 2 and argv[0] in ("smoke", "cifar10"):
+        modes = {"smoke": smoke, "cifar10": cifar10}
+        record = modes[argv[0]](tempfile.mkdtemp())
+    else:
         print(__doc__)
         return 2
-    record = {"smoke": smoke, "cifar10": cifar10}[argv[0]](tempfile.mkdtemp())
     with open(argv[1], "w") as handle:
         json.dump(record, handle, indent=1, sort_keys=True)
     print(f"wrote {argv[1]}")
