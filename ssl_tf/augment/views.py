@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from ssl_tf.augment import blur, color, crop, seeding
+from ssl_tf.augment import blur, color, crop, frames, seeding
 from ssl_tf.augment.layer import float32_kwargs
 
 
@@ -19,7 +19,9 @@ class SimCLRAugment(keras.layers.Layer):
 
     Pass `seed=<int32 (2,) tensor>` when calling to make the result a pure
     function of that seed (used for exact resume); without it the layer's
-    own generators are used.
+    own generators are used. Pass `sizes=` with a full-resolution batch
+    (`ssl_tf.augment.frames`): the crop is then cut from each image's own
+    pixels, in its own aspect ratio.
 
     Args:
         image_size: Integer. Output side length.
@@ -108,26 +110,42 @@ class SimCLRAugment(keras.layers.Layer):
         # Sub-layers and random state need no shapes; nothing to create.
         self.built = True
 
-    def augment_with_parameters(self, images, seed=None):
+    def augment_with_parameters(self, images, seed=None, sizes=None):
         """The augmented images and each step's per-image parameters.
+
+        Args:
+            images: uint8 batch (or float in [0, 255]); with `sizes`, the
+                frames of a full-resolution batch.
+            seed: int32 `(2,)` tensor or `seeding.RowSeed`, or None.
+            sizes: `(batch, 2)` `(height, width)` of each framed image.
 
         Returns:
             `(images, {step name: transformation})`, e.g. `crop` holds the
-            normalized `boxes`, `jitter` its `applied` coin and `inner`
-            factors and order, `blur` its coin and `sigma`.
+            `boxes` normalized to each image, `jitter` its `applied` coin
+            and `inner` factors and order, `blur` its coin and `sigma`.
         """
-        images = tf.cast(images, tf.float32) / 255.0
+        if sizes is None:
+            images = tf.cast(images, tf.float32) / 255.0
         parameters = {}
         for index, step in enumerate(self.steps):
-            transformation = step.get_random_transformation(
-                images, seeding.derive(seed, index)
-            )
-            images = step.transform_images(images, transformation)
+            step_seed = seeding.derive(seed, index)
+            if sizes is not None and step.name == "crop":
+                # Cut from the uint8 frames, then scale: the crops are
+                # small, a float32 copy of the frames would not be.
+                transformation = step.get_random_transformation(
+                    images, step_seed, sizes
+                )
+                images = step.transform_images(images, transformation) / 255.0
+            else:
+                transformation = step.get_random_transformation(
+                    images, step_seed
+                )
+                images = step.transform_images(images, transformation)
             parameters[step.name] = transformation
         return images, parameters
 
-    def call(self, images, seed=None):
-        return self.augment_with_parameters(images, seed)[0]
+    def call(self, images, seed=None, sizes=None):
+        return self.augment_with_parameters(images, seed, sizes)[0]
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.image_size, self.image_size, 3)
@@ -208,13 +226,17 @@ RECIPES = ("simclr", "crop_flip", "none")
 
 
 def make_recipe(name, augment_config, image_size, seed=None):
-    """The recipe layer called `name` (see `RECIPES`); `None` for "none"."""
+    """The recipe layer called `name` (see `RECIPES`).
+
+    "none" is `frames.WholeImage`: the images only rescaled, or resized to
+    `image_size` squares from a full-resolution batch.
+    """
     if name == "simclr":
         return simclr_recipe(augment_config, image_size, seed)
     if name == "crop_flip":
         return crop_flip_recipe(augment_config, image_size, seed)
     if name == "none":
-        return None
+        return frames.WholeImage(image_size)
     raise ValueError(f"Unknown recipe {name!r}; expected one of {RECIPES}.")
 
 
@@ -223,7 +245,9 @@ class ViewLayer(keras.layers.Layer):
 
     Holds an optional augmentation `recipe` and (de)serializes it; `view`
     applies it with its own derived seed, or without a recipe only
-    converts the images to float32 in [0, 1].
+    converts the images to float32 in [0, 1]. A batch with `"sizes"` is a
+    full-resolution batch (`ssl_tf.augment.frames`); the sizes go to the
+    recipe, which makes `image_size` views of it.
 
     Args:
         recipe: Optional augmentation layer.
@@ -240,11 +264,23 @@ class ViewLayer(keras.layers.Layer):
         # Sub-layers and random state need no shapes; nothing to create.
         self.built = True
 
-    def view(self, images, seed, index):
-        """View number `index` of `images`; distinct indices draw apart."""
+    def view(self, images, seed, index, sizes=None):
+        """View number `index` of `images`; distinct indices draw apart.
+
+        Raises:
+            ValueError: for a full-resolution batch (`sizes`) without a
+                recipe, which could not bring its images to one size.
+        """
         if self.recipe is None:
+            if sizes is not None:
+                raise ValueError(
+                    f"{type(self).__name__} needs a `recipe` for a batch "
+                    'with "sizes" (full-resolution images): e.g. '
+                    "`WholeImage(image_size)`."
+                )
             return tf.cast(images, tf.float32) / 255.0
-        return self.recipe(images, seed=seeding.derive(seed, index))
+        kwargs = {} if sizes is None else {"sizes": sizes}
+        return self.recipe(images, seed=seeding.derive(seed, index), **kwargs)
 
     def get_config(self):
         recipe = self.recipe
@@ -262,6 +298,13 @@ class ViewLayer(keras.layers.Layer):
         return cls(**config)
 
 
+def images_and_sizes(batch):
+    """`(images, sizes or None)` of a batch dict, or `(batch, None)`."""
+    if not isinstance(batch, dict):
+        return batch, None
+    return batch["images"], batch.get("sizes")
+
+
 @keras.saving.register_keras_serializable(package="ssl_tf")
 class TwoViews(ViewLayer):
     """Two independent augmentations of each image: `{view_1, view_2}`.
@@ -273,10 +316,10 @@ class TwoViews(ViewLayer):
     view_indices = (1, 2)
 
     def call(self, batch, seed=None):
-        images = batch["images"] if isinstance(batch, dict) else batch
+        images, sizes = images_and_sizes(batch)
         out = {
-            "view_1": self.view(images, seed, 1),
-            "view_2": self.view(images, seed, 2),
+            "view_1": self.view(images, seed, 1, sizes),
+            "view_2": self.view(images, seed, 2, sizes),
         }
         if isinstance(batch, dict) and "labels" in batch:
             out["labels"] = batch["labels"]
@@ -294,7 +337,8 @@ class LabeledView(ViewLayer):
     """
 
     def call(self, batch, seed=None):
+        images, sizes = images_and_sizes(batch)
         return {
-            "images": self.view(batch["images"], seed, 1),
+            "images": self.view(images, seed, 1, sizes),
             "labels": batch["labels"],
         }
