@@ -75,6 +75,22 @@ def holds_in_memory(info, data_config: DataConfig) -> bool:
     )
 
 
+def _decoder(source, data_config):
+    """`decode_original` under `crops_original` (if the source has it)."""
+    if crops_original(source.info, data_config) and source.decode_original:
+        return source.decode_original
+    return source.decode
+
+
+def first_batch(source, data_config: DataConfig, count: int) -> dict:
+    """The source's first `count` images as the pretraining batches hold
+    them: full-resolution frames and their `"sizes"` under
+    `crops_original`, else `image_size` squares (for pictures of the views
+    and for building a model)."""
+    decode = _decoder(source, data_config)
+    return next(iter(source.records.take(count).map(decode).batch(count)))
+
+
 def in_memory_arrays(source, data_config: DataConfig):
     """The decoded `Source` as NumPy arrays if `holds_in_memory`, else None."""
     if not holds_in_memory(source.info, data_config):
@@ -255,9 +271,7 @@ def pretrain_dataset(
     rows = (pipeline_id * size, size, batch_size)
     if arrays is None:
         arrays = in_memory_arrays(source, data_config)
-    decode = source.decode
-    if crops_original(source.info, data_config) and source.decode_original:
-        decode = source.decode_original
+    decode = _decoder(source, data_config)
     if arrays is not None:
         dataset = _gathered_batches(arrays, rows, steps, seed, first, last)
     elif source.table is not None:
