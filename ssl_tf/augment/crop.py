@@ -87,8 +87,8 @@ class RandomResizedCrop(_Crop):
     images and was measured ~3x slower here). Safe inside `tf.data`.
 
     Given `sizes` (a full-resolution batch, `ssl_tf.augment.frames`), each
-    box is drawn in its own image's aspect ratio and cut from the frame:
-    `boxes` stay normalized to the image, `frame_boxes` are the frame's.
+    box is drawn in its own image's aspect ratio, normalized to the image
+    (`boxes`), and cut from the image's pixels in its frame.
 
     Args:
         height: Integer. Output height.

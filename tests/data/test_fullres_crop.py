@@ -10,6 +10,7 @@ import hashlib
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
@@ -18,6 +19,9 @@ from ssl_tf.config import DataConfig
 from ssl_tf.testing import TestCase, smoke_config, write_image_folder
 
 SIZE = 16  # image_size; the frame is 4 * SIZE = 64
+SHARED_TFDS = os.path.join(
+    os.path.dirname(__file__), "..", "..", "..", "shared", "tfds"
+)
 
 
 def crop_reference(image, box, size=SIZE):
@@ -261,4 +265,33 @@ class FullResolutionPipelineTest(TestCase):
         ]
         self.assertEqual(
             [digest(b) for b in joined], [digest(b) for b in whole]
+        )
+
+
+class KnownSizeTest(TestCase):
+    """Sources whose metadata fixes the image size keep the square path
+    (cached, no `sizes`) when it is no larger than `image_size`."""
+
+    @parameterized.named_parameters(
+        ("cifar_sized", 32, False), ("larger_than_training", 16, True)
+    )
+    def test_arrays(self, image_size, crops):
+        source = data.sources.open_arrays(np.zeros((4, 32, 32, 3), np.uint8))
+        self.assertEqual(source.info.image_shape, (32, 32))
+        config = DataConfig(image_size=image_size)
+        self.assertEqual(
+            data.pipeline.crops_original(source.info, config), crops
+        )
+        self.assertEqual(
+            data.pipeline.holds_in_memory(source.info, config), not crops
+        )
+
+    @pytest.mark.skipif(
+        not os.path.isdir(SHARED_TFDS), reason="no offline TFDS copy"
+    )
+    def test_tfds_cifar10_metadata(self):
+        source = data.sources.open_tfds("cifar10", "test", 32, SHARED_TFDS)
+        self.assertEqual(source.info.image_shape, (32, 32))
+        self.assertFalse(
+            data.pipeline.crops_original(source.info, DataConfig(image_size=32))
         )

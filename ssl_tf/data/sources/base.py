@@ -154,9 +154,9 @@ def command_line_sources() -> list[str]:
 
 # Full-resolution images are capped at this many times `image_size` per
 # side: the smallest default crop (8% of the area, a side of 0.28) of a
-# 4 S image still spans 1.13 S pixels, so capping never makes a default
-# crop blurrier, while a 6000x4000 scan costs at most 48 S**2 bytes
-# (2.4 MB at 224 px) in a batch.
+# 4 S image still spans 1.13 S pixels, so capping loses no detail a
+# default crop can show, while a 6000x4000 scan costs 48 S**2 bytes (its
+# frame: 2.4 MB at 224 px, 49 KB at 32 px) in a batch.
 MAX_SIDE_FACTOR = 4
 
 
