@@ -170,10 +170,13 @@ def cmd_augment(args):
     if args.images < 1:
         raise SystemExit(f"error: --images must be >= 1, got {args.images}")
     views = methods.get_method(config.method).views_for(config)
-    source, _ = data.load_source(config.data)
-    images = next(iter(source.batch(args.images)))["images"]
+    source = data.open_source(config.data)
+    first = data.pipeline.first_batch(source, config.data, args.images)
     picture = preview.preview(
-        views, images, augment.batch_seed(config.train.seed, args.step)
+        views,
+        first["images"],
+        augment.batch_seed(config.train.seed, args.step),
+        sizes=first.get("sizes"),
     )
     picture.save(args.output)
     print(picture.markdown)

@@ -57,6 +57,10 @@ def _check_range(key, value, low=None, high=None, low_open=False) -> None:
         )
 
 
+# `DataConfig.crop_from` values: crop the original image or its square.
+CROP_FROM = ("original", "square")
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where images come from and how they are batched.
@@ -75,11 +79,24 @@ class DataConfig:
         split: split used for pretraining (TFDS split syntax allowed).
         eval_split: split used as the test set by evaluation.
         data_dir: TFDS data directory; `None` honours `TFDS_DATA_DIR`.
-        image_size: every image is resized to this square size.
+        image_size: the side of the square images a model trains and is
+            evaluated on.
+        crop_from: what pretraining's random resized crop cuts from.
+            `original` (default): each image at its own resolution and
+            aspect ratio, its longer side capped at 4 * `image_size`
+            (`ssl_tf.data.sources.base.MAX_SIDE_FACTOR`), so a small crop
+            keeps the original's detail, as SimCLR and big_vision crop.
+            `square`: the image resized to an `image_size` square first
+            (aspect ratio not kept). Sources whose images are known to be
+            no larger than `image_size` (e.g. CIFAR-10 at 32 px) are
+            cropped from the square either way; evaluation always resizes
+            to the square.
         shuffle_buffer: size of the shuffle buffer of streamed TFRecord
             and TFDS records.
         cache: hold the decoded, resized images in memory (shuffled
-            globally by index) when they fit in `cache_max_bytes`;
+            globally by index) when they fit in `cache_max_bytes` and are
+            cropped from the square (not under `crop_from="original"`
+            with images that may be larger than `image_size`);
             larger data streams: folders, manifests and arrays in the same
             global order, TFRecord and TFDS through a shuffle buffer.
         cache_max_bytes: the most decoded image bytes (`N * size**2 * 3`)
@@ -94,6 +111,7 @@ class DataConfig:
     eval_split: str = "test"
     data_dir: str | None = None
     image_size: int = 32
+    crop_from: str = "original"
     shuffle_buffer: int = 10_000
     cache: bool = True
     cache_max_bytes: int = 1536 << 20
@@ -104,6 +122,7 @@ class DataConfig:
         # is imported, and this module must not import it.
         check_choice("data.source", self.source, registry.SOURCES.names())
         _check_range("data.image_size", self.image_size, low=8)
+        check_choice("data.crop_from", self.crop_from, CROP_FROM)
         _check_range("data.shuffle_buffer", self.shuffle_buffer, low=0)
         _check_range("data.cache_max_bytes", self.cache_max_bytes, low=0)
 

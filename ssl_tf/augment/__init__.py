@@ -8,13 +8,14 @@ from ssl_tf.augment.color import (
     Solarize,
 )
 from ssl_tf.augment.crop import RandomCrop, RandomFlip, RandomResizedCrop
+from ssl_tf.augment.frames import WholeImage
 from ssl_tf.augment.layer import RandomImageLayer
 from ssl_tf.augment.rotation import FourRotations
 from ssl_tf.augment.seeding import RowSeed, batch_seed, replica_seed
+from ssl_tf.augment.simclr_augment import SimCLRAugment
 from ssl_tf.augment.views import (
     RECIPES,
     LabeledView,
-    SimCLRAugment,
     TwoViews,
     ViewLayer,
     crop_flip_recipe,
@@ -39,6 +40,7 @@ __all__ = [
     "Solarize",
     "TwoViews",
     "ViewLayer",
+    "WholeImage",
     "batch_seed",
     "replica_seed",
     "crop_flip_recipe",

@@ -8,7 +8,7 @@ import math
 import keras
 import tensorflow as tf
 
-from ssl_tf.augment import color, seeding
+from ssl_tf.augment import color, frames, seeding
 from ssl_tf.augment.blur import kernel_size_for
 from ssl_tf.augment.layer import (
     RandomImageLayer,
@@ -86,6 +86,10 @@ class RandomResizedCrop(_Crop):
     by one `crop_and_resize` call (KerasCV's `RandomCropAndResize` loops over
     images and was measured ~3x slower here). Safe inside `tf.data`.
 
+    Given `sizes` (a full-resolution batch, `ssl_tf.augment.frames`), each
+    box is drawn in its own image's aspect ratio, normalized to the image
+    (`boxes`), and cut from the image's pixels in its frame.
+
     Args:
         height: Integer. Output height.
         width: Integer. Output width.
@@ -153,7 +157,34 @@ class RandomResizedCrop(_Crop):
         aspect = tf.cast(shape[2], tf.float32) / tf.cast(shape[1], tf.float32)
         return {"boxes": self.sample_boxes(shape[0], aspect, generator)}
 
+    def get_random_transformation(self, images, seed=None, sizes=None):
+        """The boxes; with `sizes` `(batch, 2)`, in each image's own frame.
+
+        `aspect` is then `(batch, 1)`: an image of height h and width w
+        draws exactly the box a batch of h x w images would draw, whatever
+        the frame and the other images.
+        """
+        if sizes is None:
+            return super().get_random_transformation(images, seed)
+        generator = seeding.seed_source(self, seed)
+        heights, widths = tf.unstack(tf.cast(sizes, tf.float32), axis=1)
+        aspect = (widths / heights)[:, None]
+        boxes = self.sample_boxes(tf.shape(images)[0], aspect, generator)
+        return {"boxes": boxes, "sizes": sizes}
+
+    def call(self, images, seed=None, sizes=None):
+        transformation = self.get_random_transformation(images, seed, sizes)
+        return self.transform_images(images, transformation)
+
     def transform_images(self, images, transformation):
+        if "sizes" in transformation:
+            return frames.crop_frames(
+                images,
+                transformation["boxes"],
+                transformation["sizes"],
+                self.height,
+                self.width,
+            )
         images = tf.cast(images, tf.float32)
         if self.static_shapes and images.shape[1] and images.shape[2]:
             return crop_and_resize_by_matmul(

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from ssl_tf.augment.views import ViewLayer
+from ssl_tf.augment.views import ViewLayer, images_and_sizes
 
 
 @keras.saving.register_keras_serializable(package="ssl_tf")
@@ -23,8 +23,8 @@ class FourRotations(ViewLayer):
     """
 
     def call(self, batch, seed=None):
-        images = batch["images"] if isinstance(batch, dict) else batch
-        images = self.view(images, seed, 1)
+        images, sizes = images_and_sizes(batch)
+        images = self.view(images, seed, 1, sizes)
         rotated = [tf.image.rot90(images, k) for k in range(4)]
         n = tf.shape(images)[0]
         labels = tf.repeat(tf.range(4, dtype=tf.int32), n)

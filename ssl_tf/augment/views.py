@@ -3,150 +3,21 @@
 import keras
 import tensorflow as tf
 
-from ssl_tf.augment import blur, color, crop, seeding
+from ssl_tf.augment import crop, frames, seeding
 from ssl_tf.augment.layer import float32_kwargs
+from ssl_tf.augment.simclr_augment import SimCLRAugment
 
-
-@keras.saving.register_keras_serializable(package="ssl_tf")
-class SimCLRAugment(keras.layers.Layer):
-    """The SimCLR augmentation recipe on a batch of images.
-
-    Random resized crop, horizontal flip, colour jitter (p=0.8), grayscale
-    (p=0.2), optional Gaussian blur (p=0.5, sigma in [0.1, 2]) and
-    solarization, each with per-image random parameters. Takes uint8 (or
-    float in [0, 255]) images of any size, returns float32 images in [0, 1]
-    of shape `(batch, image_size, image_size, 3)`. Safe inside `tf.data`.
-
-    Pass `seed=<int32 (2,) tensor>` when calling to make the result a pure
-    function of that seed (used for exact resume); without it the layer's
-    own generators are used.
-
-    Args:
-        image_size: Integer. Output side length.
-        crop_scale, crop_ratio: ranges of the random resized crop.
-        flip: Boolean. Random horizontal flip.
-        jitter_strength: Float. Colour-jitter strength s.
-        jitter_prob: Float. Probability of colour jitter.
-        grayscale_prob: Float. Probability of grayscale.
-        blur: Boolean. Random Gaussian blur with p=0.5.
-        solarize_prob: Float. Probability of solarization.
-        seed: Integer. Seed for the layers' own generators.
-        static_shapes: Boolean. Run every step at the batch's shape (XLA
-            and accelerators; see `RandomImageLayer`). Same images.
-
-    Reference:
-     - [Chen et al., 2020](https://arxiv.org/abs/2002.05709), appendix A.
-    """
-
-    def __init__(
-        self,
-        image_size,
-        crop_scale=(0.08, 1.0),
-        crop_ratio=(3 / 4, 4 / 3),
-        flip=True,
-        jitter_strength=0.5,
-        jitter_prob=0.8,
-        grayscale_prob=0.2,
-        blur=False,
-        solarize_prob=0.0,
-        seed=None,
-        static_shapes=False,
-        **kwargs,
-    ):
-        super().__init__(**float32_kwargs(kwargs))
-        self.image_size = image_size
-        self.crop_scale = tuple(crop_scale)
-        self.crop_ratio = tuple(crop_ratio)
-        self.flip = flip
-        self.jitter_strength = jitter_strength
-        self.jitter_prob = jitter_prob
-        self.grayscale_prob = grayscale_prob
-        self.blur = blur
-        self.solarize_prob = solarize_prob
-        self.seed = seed
-        self.static_shapes = static_shapes
-        self.steps = self._build_steps()
-
-    def _build_steps(self):
-        common = {"seed": self.seed, "static_shapes": self.static_shapes}
-
-        def maybe(layer, rate, name):
-            return color.RandomApply(layer, rate=rate, **common, name=name)
-
-        steps = [
-            crop.RandomResizedCrop(
-                self.image_size,
-                self.image_size,
-                self.crop_scale,
-                self.crop_ratio,
-                **common,
-                name="crop",
-            )
-        ]
-        if self.flip:
-            steps.append(crop.RandomFlip(**common, name="flip"))
-        if self.jitter_strength > 0 and self.jitter_prob > 0:
-            jitter = color.ColorJitter(self.jitter_strength, **common)
-            steps.append(maybe(jitter, self.jitter_prob, "jitter"))
-        if self.grayscale_prob > 0:
-            steps.append(
-                maybe(color.Grayscale(), self.grayscale_prob, "grayscale")
-            )
-        if self.blur:
-            # SimCLR: kernel 10% of the image side, sigma in [0.1, 2], p=0.5.
-            size = blur.kernel_size_for(self.image_size)
-            steps.append(
-                maybe(blur.GaussianBlur(size, (0.1, 2.0)), 0.5, "blur")
-            )
-        if self.solarize_prob > 0:
-            steps.append(
-                maybe(color.Solarize(), self.solarize_prob, "solarize")
-            )
-        return steps
-
-    def build(self, input_shape):
-        # Sub-layers and random state need no shapes; nothing to create.
-        self.built = True
-
-    def augment_with_parameters(self, images, seed=None):
-        """The augmented images and each step's per-image parameters.
-
-        Returns:
-            `(images, {step name: transformation})`, e.g. `crop` holds the
-            normalized `boxes`, `jitter` its `applied` coin and `inner`
-            factors and order, `blur` its coin and `sigma`.
-        """
-        images = tf.cast(images, tf.float32) / 255.0
-        parameters = {}
-        for index, step in enumerate(self.steps):
-            transformation = step.get_random_transformation(
-                images, seeding.derive(seed, index)
-            )
-            images = step.transform_images(images, transformation)
-            parameters[step.name] = transformation
-        return images, parameters
-
-    def call(self, images, seed=None):
-        return self.augment_with_parameters(images, seed)[0]
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.image_size, self.image_size, 3)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "image_size": self.image_size,
-            "crop_scale": self.crop_scale,
-            "crop_ratio": self.crop_ratio,
-            "flip": self.flip,
-            "jitter_strength": self.jitter_strength,
-            "jitter_prob": self.jitter_prob,
-            "grayscale_prob": self.grayscale_prob,
-            "blur": self.blur,
-            "solarize_prob": self.solarize_prob,
-            "seed": self.seed,
-            "static_shapes": self.static_shapes,
-        }
+__all__ = [
+    "RECIPES",
+    "LabeledView",
+    "SimCLRAugment",
+    "TwoViews",
+    "ViewLayer",
+    "crop_flip_recipe",
+    "images_and_sizes",
+    "make_recipe",
+    "simclr_recipe",
+]
 
 
 def simclr_recipe(augment_config, image_size, seed=None):
@@ -208,13 +79,17 @@ RECIPES = ("simclr", "crop_flip", "none")
 
 
 def make_recipe(name, augment_config, image_size, seed=None):
-    """The recipe layer called `name` (see `RECIPES`); `None` for "none"."""
+    """The recipe layer called `name` (see `RECIPES`).
+
+    "none" is `frames.WholeImage`: the images only rescaled, or resized to
+    `image_size` squares from a full-resolution batch.
+    """
     if name == "simclr":
         return simclr_recipe(augment_config, image_size, seed)
     if name == "crop_flip":
         return crop_flip_recipe(augment_config, image_size, seed)
     if name == "none":
-        return None
+        return frames.WholeImage(image_size)
     raise ValueError(f"Unknown recipe {name!r}; expected one of {RECIPES}.")
 
 
@@ -223,7 +98,9 @@ class ViewLayer(keras.layers.Layer):
 
     Holds an optional augmentation `recipe` and (de)serializes it; `view`
     applies it with its own derived seed, or without a recipe only
-    converts the images to float32 in [0, 1].
+    converts the images to float32 in [0, 1]. A batch with `"sizes"` is a
+    full-resolution batch (`ssl_tf.augment.frames`); the sizes go to the
+    recipe, which makes `image_size` views of it.
 
     Args:
         recipe: Optional augmentation layer.
@@ -240,11 +117,23 @@ class ViewLayer(keras.layers.Layer):
         # Sub-layers and random state need no shapes; nothing to create.
         self.built = True
 
-    def view(self, images, seed, index):
-        """View number `index` of `images`; distinct indices draw apart."""
+    def view(self, images, seed, index, sizes=None):
+        """View number `index` of `images`; distinct indices draw apart.
+
+        Raises:
+            ValueError: for a full-resolution batch (`sizes`) without a
+                recipe, which could not bring its images to one size.
+        """
         if self.recipe is None:
+            if sizes is not None:
+                raise ValueError(
+                    f"{type(self).__name__} needs a `recipe` for a batch "
+                    'with "sizes" (full-resolution images): e.g. '
+                    "`WholeImage(image_size)`."
+                )
             return tf.cast(images, tf.float32) / 255.0
-        return self.recipe(images, seed=seeding.derive(seed, index))
+        kwargs = {} if sizes is None else {"sizes": sizes}
+        return self.recipe(images, seed=seeding.derive(seed, index), **kwargs)
 
     def get_config(self):
         recipe = self.recipe
@@ -262,6 +151,13 @@ class ViewLayer(keras.layers.Layer):
         return cls(**config)
 
 
+def images_and_sizes(batch):
+    """`(images, sizes or None)` of a batch dict, or `(batch, None)`."""
+    if not isinstance(batch, dict):
+        return batch, None
+    return batch["images"], batch.get("sizes")
+
+
 @keras.saving.register_keras_serializable(package="ssl_tf")
 class TwoViews(ViewLayer):
     """Two independent augmentations of each image: `{view_1, view_2}`.
@@ -273,10 +169,10 @@ class TwoViews(ViewLayer):
     view_indices = (1, 2)
 
     def call(self, batch, seed=None):
-        images = batch["images"] if isinstance(batch, dict) else batch
+        images, sizes = images_and_sizes(batch)
         out = {
-            "view_1": self.view(images, seed, 1),
-            "view_2": self.view(images, seed, 2),
+            "view_1": self.view(images, seed, 1, sizes),
+            "view_2": self.view(images, seed, 2, sizes),
         }
         if isinstance(batch, dict) and "labels" in batch:
             out["labels"] = batch["labels"]
@@ -294,7 +190,8 @@ class LabeledView(ViewLayer):
     """
 
     def call(self, batch, seed=None):
+        images, sizes = images_and_sizes(batch)
         return {
-            "images": self.view(batch["images"], seed, 1),
+            "images": self.view(images, seed, 1, sizes),
             "labels": batch["labels"],
         }

@@ -431,21 +431,45 @@ def _decoded_shape():
         return _decoded_shape_fn.get_concrete_function()
 
 
-def decode_image(data: tf.Tensor, image_size: int) -> tf.Tensor:
+def fit_within(image: tf.Tensor, max_side: int) -> tf.Tensor:
+    """Scales a float image `(h, w, c)` down until no side exceeds `max_side`.
+
+    The aspect ratio is kept (antialiased bilinear); an image that already
+    fits is returned unchanged, so its pixels are the decoded ones.
+    """
+    shape = tf.shape(image)
+    longer = tf.maximum(shape[0], shape[1])
+
+    def shrink():
+        scale = max_side / tf.cast(longer, tf.float32)
+        size = tf.round(tf.cast(shape[:2], tf.float32) * scale)
+        size = tf.maximum(tf.cast(size, tf.int32), 1)
+        return tf.image.resize(image, size, antialias=True)
+
+    return tf.cond(longer > max_side, shrink, lambda: image)
+
+
+def decode_image(
+    data: tf.Tensor, image_size: int, max_side: int | None = None
+) -> tf.Tensor:
     """Decodes an image the scan accepted to uint8 `(size, size, 3)`.
 
     Pure TF ops, safe inside `tf.data.Dataset.map`. Grayscale is tiled to
     RGB, alpha is composited over white, 16-bit PNGs are scaled by 1/257 and
     animations give their first frame. The image is resized straight to a
     square (aspect ratio is not kept) with an antialiased bilinear filter,
-    then rounded and clipped to uint8.
+    then rounded and clipped to uint8. With `max_side`, it keeps its own
+    size and aspect ratio instead (`fit_within`: only a side longer than
+    `max_side` shrinks it), for crops from the full-resolution image.
 
     Args:
         data: scalar string tensor with the encoded file.
         image_size: side of the square output.
+        max_side: Integer or None; see above.
 
     Returns:
-        uint8 tensor of shape `(image_size, image_size, 3)`.
+        uint8 tensor of shape `(image_size, image_size, 3)`, or `(h, w, 3)`
+        with `h, w <= max_side` when `max_side` is given.
     """
     if image_size <= 0:
         raise ValueError(
@@ -464,7 +488,10 @@ def decode_image(data: tf.Tensor, image_size: int) -> tf.Tensor:
 
     image = tf.cond(has_alpha, premultiply, lambda: image)
     size = (image_size, image_size)
-    resized = tf.image.resize(image, size, antialias=True)
+    if max_side is None:
+        resized = tf.image.resize(image, size, antialias=True)
+    else:
+        resized, size = fit_within(image, max_side), (None, None)
     color = tf.cond(
         channels >= 3,
         lambda: resized[..., :3],

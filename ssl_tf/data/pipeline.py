@@ -44,15 +44,51 @@ def steps_per_epoch(num_examples: int, batch_size: int) -> int:
     return steps
 
 
+def crops_original(info, data_config: DataConfig) -> bool:
+    """Whether pretraining crops the full-resolution images of a source.
+
+    Under `data.crop_from="original"`, unless every image is known
+    (`SourceInfo.image_shape`) to be no larger than `data.image_size`:
+    then cropping the original and its square are the same, and the
+    square path (cacheable, as before) is kept.
+    """
+    if data_config.crop_from != "original":
+        return False
+    shape = info.image_shape
+    return shape is None or max(shape) > data_config.image_size
+
+
 def holds_in_memory(info, data_config: DataConfig) -> bool:
     """Whether the decoded source is held in memory (else it is streamed).
 
-    The one place that decides: `data.cache` is on and the decoded images
-    fit in `data.cache_max_bytes`.
+    The one place that decides: `data.cache` is on, the decoded images
+    fit in `data.cache_max_bytes`, and they are cropped from the square
+    (`crops_original`): full-resolution images vary in size, so they are
+    decoded per batch instead.
     """
     size = data_config.image_size
     bytes_needed = info.num_examples * size * size * 3
-    return data_config.cache and bytes_needed <= data_config.cache_max_bytes
+    return (
+        data_config.cache
+        and bytes_needed <= data_config.cache_max_bytes
+        and not crops_original(info, data_config)
+    )
+
+
+def _decoder(source, data_config):
+    """`decode_original` under `crops_original` (if the source has it)."""
+    if crops_original(source.info, data_config) and source.decode_original:
+        return source.decode_original
+    return source.decode
+
+
+def first_batch(source, data_config: DataConfig, count: int) -> dict:
+    """The source's first `count` images as the pretraining batches hold
+    them: full-resolution frames and their `"sizes"` under
+    `crops_original`, else `image_size` squares (for pictures of the views
+    and for building a model)."""
+    decode = _decoder(source, data_config)
+    return next(iter(source.records.take(count).map(decode).batch(count)))
 
 
 def in_memory_arrays(source, data_config: DataConfig):
@@ -121,7 +157,7 @@ def _decoded(records, decode, size, first, last):
     return tf.data.Dataset.zip((tf.data.Dataset.range(first, last), batches))
 
 
-def _table_batches(source, rows, steps, seed, first, last):
+def _table_batches(source, decode, rows, steps, seed, first, last):
     """The in-memory order over a source's table, decoding only its rows.
 
     Gathers the records (paths, labels, ...) of each batch as
@@ -130,10 +166,10 @@ def _table_batches(source, rows, steps, seed, first, last):
     """
     records = _gathered_batches(source.table, rows, steps, seed, first, last)
     records = records.map(lambda index, batch: batch).unbatch()
-    return _decoded(records, source.decode, rows[1], first, last)
+    return _decoded(records, decode, rows[1], first, last)
 
 
-def _streamed_batches(source, rows, steps, seed, buffer, first, last):
+def _streamed_batches(source, decode, rows, steps, seed, buffer, first, last):
     """Shuffle-buffer batches of the encoded records, for sources without
     random access (TFRecord, TFDS).
 
@@ -163,7 +199,7 @@ def _streamed_batches(source, rows, steps, seed, buffer, first, last):
         )
         if size < batch_size:
             records = records.enumerate().filter(mine).map(lambda _, r: r)
-        return _decoded(records, source.decode, size, low, high)
+        return _decoded(records, decode, size, low, high)
 
     epochs = range(first // steps, -(-last // steps))
     return functools.reduce(
@@ -198,9 +234,12 @@ def pretrain_dataset(
 
     Args:
         source: the `ssl_tf.data.Source` (`ssl_tf.data.open_source`).
-        data_config: the `DataConfig`; its `image_size`, `shuffle_buffer`,
-            `cache` and `cache_max_bytes` (hold decoded images in memory
-            when they fit, `holds_in_memory`) apply. Streamed sources with
+        data_config: the `DataConfig`; its `image_size`, `crop_from`
+            (`crops_original`: the batch's `"images"` are then each
+            image's full-resolution frame, with its `"sizes"`; see
+            `ssl_tf.data.sources.base`), `shuffle_buffer`, `cache` and
+            `cache_max_bytes` (hold decoded images in memory when they
+            fit, `holds_in_memory`) apply. Streamed sources with
             a `table` take the in-memory order without a buffer; the others
             shuffle their encoded records with a `shuffle_buffer` buffer.
         batch_size: the global batch size.
@@ -232,13 +271,15 @@ def pretrain_dataset(
     rows = (pipeline_id * size, size, batch_size)
     if arrays is None:
         arrays = in_memory_arrays(source, data_config)
+    decode = _decoder(source, data_config)
     if arrays is not None:
         dataset = _gathered_batches(arrays, rows, steps, seed, first, last)
     elif source.table is not None:
-        dataset = _table_batches(source, rows, steps, seed, first, last)
+        dataset = _table_batches(source, decode, rows, steps, seed, first, last)
     else:
+        buffer = data_config.shuffle_buffer
         dataset = _streamed_batches(
-            source, rows, steps, seed, data_config.shuffle_buffer, first, last
+            source, decode, rows, steps, seed, buffer, first, last
         )
     if views is not None:
 

@@ -22,7 +22,8 @@ class RotationConfig(MethodConfig):
         recipe: augmentation before rotating: `crop_flip` (random resized
             crop with `augment.crop_scale` / `augment.crop_ratio` and the
             `augment.flip` flip, no colour jitter) or `none` (images as
-            they are, in [0, 1]).
+            they are, in [0, 1]; full-resolution images resized to
+            `data.image_size`).
     """
 
     recipe: str = "crop_flip"

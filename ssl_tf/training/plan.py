@@ -132,6 +132,36 @@ def _eval_source(config, arrays):
     return source
 
 
+def check_crop_from(config: ExperimentConfig, info) -> None:
+    """Refuses full-resolution crops where the views need square images.
+
+    Known from the source's metadata, before any image is decoded:
+    whether its images may be larger than `data.image_size`
+    (`data_lib.pipeline.crops_original`).
+
+    Raises:
+        ConfigError: if the images would be cropped at full resolution
+            but augmented on the device (static shapes for XLA) or by
+            KerasCV's layers (one image size a batch).
+    """
+    if not data_lib.pipeline.crops_original(info, config.data):
+        return
+    fix = "`augment.placement=host`"
+    if config.augment.placement == "device":
+        what = "`augment.placement='device'` augments fixed-shape batches"
+    elif config.augment.backend == "keras_cv":
+        what = "`augment.backend='keras_cv'` crops one image size a batch"
+        fix = "`augment.backend=keras`"
+    else:
+        return
+    raise ConfigError(
+        f"{what}, but `data.crop_from='original'` crops the images of "
+        f"{info.description} at their own resolution. Set "
+        f"`data.crop_from=square` (resize to `data.image_size` squares "
+        f"first) or {fix}."
+    )
+
+
 def prepare(config: ExperimentConfig, arrays=None) -> Plan:
     """Validates everything, then opens the data; reads no image before.
 
@@ -144,7 +174,8 @@ def prepare(config: ExperimentConfig, arrays=None) -> Plan:
         ConfigError: for an invalid config, an unwritable directory, a
             batch that does not split over the replicas, missing labels,
             or a config that drifted from the run it would resume
-            (`ssl_tf.training.drift`).
+            (`ssl_tf.training.drift`), or full-resolution crops with
+            device-side or KerasCV augmentation (`check_crop_from`).
         DataError: for data that cannot be read.
     """
     started = time.time()
@@ -157,6 +188,7 @@ def prepare(config: ExperimentConfig, arrays=None) -> Plan:
     )
     source = data_lib.open_source(config.data, arrays=train_arrays)
     info = source.info
+    check_crop_from(config, info)
     if methods.get_method(config.method).needs_labels:
         _require_labels(info, f"Method {config.method!r}")
     eval_source = None

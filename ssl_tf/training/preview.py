@@ -80,8 +80,9 @@ def describe(parameters):
     return ", ".join(parts) or "no augmentation"
 
 
-def _views_with_parameters(views, images, seed):
+def _views_with_parameters(views, images, seed, sizes=None):
     """`[(view batch, parameters or None)]` as the view layer makes them."""
+    kwargs = {} if sizes is None else {"sizes": sizes}
     recipe = getattr(views, "recipe", None)
     out = []
     for index in getattr(views, "view_indices", (1,)):
@@ -90,7 +91,7 @@ def _views_with_parameters(views, images, seed):
             out.append((np.asarray(images, np.float32) / 255.0, None))
         elif hasattr(recipe, "augment_with_parameters"):
             batch, parameters = recipe.augment_with_parameters(
-                images, view_seed
+                images, view_seed, **kwargs
             )
             out.append((batch.numpy(), parameters))
         else:
@@ -117,7 +118,7 @@ def _wrap(draw, text, font, width):
     return lines + [line]
 
 
-def preview(views, images, seed, min_side=128):
+def preview(views, images, seed, min_side=128, sizes=None):
     """Draws originals beside their views with the sampled parameters.
 
     Args:
@@ -125,12 +126,15 @@ def preview(views, images, seed, min_side=128):
         images: uint8 batch `(n, height, width, 3)`; every image is drawn.
         seed: int32 `(2,)` seed, as the pipeline passes to `views`.
         min_side: Integer. Every cell is enlarged to at least this side.
+        sizes: `(n, 2)` `(height, width)` when `images` are the frames of
+            a full-resolution batch (`ssl_tf.augment.frames`); each
+            original is then drawn without its padding.
 
     Returns:
         A `Preview`.
     """
     images = np.asarray(images)
-    views_and_parameters = _views_with_parameters(views, images, seed)
+    views_and_parameters = _views_with_parameters(views, images, seed, sizes)
     size = max(images.shape[1], views_and_parameters[0][0].shape[1])
     side = size * -(-min_side // size)
     columns = 1 + len(views_and_parameters)
@@ -157,7 +161,10 @@ def preview(views, images, seed, min_side=128):
     draw = ImageDraw.Draw(canvas)
     top = _GAP
     for i, lines in enumerate(blocks):
-        cells = [np.asarray(images[i], np.float32) / 255.0]
+        original = images[i]
+        if sizes is not None:
+            original = original[: sizes[i][0], : sizes[i][1]]
+        cells = [np.asarray(original, np.float32) / 255.0]
         cells += [batch[i] for batch, _ in views_and_parameters]
         for c, cell in enumerate(cells):
             canvas.paste(_enlarge(cell, side), (_GAP + c * (side + _GAP), top))

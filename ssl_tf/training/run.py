@@ -150,13 +150,15 @@ def restore_or_build(plan: Plan) -> State:
             os.path.join(directory, "config.json"), config.to_json()
         )
     batch = min(config.train.batch_size, 16)
-    first = next(iter(plan.source.dataset().batch(batch)))
+    first = data_lib.pipeline.first_batch(plan.source, config.data, batch)
     build_from_batch(model, config, strategy, first)
     # The views of step 0's seed, as the pipeline draws them.
+    sizes = first.get("sizes")
     picture = preview.preview(
         methods.get_method(config.method).views_for(config),
         first["images"][:8],
         augment.batch_seed(config.train.seed, 0),
+        sizes=None if sizes is None else sizes[:8],
     )
     with strategy.scope():
         # Create the optimizer's slots now so a checkpoint restores them

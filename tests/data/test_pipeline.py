@@ -210,8 +210,27 @@ class MemoryBoundsTest(TestCase):
         self, num_examples, cache, expected
     ):
         config = DataConfig(image_size=16, cache=cache, cache_max_bytes=7680)
-        info = data.SourceInfo(num_examples=num_examples, num_classes=None)
+        info = data.SourceInfo(
+            num_examples=num_examples, num_classes=None, image_shape=(16, 16)
+        )
         self.assertEqual(pipeline.holds_in_memory(info, config), expected)
+
+    @parameterized.named_parameters(
+        # Images of unknown or larger size are cropped at full resolution
+        # under the default and cannot be cached as squares.
+        ("unknown_size", None, "original", False),
+        ("larger", (17, 8), "original", False),
+        ("no_larger", (16, 12), "original", True),
+        ("unknown_size_square", None, "square", True),
+        ("larger_square", (64, 64), "square", True),
+    )
+    def test_full_resolution_crops_are_not_cached(
+        self, image_shape, crop_from, expected
+    ):
+        config = DataConfig(image_size=16, crop_from=crop_from)
+        info = data.SourceInfo(10, None, image_shape=image_shape)
+        self.assertEqual(pipeline.holds_in_memory(info, config), expected)
+        self.assertEqual(pipeline.crops_original(info, config), not expected)
 
     def test_default_limit_is_one_and_a_half_gib(self):
         self.assertEqual(DataConfig().cache_max_bytes, 1536 << 20)

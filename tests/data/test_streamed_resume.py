@@ -3,7 +3,9 @@
 Table sources (folder, manifest, arrays) take the in-memory order and
 decode only the rows of the batches they return; TFRecord (and TFDS,
 through the same path) shuffle and skip encoded records, so a resume
-decodes nothing it skips. Decodes are counted by a wrapped `decode`.
+decodes nothing it skips. Decodes are counted by wrapped decoders. Every
+case runs on `image_size` squares (`data.crop_from=square`) and on
+full-resolution frames (`original`, the default for images of unknown size).
 """
 
 import dataclasses
@@ -30,21 +32,32 @@ def digest(batch):
 
 
 def counted(source):
-    """`source` whose `decode` counts its calls, and the counter."""
+    """`source` whose decoders count their calls, and the counter."""
     counter = tf.Variable(0, dtype=tf.int64, trainable=False)
 
-    def decode(record):
-        counter.assign_add(1)
-        return source.decode(record)
+    def counting(decode):
+        def wrapped(record):
+            counter.assign_add(1)
+            return decode(record)
 
-    return dataclasses.replace(source, decode=decode), counter
+        return wrapped
+
+    counting_source = dataclasses.replace(
+        source,
+        decode=counting(source.decode),
+        decode_original=counting(source.decode_original),
+    )
+    return counting_source, counter
 
 
-def stream(source, first, cache=False, pipeline=(0, 1), buffer=8):
+def stream(source, first, crop_from, cache=False, pipeline=(0, 1), buffer=8):
     """Global batches `[first, LAST)` (this pipeline's rows) as NumPy."""
+    config = DataConfig(
+        image_size=8, crop_from=crop_from, cache=cache, shuffle_buffer=buffer
+    )
     dataset = data.pretrain_dataset(
         source,
-        DataConfig(image_size=8, cache=cache, shuffle_buffer=buffer),
+        config,
         batch_size=BATCH,
         seed=SEED,
         batches=(first, LAST),
@@ -63,10 +76,10 @@ def check_resume(test, source, first, pipeline):
     and decodes exactly the rows it returns (each run decodes its own)."""
     source, counter = counted(source)
     rows = BATCH // pipeline[1]
-    full = batches(source, 0, pipeline=pipeline)
+    full = batches(source, 0, test.crop_from, pipeline=pipeline)
     test.assertEqual(int(counter.numpy()), LAST * rows)
     counter.assign(0)
-    resumed = batches(source, first, pipeline=pipeline)
+    resumed = batches(source, first, test.crop_from, pipeline=pipeline)
     test.assertEqual(resumed, full[first:])
     test.assertEqual(int(counter.numpy()), (LAST - first) * rows)
 
@@ -88,6 +101,8 @@ def _example(image, label):
 class TableSourceTest(TestCase):
     """Folder and arrays sources: the in-memory order, row by row."""
 
+    crop_from = "square"
+
     def _source(self, kind):
         images = tiny_images(IMAGES, 8)
         labels = np.arange(IMAGES) % 3
@@ -103,13 +118,24 @@ class TableSourceTest(TestCase):
     def test_streamed_table_equals_the_in_memory_batches(self, kind):
         source = self._source(kind)
         self.assertIsNotNone(source.table)
-        in_memory = batches(source, 0, cache=True)
+        in_memory = stream(source, 0, "square", cache=True)
         self.assertLen(in_memory, LAST)
-        self.assertEqual(batches(source, 0), in_memory)
+        streamed = stream(source, 0, self.crop_from)
+        # The same images in the same order: at full resolution too.
+        self.assertAllEqual(
+            [b["labels"] for b in streamed], [b["labels"] for b in in_memory]
+        )
+        if self.crop_from == "square":
+            self.assertEqual(
+                [digest(b) for b in streamed], [digest(b) for b in in_memory]
+            )
         # Each pipeline's slice also matches, row for row.
-        halves = [batches(source, 0, pipeline=(i, 2)) for i in (0, 1)]
+        halves = [
+            batches(source, 0, self.crop_from, pipeline=(i, 2)) for i in (0, 1)
+        ]
         self.assertEqual(
-            halves, [batches(source, 0, True, (i, 2)) for i in (0, 1)]
+            halves,
+            [batches(source, 0, self.crop_from, True, (i, 2)) for i in (0, 1)],
         )
 
     @parameterized.named_parameters(
@@ -122,8 +148,14 @@ class TableSourceTest(TestCase):
         check_resume(self, self._source("folder"), first, pipeline)
 
 
+class TableSourceFullResolutionTest(TableSourceTest):
+    crop_from = "original"
+
+
 class RecordSourceTest(TestCase):
     """TFRecord: the encoded records are shuffled and skipped undecoded."""
+
+    crop_from = "square"
 
     def setUp(self):
         super().setUp()
@@ -138,17 +170,19 @@ class RecordSourceTest(TestCase):
     def decoded_shuffle(self, buffer):
         """The order of shuffling the decoded images (the old pipeline)."""
         steps = IMAGES // BATCH
+        decode = self.source.decode
+        if self.crop_from == "original":
+            decode = self.source.decode_original
+        decoded = self.source.records.map(decode)
         out = []
         for epoch in range(LAST // steps):
             out += [
                 digest(b)
-                for b in self.source.dataset()
-                .shuffle(
+                for b in decoded.shuffle(
                     buffer,
                     seed=SEED * 100_003 + epoch,
                     reshuffle_each_iteration=False,
-                )
-                .batch(BATCH, drop_remainder=True)
+                ).batch(BATCH, drop_remainder=True)
             ]
         return out
 
@@ -156,7 +190,9 @@ class RecordSourceTest(TestCase):
     def test_order_is_that_of_the_decoded_shuffle(self, buffer):
         expected = self.decoded_shuffle(buffer)
         self.assertLen(expected, LAST)
-        self.assertEqual(batches(self.source, 0, buffer=buffer), expected)
+        self.assertEqual(
+            batches(self.source, 0, self.crop_from, buffer=buffer), expected
+        )
 
     @parameterized.named_parameters(
         ("resume_mid_epoch", 3, (0, 1)),
@@ -167,8 +203,11 @@ class RecordSourceTest(TestCase):
         check_resume(self, self.source, first, pipeline)
 
     def test_slices_join_into_the_whole_batch(self):
-        whole = stream(self.source, 2)
-        halves = [stream(self.source, 2, pipeline=(i, 2)) for i in (0, 1)]
+        whole = stream(self.source, 2, self.crop_from)
+        halves = [
+            stream(self.source, 2, self.crop_from, pipeline=(i, 2))
+            for i in (0, 1)
+        ]
         joined = [
             {k: np.concatenate([a[k], b[k]]) for k in a}
             for a, b in zip(*halves, strict=True)
@@ -176,3 +215,7 @@ class RecordSourceTest(TestCase):
         self.assertEqual(
             [digest(b) for b in joined], [digest(b) for b in whole]
         )
+
+
+class RecordSourceFullResolutionTest(RecordSourceTest):
+    crop_from = "original"

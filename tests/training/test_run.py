@@ -47,7 +47,8 @@ class InMemoryDecisionTest(TestCase):
         ("cache_off", 10, False, False),
     )
     def test_holds_in_memory(self, num_examples, cache, expected):
-        info = SourceInfo(num_examples=num_examples, num_classes=None)
+        # CIFAR-sized images (not cropped at full resolution).
+        info = SourceInfo(num_examples, None, image_shape=(32, 32))
         data_config = DataConfig(image_size=32, cache=cache)
         self.assertEqual(pipeline.holds_in_memory(info, data_config), expected)
 

@@ -4,7 +4,9 @@ Every source gives a `Source` (`ssl_tf.data.sources.base`): its records
 before decoding, the decoder, and a `SourceInfo`; decoded elements are
 `{"images": uint8 (S, S, 3)}`, plus `"labels"` (int64) when the source has
 them. Grayscale images are expanded to RGB and everything is resized to
-`image_size`, so the rest of the pipeline sees one format.
+`image_size`, so the rest of the pipeline sees one format; `decode_original`
+gives pretraining's crops the full-resolution image instead
+(`DataConfig.crop_from`).
 
 A new source is one new module of this package:
 

@@ -9,6 +9,7 @@ from ssl_tf.data.sources.base import (
     DataError,
     Source,
     SourceInfo,
+    original_decoder,
     register_source,
     to_rgb_resized,
 )
@@ -37,18 +38,25 @@ def open_arrays(images, labels=None, image_size=None) -> Source:
             )
         table["labels"] = labels
 
-    def decode(element):
+    def decode(element, max_side=None):
         element = dict(element)
-        element["images"] = to_rgb_resized(element["images"], size)
+        element["images"] = to_rgb_resized(element["images"], size, max_side)
         return element
 
     info = SourceInfo(
         num_examples=len(images),
         num_classes=int(labels.max()) + 1 if labels is not None else None,
         description=f"arrays{tuple(images.shape)}",
+        image_shape=tuple(int(side) for side in images.shape[1:3]),
     )
     records = tf.data.Dataset.from_tensor_slices(table)
-    return Source(info=info, records=records, decode=decode, table=table)
+    return Source(
+        info=info,
+        records=records,
+        decode=decode,
+        table=table,
+        decode_original=original_decoder(decode, size),
+    )
 
 
 @register_source("arrays", command_line=False)

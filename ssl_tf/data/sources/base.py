@@ -17,6 +17,15 @@ record into `{"images": uint8 (S, S, 3), "labels": int64}` (no `"labels"`
 for unlabeled data). A source with random access also gives its records as
 NumPy columns (`table`), so a pipeline can pick records by index and decode
 only those.
+
+For crops from the full-resolution image (`DataConfig.crop_from`), a source
+also gives `decode_original` (`original_decoder`): each image at its own
+size, its longer side capped at `max_side(S)`, zero-padded into a fixed
+`(max_side, max_side)` frame and returned with its `"sizes"` `(h, w)`.
+The frame is fixed rather than the batch's largest image so an image's
+crop is computed with the same numbers whatever shares its batch (exact
+resume and topology-independent slices), and a batch's memory is known in
+advance: `batch * max_side**2 * 3` bytes.
 """
 
 from __future__ import annotations
@@ -46,6 +55,8 @@ class SourceInfo:
         class_names: label names when known.
         description: human-readable origin, for logs and reports.
         scan: the bad-image scan, for folder and TFRecord sources.
+        image_shape: `(height, width)` when every image is known to have
+            it without reading any (TFDS metadata, arrays), else `None`.
     """
 
     num_examples: int
@@ -53,6 +64,7 @@ class SourceInfo:
     class_names: tuple[str, ...] = ()
     description: str = ""
     scan: image_io.ScanReport | None = None
+    image_shape: tuple[int, int] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,12 +79,16 @@ class Source:
         table: the records as NumPy columns (`records` is
             `tf.data.Dataset.from_tensor_slices(table)`) when the source
             has random access (folder, manifest, arrays); else `None`.
+        decode_original: one record -> the full-resolution frame
+            (`original_decoder`), or `None` if the source has none (its
+            images are then always cropped from the square).
     """
 
     info: SourceInfo
     records: tf.data.Dataset
     decode: Callable[[Any], dict]
     table: Mapping[str, np.ndarray] | None = None
+    decode_original: Callable[[Any], dict] | None = None
 
     def dataset(self) -> tf.data.Dataset:
         """The decoded elements, in the order of `records`."""
@@ -136,8 +152,46 @@ def command_line_sources() -> list[str]:
     ]
 
 
-def to_rgb_resized(image, image_size):
-    """Any uint8-or-[0, 255] image (h, w[, c]) -> uint8 (S, S, 3)."""
+# Full-resolution images are capped at this many times `image_size` per
+# side: the smallest default crop (8% of the area, a side of 0.28) of a
+# 4 S image still spans 1.13 S pixels, so capping loses no detail a
+# default crop can show, while a 6000x4000 scan costs 48 S**2 bytes (its
+# frame: 2.4 MB at 224 px, 49 KB at 32 px) in a batch.
+MAX_SIDE_FACTOR = 4
+
+
+def max_side(image_size: int) -> int:
+    """The longest side of a full-resolution image (`MAX_SIDE_FACTOR`)."""
+    return MAX_SIDE_FACTOR * image_size
+
+
+def original_decoder(decode, image_size):
+    """`decode_original` from a source's `decode(record, max_side)`.
+
+    `decode(record, max_side)` gives the image at its own size capped at
+    `max_side` (`image_io.decode_image`'s `max_side`); the result holds it
+    zero-padded at the top left of a `(max_side, max_side)` frame, plus
+    `"sizes"`: its int32 `(height, width)`.
+    """
+    side = max_side(image_size)
+
+    def decode_original(record):
+        out = dict(decode(record, side))
+        image = out["images"]
+        out["sizes"] = tf.shape(image)[:2]
+        framed = tf.image.pad_to_bounding_box(image, 0, 0, side, side)
+        out["images"] = tf.ensure_shape(framed, (side, side, 3))
+        return out
+
+    return decode_original
+
+
+def to_rgb_resized(image, image_size, max_side=None):
+    """Any uint8-or-[0, 255] image (h, w[, c]) -> uint8 (S, S, 3).
+
+    With `max_side`, the image keeps its size and aspect ratio unless a
+    side exceeds `max_side` (`image_io.fit_within`): uint8 `(h, w, 3)`.
+    """
     image = tf.convert_to_tensor(image)
     if image.shape.rank == 2:
         image = image[..., None]
@@ -148,6 +202,9 @@ def to_rgb_resized(image, image_size):
     image.set_shape([None, None, 3])
     if image.dtype != tf.uint8:
         image = tf.cast(tf.clip_by_value(image, 0, 255), tf.uint8)
+    if max_side is not None:
+        fitted = image_io.fit_within(tf.cast(image, tf.float32), max_side)
+        return tf.cast(tf.clip_by_value(tf.round(fitted), 0, 255), tf.uint8)
     shape = tf.shape(image)
     same = tf.logical_and(shape[0] == image_size, shape[1] == image_size)
 

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from ssl_tf.data import images as image_io
 from ssl_tf.data import scan
-from ssl_tf.data.sources.base import Source, SourceInfo
+from ssl_tf.data.sources.base import Source, SourceInfo, original_decoder
 
 logger = logging.getLogger("ssl_tf.data")
 
@@ -70,11 +70,13 @@ def open_files(files: FileList, image_size, allow_conversion=False) -> Source:
         description=f"{files.kind}:{files.where}",
         scan=report,
     )
+    decode = file_decoder(image_size, "convert" in table)
     return Source(
         info=info,
         records=tf.data.Dataset.from_tensor_slices(table),
-        decode=file_decoder(image_size, "convert" in table),
+        decode=decode,
         table=table,
+        decode_original=original_decoder(decode, image_size),
     )
 
 
@@ -129,9 +131,12 @@ def file_decoder(image_size, convert):
         image_size: every image is resized to this square size.
         convert: whether records carry a `convert` flag (files only PIL
             reads correctly; re-encoded by PIL, slower and GIL-bound).
+
+    The decoder's optional `max_side` keeps each image's own size
+    (`image_io.decode_image`), for `original_decoder`.
     """
 
-    def decode(record):
+    def decode(record, max_side=None):
         data = tf.io.read_file(record["path"])
         if convert:
             data = tf.cond(
@@ -139,7 +144,7 @@ def file_decoder(image_size, convert):
                 lambda: _convert_in_graph(data),
                 lambda: data,
             )
-        out = {"images": image_io.decode_image(data, image_size)}
+        out = {"images": image_io.decode_image(data, image_size, max_side)}
         if "label" in record:
             out["labels"] = record["label"]
         return out

@@ -11,6 +11,7 @@ from ssl_tf.data.sources.base import (
     DataError,
     Source,
     SourceInfo,
+    original_decoder,
     register_source,
     to_rgb_resized,
 )
@@ -102,9 +103,9 @@ def open_tfds(name, split, image_size, data_dir=None) -> Source:
 
     image_feature = features["image"]
 
-    def decode(example):
+    def decode(example, max_side=None):
         image = image_feature.decode_example(example["image"])
-        out = {"images": to_rgb_resized(image, image_size)}
+        out = {"images": to_rgb_resized(image, image_size, max_side)}
         if label_feature is not None:
             out["labels"] = tf.cast(example["label"], tf.int64)
         return out
@@ -114,6 +115,7 @@ def open_tfds(name, split, image_size, data_dir=None) -> Source:
         num_classes=getattr(label_feature, "num_classes", None),
         class_names=tuple(getattr(label_feature, "names", ()) or ()),
         description=f"tfds:{name}/{split}",
+        image_shape=_image_shape(image_feature),
     )
     import tensorflow_datasets as tfds  # imported by the builder already
 
@@ -124,7 +126,18 @@ def open_tfds(name, split, image_size, data_dir=None) -> Source:
         shuffle_files=False,
         decoders={"image": tfds.decode.SkipDecoding()},
     )
-    return Source(info=info, records=records, decode=decode)
+    return Source(
+        info=info,
+        records=records,
+        decode=decode,
+        decode_original=original_decoder(decode, image_size),
+    )
+
+
+def _image_shape(image_feature):
+    """`(height, width)` if the metadata fixes it (CIFAR-10), else None."""
+    height, width = tuple(image_feature.shape)[:2]
+    return None if height is None or width is None else (height, width)
 
 
 @register_source("tfds")

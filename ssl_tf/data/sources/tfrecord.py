@@ -26,6 +26,7 @@ from ssl_tf.data.sources.base import (
     DataError,
     Source,
     SourceInfo,
+    original_decoder,
     register_source,
 )
 
@@ -223,14 +224,19 @@ def open_tfrecord(pattern, image_size) -> Source:
         keys = [image_key, label_key]
         info, keep = _scanned_info(files, parse, keys, pattern, description)
 
-    def decode(record):
+    def decode(record, max_side=None):
         data, label = parse(record)
-        out = {"images": image_io.decode_image(data, image_size)}
+        out = {"images": image_io.decode_image(data, image_size, max_side)}
         if label_key:
             out["labels"] = label
         return out
 
-    return Source(info=info, records=_interleaved(files, keep), decode=decode)
+    return Source(
+        info=info,
+        records=_interleaved(files, keep),
+        decode=decode,
+        decode_original=original_decoder(decode, image_size),
+    )
 
 
 @register_source("tfrecord")
