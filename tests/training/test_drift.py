@@ -164,6 +164,21 @@ class ResumeTest(TestCase):
         with self.assertRaisesRegex(ConfigError, r'data\.name: "arrays 8x16'):
             self.pretrain()
 
+    def test_a_record_from_before_crop_from_resized_to_a_square(self):
+        run_dir = run.run_dir(self.config())
+        path = os.path.join(run_dir, drift.RECORD)
+        with open(path) as handle:
+            written = json.load(handle)
+        del written["config"]["data.crop_from"]
+        with open(path, "w") as handle:
+            json.dump(written, handle)
+        with self.assertRaisesRegex(
+            ConfigError, r'data\.crop_from: "square" -> "original"'
+        ):
+            self.pretrain()
+        again = self.pretrain(**{"data.crop_from": "square"})
+        self.assertEqual(again.resumed_from, (1, 0))
+
     def test_legacy_run_directory_resumes_and_is_recorded(self):
         run_dir = run.run_dir(self.config())
         os.remove(os.path.join(run_dir, drift.RECORD))
