@@ -71,6 +71,14 @@ class ScanSizeTest(TestCase):
         source = data.sources.open_folder(self.root, 32)
         self.assertEqual(source.info.image_shape, (20, 30))
 
+    def test_manifest_source_with_a_missing_file(self):
+        manifest = os.path.join(self.root, "list.txt")
+        with open(manifest, "w") as handle:
+            handle.write("000.png\nmissing.png\n001.png\n")
+        source = data.sources.open_manifest(manifest, 32)
+        self.assertEqual(source.info.num_examples, 2)
+        self.assertEqual(source.info.image_shape, (20, 30))
+
     def test_converted_images_have_their_size(self):
         # (height, width) = (9, 5) in every mode PIL or the decoder converts.
         cases = [
