@@ -86,12 +86,16 @@ class ScanReport:
             images that are not plain RGB (`dict(report.converted)`).
         needs_conversion: ids in `good` whose bytes must go through
             `convert_to_rgb_png_bytes` before `decode_image`.
+        max_shape: `(largest height, largest width)` over the usable
+            images (an upper bound of each one's size, not one image's),
+            or `None` when there are none or a size is unknown.
     """
 
     good: tuple[str, ...] = ()
     skipped: tuple[tuple[str, str], ...] = ()
     converted: tuple[tuple[str, int], ...] = ()
     needs_conversion: tuple[str, ...] = ()
+    max_shape: tuple[int, int] | None = None
 
     def skip_counts(self) -> dict[str, int]:
         """Number of skipped items per reason category, most common first."""
@@ -217,7 +221,7 @@ def inspect_image_bytes(
     """
     return inspect_images(
         [data], max_pixels, allow_conversion=allow_conversion
-    )[0]
+    )[0][:2]
 
 
 def inspect_images(
@@ -225,53 +229,72 @@ def inspect_images(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     *,
     allow_conversion: bool = False,
-) -> list[tuple[str | None, str | None]]:
+) -> list[tuple[str | None, str | None, tuple[int, int] | None]]:
     """`inspect_image_bytes` of each of `datas`, decoding each once.
 
     PIL reads each header; the images it passes are then decoded together
     by the pipeline's own op in one `tf.data` pass (`_tf_decodable`): a
     call per image costs ~2 ms of dispatch, the pass ~0.15 ms an image.
+
+    Returns:
+        `(kind, reason, size)` per item: `inspect_image_bytes`' pair and,
+        for a usable image, its `(height, width)` from the header (the
+        size `decode_image` decodes, also for PIL conversions), else None.
     """
-    results = [
+    headers = [
         _inspect_header(data, max_pixels, allow_conversion) for data in datas
     ]
-    pending = [i for i, result in enumerate(results) if len(result) == 3]
+    results = [
+        (kind, reason, size if reason is None else None)
+        for kind, reason, size, _ in headers
+    ]
+    pending = [i for i, header in enumerate(headers) if header[3]]
     decodable = _tf_decodable([datas[i] for i in pending])
     for i, ok in zip(pending, decodable, strict=True):
-        kind, _, fmt = results[i]
-        results[i] = (kind, None) if ok else _tf_failure(datas[i], fmt)
+        if not ok:
+            results[i] = (*_tf_failure(datas[i], headers[i][3]), None)
     return results
 
 
 def _inspect_header(data, max_pixels, allow_conversion):
-    """A final `(kind, reason)`, or `(kind, None, fmt)`: TF must decode it."""
+    """`(kind, reason, (height, width) or None, fmt)` from the header.
+
+    `fmt` is None for a final result; otherwise the image is usable if
+    TensorFlow decodes it.
+    """
     if not data:
-        return None, "empty file"
+        return _skip("empty file")
     fmt = _sniff(data)
     if fmt is None:
         try:
             with Image.open(io.BytesIO(data)) as image:
-                return None, f"unsupported format ({image.format})"
+                return _skip(f"unsupported format ({image.format})")
         except Exception:  # anything PIL cannot open is skipped
-            return None, "not an image (unknown header)"
+            return _skip("not an image (unknown header)")
     try:
         with Image.open(io.BytesIO(data), formats=(fmt,)) as image:
             width, height = image.size
             if width * height > max_pixels:
-                return None, (
+                return _skip(
                     f"too large ({width}x{height} > max_pixels={max_pixels})"
                 )
             if width == 0 or height == 0:
-                return None, f"corrupt {fmt} (size {width}x{height})"
+                return _skip(f"corrupt {fmt} (size {width}x{height})")
             kind = _kind(image, fmt, data)
     except Exception as error:  # PIL raises many types
-        return None, _pil_reason(error, fmt)
+        return _skip(_pil_reason(error, fmt))
+    size = (height, width)
     if kind in PIL_CONVERSION_KINDS:
         if not allow_conversion:
-            return None, f"needs conversion ({kind}; see allow_conversion)"
+            return _skip(f"needs conversion ({kind}; see allow_conversion)")
         # PIL decodes these in the pipeline: its decode is the check.
-        return kind, _pil_load_reason(data, fmt)
-    return kind, None, fmt
+        return kind, _pil_load_reason(data, fmt), size, None
+    return kind, None, size, fmt
+
+
+def _skip(reason):
+    """The `_inspect_header` result of an unusable image."""
+    return None, reason, None, None
 
 
 def _tf_decodable(datas: Sequence[bytes]) -> list[bool]:

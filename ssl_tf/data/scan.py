@@ -13,6 +13,10 @@ header, then one `tf.data` pass decodes each file once) before training:
   in `$SSL_TF_SCAN_CACHE` (default `~/.cache/ssl_tf/scans`; `none` turns
   the cache off). A restart reads the results back and inspects only the
   files that are new or changed since.
+
+A result is `(kind, reason, size)`: the `ScanReport` also carries the
+largest height and width of the usable images (`max_shape`), from the
+headers PIL reads anyway.
 """
 
 from __future__ import annotations
@@ -45,19 +49,26 @@ CHUNK_SIZE = 256
 # Fewer new files are inspected in this process: starting a worker (which
 # imports TensorFlow) costs seconds, more than ~1000 small images take.
 MIN_PARALLEL_FILES = 1024
-# Bump when `inspect_image_bytes` changes what it accepts.
-_CACHE_VERSION = 1
+# Bump when `inspect_image_bytes` changes what it accepts or a result's
+# form: the version names the cache file, so older files are not read.
+# 2: results carry the image's `(height, width)`.
+_CACHE_VERSION = 2
 
 
 def report_of(ids, results) -> ScanReport:
-    """The `ScanReport` of `(kind, reason)` results; logs every skip."""
+    """The `ScanReport` of `(kind, reason, size)` results; logs every skip.
+
+    `max_shape` is known only when every usable item's size is.
+    """
     good, skipped, kinds, needs_conversion = [], [], [], []
-    for item_id, (kind, reason) in zip(ids, results, strict=True):
+    sizes = []
+    for item_id, (kind, reason, size) in zip(ids, results, strict=True):
         if reason is not None:
             logger.warning("Skipping image %s: %s", item_id, reason)
             skipped.append((item_id, reason))
             continue
         good.append(item_id)
+        sizes.append(size)
         if kind:
             kinds.append(kind)
         if kind in PIL_CONVERSION_KINDS:
@@ -67,7 +78,15 @@ def report_of(ids, results) -> ScanReport:
         skipped=tuple(skipped),
         converted=tuple(sorted(collections.Counter(kinds).items())),
         needs_conversion=tuple(needs_conversion),
+        max_shape=max_shape(sizes),
     )
+
+
+def max_shape(sizes) -> tuple[int, int] | None:
+    """`(largest height, largest width)` of `sizes`; None if one is None."""
+    if not sizes or None in sizes:
+        return None
+    return tuple(int(max(side)) for side in zip(*sizes, strict=True))
 
 
 def scan_bytes(
@@ -105,7 +124,7 @@ def scan_bytes(
 
 def inspect_file(path, max_pixels=DEFAULT_MAX_PIXELS, allow_conversion=False):
     """`inspect_image_bytes` of the file at `path`; unreadable is a reason."""
-    return _inspect_chunk([path], max_pixels, allow_conversion)[0]
+    return _inspect_chunk([path], max_pixels, allow_conversion)[0][:2]
 
 
 def _read(path):
@@ -118,7 +137,7 @@ def _read(path):
 
 
 def _inspect_chunk(paths, max_pixels, allow_conversion):
-    """Results for `paths`: the readable files are inspected together."""
+    """`inspect_images` results for `paths`, read files inspected together."""
     read = [_read(path) for path in paths]
     readable = [i for i, (data, _) in enumerate(read) if data is not None]
     inspected = inspect_images(
@@ -126,7 +145,7 @@ def _inspect_chunk(paths, max_pixels, allow_conversion):
         max_pixels,
         allow_conversion=allow_conversion,
     )
-    results = [(None, reason) for _, reason in read]
+    results = [(None, reason, None) for _, reason in read]
     for i, result in zip(readable, inspected, strict=True):
         results[i] = result
     return results
@@ -257,7 +276,8 @@ def scan_files(
     for path, key in keys.items():
         found = cache.lookup(path, key) if cache else None
         if found is not None:
-            results[path] = tuple(found)
+            kind, reason, size = found  # JSON made the size a list
+            results[path] = (kind, reason, tuple(size) if size else None)
     todo = [path for path in keys if path not in results]
     fresh = _inspect_all(
         todo, max_workers, chunk_size, max_pixels, allow_conversion

@@ -66,6 +66,22 @@ def stream(source, first, crop_from, cache=False, pipeline=(0, 1), buffer=8):
     return [tf.nest.map_structure(np.asarray, b) for b in dataset]
 
 
+def large_images():
+    """16 px images for `image_size` 8: under `crop_from="original"` a
+    source of images no larger than `image_size` keeps the square path."""
+    images = tiny_images(IMAGES, 8)
+    return np.repeat(np.repeat(images, 2, axis=1), 2, axis=2)
+
+
+def assert_crops_as_named(test, source):
+    """`test.crop_from` is the path the pipeline takes for `source`."""
+    config = DataConfig(image_size=8, crop_from=test.crop_from)
+    test.assertEqual(
+        data.pipeline.crops_original(source.info, config),
+        test.crop_from == "original",
+    )
+
+
 def batches(*args, **kwargs):
     """The digests of `stream(...)`."""
     return [digest(b) for b in stream(*args, **kwargs)]
@@ -104,12 +120,11 @@ class TableSourceTest(TestCase):
     crop_from = "square"
 
     def _source(self, kind):
-        images = tiny_images(IMAGES, 8)
+        # 16 px images resized to 8: decoding does work.
+        images = large_images()
         labels = np.arange(IMAGES) % 3
         if kind == "arrays":
-            # 16 px images resized to 8: decoding does work.
-            big = np.repeat(np.repeat(images, 2, axis=1), 2, axis=2)
-            return data.sources.open_arrays(big, labels, image_size=8)
+            return data.sources.open_arrays(images, labels, image_size=8)
         root = os.path.join(self.get_temp_dir(), "folder")
         write_image_folder(root, images, labels)
         return data.sources.open_folder(root, 8)
@@ -118,6 +133,7 @@ class TableSourceTest(TestCase):
     def test_streamed_table_equals_the_in_memory_batches(self, kind):
         source = self._source(kind)
         self.assertIsNotNone(source.table)
+        assert_crops_as_named(self, source)
         in_memory = stream(source, 0, "square", cache=True)
         self.assertLen(in_memory, LAST)
         streamed = stream(source, 0, self.crop_from)
@@ -159,13 +175,13 @@ class RecordSourceTest(TestCase):
 
     def setUp(self):
         super().setUp()
-        images = tiny_images(IMAGES, 8)
         path = os.path.join(self.get_temp_dir(), "data.tfrecord")
         with tf.io.TFRecordWriter(path) as writer:
-            for index, image in enumerate(images):
+            for index, image in enumerate(large_images()):
                 writer.write(_example(image, index))
         self.source = data.sources.open_tfrecord(path, 8)
         self.assertIsNone(self.source.table)
+        assert_crops_as_named(self, self.source)
 
     def decoded_shuffle(self, buffer):
         """The order of shuffling the decoded images (the old pipeline)."""

@@ -55,8 +55,10 @@ class SourceInfo:
         class_names: label names when known.
         description: human-readable origin, for logs and reports.
         scan: the bad-image scan, for folder and TFRecord sources.
-        image_shape: `(height, width)` when every image is known to have
-            it without reading any (TFDS metadata, arrays), else `None`.
+        image_shape: an upper bound of every image's `(height, width)`
+            (what `crops_original` needs), when known: from TFDS
+            metadata or the arrays, or the largest height and width the
+            scan of files or TFRecords read; else `None`.
     """
 
     num_examples: int

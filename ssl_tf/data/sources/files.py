@@ -3,7 +3,8 @@
 Scanning and decoding are separate steps. `open_files` checks every listed
 file once (`ssl_tf.data.scan.scan_files`, in parallel and cached), keeps the
 usable ones as a table of paths and labels, and decodes in `tf.data` only
-what a reader takes from that table.
+what a reader takes from that table. The scan also reads each image's size,
+so `SourceInfo.image_shape` bounds them all.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def open_files(files: FileList, image_size, allow_conversion=False) -> Source:
         class_names=tuple(files.classes),
         description=f"{files.kind}:{files.where}",
         scan=report,
+        # Known small images keep the square path (`crops_original`).
+        image_shape=report.max_shape,
     )
     decode = file_decoder(image_size, "convert" in table)
     return Source(

@@ -93,21 +93,31 @@ def examples_report(files):
 
 
 def _scan_file(path, parse):
-    """One streamed pass over a file: its count, odd records, top label.
+    """One streamed pass over a file: its count, odd records, top label
+    and the largest height and width of its usable images.
 
     Records that are not plain usable RGB are `[index, kind, reason]`.
     """
-    count, odd, max_label = 0, [], -1
+    count, odd, max_label, shapes = 0, [], -1, []
     chunks = tf.data.TFRecordDataset(path).map(parse).batch(scan.CHUNK_SIZE)
     for datas, labels in chunks.as_numpy_iterator():
         results = image_io.inspect_images(list(datas))
-        for offset, (kind, reason) in enumerate(results):
+        for offset, (kind, reason, _) in enumerate(results):
             if kind or reason:
                 odd.append([count + offset, kind, reason])
             if reason is None:
                 max_label = max(max_label, int(labels[offset]))
         count += len(results)
-    return {"count": count, "odd": odd, "max_label": max_label}
+        # One bound per chunk: a file's sizes are never all held.
+        sizes = [size for _, reason, size in results if reason is None]
+        if sizes:
+            shapes.append(scan.max_shape(sizes))
+    return {
+        "count": count,
+        "odd": odd,
+        "max_label": max_label,
+        "max_shape": scan.max_shape(shapes),
+    }
 
 
 def _scan_records(files, parse, keys):
@@ -128,10 +138,12 @@ def _scan_records(files, parse, keys):
                 fresh[path] = (key, found)
         flags = np.ones(found["count"], bool)
         odd = {index: (kind, reason) for index, kind, reason in found["odd"]}
+        # Each usable record gets its file's bound: the report's is theirs.
+        shape = found["max_shape"]
         for index in range(found["count"]):
             kind, reason = odd.get(index, ("", None))
             ids.append(f"{path}#{index}")
-            results.append((kind, reason))
+            results.append((kind, reason, shape if reason is None else None))
             flags[index] = reason is None
         keep.append(flags)
         max_label = max(max_label, found["max_label"])
@@ -190,6 +202,7 @@ def _scanned_info(files, parse, keys, pattern, description):
         num_classes=max_label + 1 if keys[1] else None,
         description=description,
         scan=report,
+        image_shape=report.max_shape,
     )
     return info, None if all(k.all() for k in keep) else keep
 
