@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -56,19 +57,108 @@ def holds_in_memory(info, data_config: DataConfig) -> bool:
 
 
 def in_memory_arrays(source, data_config: DataConfig):
-    """The decoded `Source` as NumPy arrays if `holds_in_memory`, else None."""
+    """The decoded `Source` as CPU variables if `holds_in_memory`, else None.
+
+    See `materialize`; pass the result as `pretrain_dataset`'s `arrays` to
+    share it between datasets.
+    """
     if not holds_in_memory(source.info, data_config):
         return None
-    return materialize(source.dataset())
+    return materialize(source.dataset(), source.info.num_examples)
 
 
-def materialize(dataset):
-    """All elements of a decoded dataset as NumPy arrays (one pass)."""
-    arrays = {}
-    for batch in dataset.batch(1024).prefetch(2):
-        for key, value in batch.items():
-            arrays.setdefault(key, []).append(value.numpy())
-    return {key: np.concatenate(parts) for key, parts in arrays.items()}
+# Rows decoded at a time by `materialize`.
+MATERIALIZE_CHUNK = 1024
+
+
+def materialize(dataset, num_examples):
+    """All elements of a decoded dataset as CPU variables (one pass).
+
+    The variables are the only copy of the data: every dataset built over
+    them on the same CPU reads them directly (`_held`). Building them
+    holds the data twice at most (the decoded chunks and their
+    concatenation, which the variable takes over without a copy); going
+    through a NumPy array would hold it three times, and sharing a
+    variable's buffer with a tensor makes its first gather copy it.
+
+    Args:
+        dataset: the decoded elements, dicts of tensors.
+        num_examples: how many elements `dataset` holds.
+
+    Returns:
+        `{key: tf.Variable}`, each `(num_examples, ...)`, on the CPU of
+        the current device scope.
+
+    Raises:
+        DataError: if `dataset` holds more or fewer elements than
+            `num_examples` (decoding stops at the first chunk too many).
+    """
+    chunks, filled = {}, 0
+    with tf.device("/device:CPU:0"):
+        for chunk in dataset.batch(MATERIALIZE_CHUNK).prefetch(1):
+            filled += len(next(iter(chunk.values())))
+            if filled > num_examples:
+                raise _count_error(num_examples, f"more than {num_examples}")
+            for key, value in chunk.items():
+                chunks.setdefault(key, []).append(value)
+        if filled != num_examples:
+            raise _count_error(num_examples, filled)
+        # One key at a time, dropping its chunks: one key is held twice.
+        return {
+            key: tf.Variable(
+                tf.concat(chunks.pop(key), axis=0),
+                trainable=False,
+                name=f"data_{key}",
+            )
+            for key in list(chunks)
+        }
+
+
+def _count_error(expected, found):
+    return DataError(
+        f"The source holds {found} images, but its info counts {expected}; "
+        "it changed since it was opened (or its scan is stale). Open it "
+        "again."
+    )
+
+
+# (id(array), device) -> the array as a variable on that device; an entry
+# goes when its array does.
+_HELD = {}
+
+
+def _held(arrays):
+    """`arrays` as variables on the CPU of the current device scope.
+
+    `materialize`'s variables on that CPU are used as they are. Other
+    arrays (a source's `table`, a caller's NumPy arrays, variables of
+    another host) are copied into a variable once an array and device,
+    shared by every dataset built over the same array (a run's fit
+    phases, restarts in one process); it goes when the array does. The
+    arrays must not change after their first use. Variables, not
+    constants: keeps large arrays out of the graph.
+    """
+    # The CPU of the device scope this is built in: under
+    # `distribute_datasets_from_function` the input pipeline's own host
+    # (a partial spec merges with the enclosing one), not the client's.
+    with tf.device("/device:CPU:0"):
+        device = tf.zeros([]).device
+        held = {}
+        for key, value in arrays.items():
+            cache_key = (id(value), device)
+            variable = _HELD.get(cache_key)
+            if isinstance(value, tf.Variable) and value.device == device:
+                variable = value
+            elif variable is None:
+                variable = tf.Variable(
+                    value, trainable=False, name=f"data_{key}"
+                )
+                # Only arrays can be referred to weakly (and so cached).
+                if isinstance(value, np.ndarray):
+                    _HELD[cache_key] = variable
+                    weakref.finalize(value, _HELD.pop, cache_key, None)
+            held[key] = variable
+    return held
 
 
 def _gathered_batches(arrays, rows, steps, seed, first, last):
@@ -80,16 +170,8 @@ def _gathered_batches(arrays, rows, steps, seed, first, last):
     global batch.
     """
     start, size, batch_size = rows
-    # The CPU of the device scope this is built in: under
-    # `distribute_datasets_from_function` the input pipeline's own host
-    # (a partial spec merges with the enclosing one), not the client's.
-    with tf.device("/device:CPU:0"):
-        # Variables, not constants: keeps large arrays out of the graph.
-        tensors = {
-            key: tf.Variable(value, trainable=False, name=f"data_{key}")
-            for key, value in arrays.items()
-        }
-    count = len(next(iter(arrays.values())))
+    tensors = _held(arrays)
+    count = int(next(iter(tensors.values())).shape[0])
     offsets = tf.range(start, start + size, dtype=tf.int64)
 
     def make_batch(index):
