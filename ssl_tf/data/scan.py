@@ -17,6 +17,7 @@ header, then one `tf.data` pass decodes each file once) before training:
 
 from __future__ import annotations
 
+import base64
 import collections
 import concurrent.futures
 import hashlib
@@ -27,6 +28,8 @@ import multiprocessing
 import os
 import stat
 from collections.abc import Iterable, Sequence
+
+import numpy as np
 
 from ssl_tf import atomic
 from ssl_tf.data.images import (
@@ -46,7 +49,7 @@ CHUNK_SIZE = 256
 # imports TensorFlow) costs seconds, more than ~1000 small images take.
 MIN_PARALLEL_FILES = 1024
 # Bump when `inspect_image_bytes` changes what it accepts.
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 def report_of(ids, results) -> ScanReport:
@@ -174,8 +177,44 @@ def file_key(path):
     return [info.st_size, info.st_mtime_ns]
 
 
+# The result of a usable plain RGB file: most results, stored compactly.
+PLAIN = ("", None)
+
+
+def digest(path, key) -> int:
+    """A 64-bit digest of (path, size, mtime): a cache entry's name."""
+    text = f"{path}\0{key[0]}\0{key[1]}".encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest())
+
+
+def _common_root(paths):
+    """`os.path.commonpath` of the absolute `paths` ("" if none).
+
+    The common directory of the first and the last path in string order
+    is every path's: one pass, and no path split into its components
+    (which costs ~450 bytes a path at once for a million of them).
+    """
+    low = high = None
+    for path in paths:
+        path = os.path.abspath(path)
+        if low is None or path < low:
+            low = path
+        if high is None or path > high:
+            high = path
+    try:
+        return os.path.commonpath([low, high])
+    except (TypeError, ValueError):
+        return ""
+
+
 class ScanCache:
     """Scan results by (path, size, mtime), one JSON file per dataset.
+
+    Entries are named by `digest(path, key)`: a changed file has another
+    name, so its old result is never found. Files whose result is `PLAIN`
+    (nearly all) are kept as a sorted array of 8-byte digests, the others
+    as a dict of digests to results: a million files take 8 MB, not the
+    ~1 KB a file of a dict of paths.
 
     Args:
         directory: the cache directory.
@@ -184,33 +223,58 @@ class ScanCache:
     """
 
     def __init__(self, directory, paths, options):
-        try:
-            root = os.path.commonpath([os.path.abspath(p) for p in paths])
-        except ValueError:
-            root = ""
-        name = json.dumps([_CACHE_VERSION, root, options])
-        digest = hashlib.sha256(name.encode()).hexdigest()[:24]
-        self.path = os.path.join(directory, f"{digest}.json")
-        self.entries = {}
+        name = json.dumps([_CACHE_VERSION, _common_root(paths), options])
+        name_digest = hashlib.sha256(name.encode()).hexdigest()[:24]
+        self.path = os.path.join(directory, f"{name_digest}.json")
+        self.entries, self.plain = {}, np.zeros(0, np.uint64)
         try:
             with open(self.path) as handle:
-                self.entries = json.load(handle)
-        except (OSError, ValueError):
+                stored = json.load(handle)
+            self.entries = {int(d): r for d, r in stored["entries"].items()}
+            plain = base64.b64decode(stored["plain"])
+            self.plain = np.frombuffer(plain, "<u8").astype(np.uint64)
+        except (OSError, ValueError, KeyError, TypeError):
             pass  # no cache yet, or a broken one: scan again
+
+    def known_plain(self, digests):
+        """Whether each of `digests` (uint64 array) is a cached `PLAIN`."""
+        if not len(self.plain):
+            return np.zeros(len(digests), bool)
+        where = np.searchsorted(self.plain, digests)
+        where = np.minimum(where, len(self.plain) - 1)
+        return self.plain[where] == digests
 
     def lookup(self, path, key):
         """The result stored for `path` if its key still matches, or None."""
-        entry = self.entries.get(path)
-        if key is None or entry is None or entry[:2] != key:
+        if key is None:
             return None
-        return entry[2]
+        name = digest(path, key)
+        if name in self.entries:
+            return self.entries[name]
+        if self.known_plain(np.array([name], np.uint64))[0]:
+            return list(PLAIN)
+        return None
 
     def store(self, results):
         """Adds `{path: (key, result)}` and writes the file."""
-        for path, (key, result) in results.items():
-            self.entries[path] = [*key, result]
+        named = {digest(p, key): r for p, (key, r) in results.items()}
+        plain = [d for d, r in named.items() if tuple(r) == PLAIN]
+        odd = {d: r for d, r in named.items() if tuple(r) != PLAIN}
+        self.store_digests(np.array(plain, np.uint64), odd)
+
+    def store_digests(self, plain, odd):
+        """Adds the `PLAIN` digests `plain` and `{digest: result}` `odd`,
+        and writes the file."""
+        self.entries.update(odd)
+        self.plain = np.union1d(self.plain, plain)
+        stored = {
+            "entries": {str(d): r for d, r in self.entries.items()},
+            "plain": base64.b64encode(
+                self.plain.astype("<u8").tobytes()
+            ).decode(),
+        }
         # Atomic: a killed scan leaves the old cache.
-        atomic.write_text(self.path, json.dumps(self.entries))
+        atomic.write_text(self.path, json.dumps(stored))
 
 
 def open_cache(cache_dir, paths, options) -> ScanCache | None:
@@ -218,6 +282,31 @@ def open_cache(cache_dir, paths, options) -> ScanCache | None:
     if not cache_dir or not paths:
         return None
     return ScanCache(cache_dir, paths, options)
+
+
+def _cached_results(paths, cache):
+    """`(results, digests)`: a result a path (None: not cached) and the
+    digests of `paths` (0: not a regular file, never cached).
+
+    Python objects a file are what a million files cost: the results are
+    shared tuples in a list, the keys 8-byte digests.
+    """
+    digests = np.zeros(len(paths), np.uint64)
+    for index, path in enumerate(paths):
+        key = file_key(path)
+        if key is not None:
+            digests[index] = digest(path, key)
+    results = [None] * len(paths)
+    if cache is None:
+        return results, digests
+    plain = cache.known_plain(digests) & (digests != 0)
+    for index in np.flatnonzero(plain):
+        results[index] = PLAIN
+    for index in np.flatnonzero(~plain & (digests != 0)):
+        found = cache.entries.get(int(digests[index]))
+        if found is not None:
+            results[index] = tuple(found)
+    return results, digests
 
 
 _DEFAULT = object()
@@ -251,18 +340,27 @@ def scan_files(
         max_workers = min(MAX_WORKERS, os.cpu_count() or 1)
     if cache_dir is _DEFAULT:
         cache_dir = cache_directory()
-    keys = {path: file_key(path) for path in dict.fromkeys(paths)}
+    unique = list(dict.fromkeys(paths))
     cache = open_cache(cache_dir, paths, [max_pixels, allow_conversion])
-    results = {}
-    for path, key in keys.items():
-        found = cache.lookup(path, key) if cache else None
-        if found is not None:
-            results[path] = tuple(found)
-    todo = [path for path in keys if path not in results]
+    results, digests = _cached_results(unique, cache)
+    todo = [i for i, result in enumerate(results) if result is None]
     fresh = _inspect_all(
-        todo, max_workers, chunk_size, max_pixels, allow_conversion
+        [unique[i] for i in todo],
+        max_workers,
+        chunk_size,
+        max_pixels,
+        allow_conversion,
     )
-    results.update(zip(todo, fresh, strict=True))
+    for index, result in zip(todo, fresh, strict=True):
+        results[index] = PLAIN if result == PLAIN else result
+    del fresh
     if cache and todo:
-        cache.store({p: (keys[p], results[p]) for p in todo if keys[p]})
-    return report_of(paths, [results[path] for path in paths])
+        new = [i for i in todo if digests[i]]
+        cache.store_digests(
+            digests[[i for i in new if results[i] is PLAIN]],
+            {int(digests[i]): results[i] for i in new if results[i] != PLAIN},
+        )
+    if len(unique) != len(paths):  # a manifest may list a path twice
+        position = {path: index for index, path in enumerate(unique)}
+        results = [results[position[path]] for path in paths]
+    return report_of(paths, results)
