@@ -16,7 +16,12 @@ each (source, size) in its own process, so peak RSS is the row's own:
   opening the source to the first batch after the resume point;
 - **images/s**: steady-state batches after the first, decoded and resized
   (no augmentation: this isolates the part that grows with the dataset);
-- **peak RSS**: the process's maximum resident set over all of the above.
+- **peak RSS**: the process's maximum resident set over all of the above;
+- **load**: the 1-minute load average when the row ends (the times are
+  only comparable at similar loads).
+
+Generating the data uses one process per core; 1 M images take about
+5 min (TFRecord) and 10 min (folder) on 2 shared cores.
 
 Model building and checkpoint restore cost the same at every size and are
 left out. Prints a Markdown table.
@@ -183,6 +188,8 @@ def measure(row):
             out["images_per_s"] = seen / (time.perf_counter() - start)
         del iterator, dataset, source
     out["examples"] = info.num_examples
+    # The machine may be shared: the times are read next to its load.
+    out["load"] = os.getloadavg()[0]
     out["peak_rss_mib"] = (
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     )
@@ -221,9 +228,9 @@ def _run_row(row, timeout):
 def _table(rows):
     header = (
         "| source | images | cold start s | fresh start s | resume at 90% s "
-        "| resume / fresh | images/s | peak RSS MiB |"
+        "| resume / fresh | images/s | peak RSS MiB | load |"
     )
-    lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for (source, size), result in rows:
         if "error" in result:
             lines.append(f"| {source} | {size:,} | {result['error']} |||||||")
@@ -232,7 +239,8 @@ def _table(rows):
             f"| {source} | {size:,} | {result['cold_s']:.1f} "
             f"| {result['fresh_s']:.1f} | {result['resume_s']:.1f} "
             f"| {result['resume_s'] / result['fresh_s']:.2f} "
-            f"| {result['images_per_s']:,.0f} | {result['peak_rss_mib']:,.0f} |"
+            f"| {result['images_per_s']:,.0f} | {result['peak_rss_mib']:,.0f} "
+            f"| {result.get('load', float('nan')):.1f} |"
         )
     return "\n".join(lines)
 
