@@ -5,10 +5,9 @@ import os
 import tempfile
 
 import numpy as np
-from PIL import Image
 
 from ssl_tf.data import scan
-from ssl_tf.testing import TestCase, tiny_images
+from ssl_tf.testing import TestCase, tiny_images, write_image_folder
 
 
 class CompactCacheTest(TestCase):
@@ -16,11 +15,10 @@ class CompactCacheTest(TestCase):
         super().setUp()
         self.root = tempfile.mkdtemp(dir=self.get_temp_dir())
         self.cache = tempfile.mkdtemp(dir=self.get_temp_dir())
-        self.paths = []
-        for i, image in enumerate(tiny_images(3, 8, seed=2)):
-            path = os.path.join(self.root, f"{i}.png")
-            Image.fromarray(image).save(path)
-            self.paths.append(path)
+        write_image_folder(self.root, tiny_images(3, 8, seed=2))
+        self.paths = sorted(
+            os.path.join(self.root, name) for name in os.listdir(self.root)
+        )
         self.bad = os.path.join(self.root, "bad.png")
         with open(self.bad, "wb") as handle:
             handle.write(b"nope")

@@ -37,12 +37,10 @@ class CastImagesTest(TestCase):
 class PipelineDtypeTest(TestCase):
     def setUp(self):
         super().setUp()
-        config = smoke_config(
-            self.get_temp_dir(),
-            **{"augment.jitter_strength": "0", "augment.grayscale_prob": "0"},
-        )
-        self.views = methods.get_method("simclr").views_for(config)
         self.source = open_arrays(tiny_images(8, 16), np.arange(8))
+        self.views = methods.get_method("simclr").views_for(
+            smoke_config(self.get_temp_dir())
+        )
 
     def first(self, views, image_dtype):
         dataset = data.pretrain_dataset(
