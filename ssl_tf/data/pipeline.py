@@ -16,11 +16,11 @@ from __future__ import annotations
 import functools
 import logging
 
-import numpy as np
 import tensorflow as tf
 
 from ssl_tf import augment
 from ssl_tf.config import DataConfig
+from ssl_tf.data.memory import held, materialize
 from ssl_tf.data.sources import DataError
 
 logger = logging.getLogger("ssl_tf.data")
@@ -92,19 +92,14 @@ def first_batch(source, data_config: DataConfig, count: int) -> dict:
 
 
 def in_memory_arrays(source, data_config: DataConfig):
-    """The decoded `Source` as NumPy arrays if `holds_in_memory`, else None."""
+    """The decoded `Source` as CPU variables if `holds_in_memory`, else None.
+
+    See `materialize`; pass the result as `pretrain_dataset`'s `arrays` to
+    share it between datasets.
+    """
     if not holds_in_memory(source.info, data_config):
         return None
-    return materialize(source.dataset())
-
-
-def materialize(dataset):
-    """All elements of a decoded dataset as NumPy arrays (one pass)."""
-    arrays = {}
-    for batch in dataset.batch(1024).prefetch(2):
-        for key, value in batch.items():
-            arrays.setdefault(key, []).append(value.numpy())
-    return {key: np.concatenate(parts) for key, parts in arrays.items()}
+    return materialize(source.dataset(), source.info.num_examples)
 
 
 def _gathered_batches(arrays, rows, steps, seed, first, last):
@@ -116,16 +111,8 @@ def _gathered_batches(arrays, rows, steps, seed, first, last):
     global batch.
     """
     start, size, batch_size = rows
-    # The CPU of the device scope this is built in: under
-    # `distribute_datasets_from_function` the input pipeline's own host
-    # (a partial spec merges with the enclosing one), not the client's.
-    with tf.device("/device:CPU:0"):
-        # Variables, not constants: keeps large arrays out of the graph.
-        tensors = {
-            key: tf.Variable(value, trainable=False, name=f"data_{key}")
-            for key, value in arrays.items()
-        }
-    count = len(next(iter(arrays.values())))
+    tensors = held(arrays)
+    count = int(next(iter(tensors.values())).shape[0])
     offsets = tf.range(start, start + size, dtype=tf.int64)
 
     def make_batch(index):
@@ -218,6 +205,7 @@ def pretrain_dataset(
     steps=None,
     arrays=None,
     pipeline=(0, 1),
+    image_dtype=None,
 ):
     """The global batches `[first, last)` of the seeded order, with views.
 
@@ -252,6 +240,17 @@ def pretrain_dataset(
             `[id * batch_size / count, (id + 1) * batch_size / count)` of
             each global batch, augmented as those rows of the whole batch
             (`augment.RowSeed`); only those rows are decoded.
+        image_dtype: the dtype the views' images leave in (`views` makes
+            float32 ones), e.g. `tf.bfloat16` under `mixed_bfloat16`: the
+            encoder's first layer casts them to that anyway, and they take
+            half the host memory. Labels and uint8 images (no `views`)
+            keep their dtype.
+
+    Host memory: up to `PARALLEL_BATCHES` batches are augmented at once
+    and `PREFETCH_BATCHES` wait, each `2 * B * S * S * 3` values for two
+    views of S px (4 bytes each in float32, 2 in bfloat16; at 224 px and
+    B = 256, 294 or 147 MiB a batch); without `views` a batch is B uint8
+    images (`B * S * S * 3` bytes, 37 MiB), augmented on the device.
 
     Returns:
         The dataset; its element is `views(batch)` (or the raw batch).
@@ -287,7 +286,7 @@ def pretrain_dataset(
             batch_seed = augment.batch_seed(seed, index)
             if pipelines > 1:
                 batch_seed = augment.RowSeed(batch_seed, pipeline_id, pipelines)
-            return views(batch, seed=batch_seed)
+            return cast_images(views(batch, seed=batch_seed), image_dtype)
 
         dataset = dataset.map(
             augment_batch,
@@ -297,6 +296,22 @@ def pretrain_dataset(
     else:
         dataset = dataset.map(lambda index, batch: batch)
     return _bounded(dataset.prefetch(PREFETCH_BATCHES))
+
+
+def cast_images(element, dtype):
+    """`element` with its floating images (rank-4 tensors) cast to `dtype`.
+
+    `dtype=None` returns `element` as it is.
+    """
+    if dtype is None:
+        return element
+
+    def cast(tensor):
+        if tensor.shape.rank == 4 and tensor.dtype.is_floating:
+            return tf.cast(tensor, dtype)
+        return tensor
+
+    return tf.nest.map_structure(cast, element)
 
 
 def _bounded(dataset):

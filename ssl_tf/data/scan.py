@@ -21,6 +21,7 @@ headers PIL reads anyway.
 
 from __future__ import annotations
 
+import base64
 import collections
 import concurrent.futures
 import hashlib
@@ -31,6 +32,8 @@ import multiprocessing
 import os
 import stat
 from collections.abc import Iterable, Sequence
+
+import numpy as np
 
 from ssl_tf import atomic
 from ssl_tf.data.images import (
@@ -51,8 +54,8 @@ CHUNK_SIZE = 256
 MIN_PARALLEL_FILES = 1024
 # Bump when `inspect_image_bytes` changes what it accepts or a result's
 # form: the version names the cache file, so older files are not read.
-# 2: results carry the image's `(height, width)`.
-_CACHE_VERSION = 2
+# 3: digests for plain files, and image sizes (`ScanCache`).
+_CACHE_VERSION = 3
 
 
 def report_of(ids, results) -> ScanReport:
@@ -193,8 +196,58 @@ def file_key(path):
     return [info.st_size, info.st_mtime_ns]
 
 
+# The `(kind, reason)` of a usable plain RGB file: most results, stored
+# compactly (`ScanCache`).
+PLAIN = ("", None)
+
+
+def is_plain(result) -> bool:
+    """Whether a `(kind, reason, size)` result is a usable plain file.
+
+    Other results the cache holds (a TFRecord file's summary dict) never
+    are.
+    """
+    return isinstance(result, (tuple, list)) and tuple(result[:2]) == PLAIN
+
+
+def digest(path, key) -> int:
+    """A 64-bit digest of (path, size, mtime): a cache entry's name."""
+    text = f"{path}\0{key[0]}\0{key[1]}".encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest())
+
+
+def _common_root(paths):
+    """`os.path.commonpath` of the absolute `paths` ("" if none).
+
+    The common directory of the first and the last path in string order
+    is every path's: one pass, and no path split into its components
+    (which costs ~450 bytes a path at once for a million of them).
+    """
+    low = high = None
+    for path in paths:
+        path = os.path.abspath(path)
+        if low is None or path < low:
+            low = path
+        if high is None or path > high:
+            high = path
+    try:
+        return os.path.commonpath([low, high])
+    except (TypeError, ValueError):
+        return ""
+
+
 class ScanCache:
     """Scan results by (path, size, mtime), one JSON file per dataset.
+
+    Entries are named by `digest(path, key)`: a changed file has another
+    name, so its old result is never found. Files whose result is `PLAIN`
+    (nearly all) are kept as a sorted array of 8-byte digests, the others
+    as a dict of digests to results: a million files take 8 MB, not the
+    ~1 KB a file of a dict of paths. The plain files' sizes are kept as one
+    bound, `plain_shape`, the largest height and width of every plain file
+    stored: a cached plain file's result carries it as its size, so the
+    report's `max_shape` bounds every image (never below the truth; a
+    removed large file can only keep it high).
 
     Args:
         directory: the cache directory.
@@ -203,33 +256,81 @@ class ScanCache:
     """
 
     def __init__(self, directory, paths, options):
-        try:
-            root = os.path.commonpath([os.path.abspath(p) for p in paths])
-        except ValueError:
-            root = ""
-        name = json.dumps([_CACHE_VERSION, root, options])
-        digest = hashlib.sha256(name.encode()).hexdigest()[:24]
-        self.path = os.path.join(directory, f"{digest}.json")
-        self.entries = {}
+        name = json.dumps([_CACHE_VERSION, _common_root(paths), options])
+        name_digest = hashlib.sha256(name.encode()).hexdigest()[:24]
+        self.path = os.path.join(directory, f"{name_digest}.json")
+        self.entries, self.plain = {}, np.zeros(0, np.uint64)
+        self.plain_shape = None
         try:
             with open(self.path) as handle:
-                self.entries = json.load(handle)
-        except (OSError, ValueError):
+                stored = json.load(handle)
+            entries = stored["entries"].items()
+            plain = base64.b64decode(stored["plain"])
+            shape = stored["plain_shape"]
+            self.entries = {int(d): _result(r) for d, r in entries}
+            self.plain = np.frombuffer(plain, "<u8").astype(np.uint64)
+            self.plain_shape = tuple(shape) if shape else None
+        except (OSError, ValueError, KeyError, TypeError):
             pass  # no cache yet, or a broken one: scan again
+
+    def plain_result(self):
+        """The result of a cached plain file: `PLAIN` with `plain_shape`."""
+        return (*PLAIN, self.plain_shape)
+
+    def known_plain(self, digests):
+        """Whether each of `digests` (uint64 array) is a cached `PLAIN`."""
+        if not len(self.plain):
+            return np.zeros(len(digests), bool)
+        where = np.searchsorted(self.plain, digests)
+        where = np.minimum(where, len(self.plain) - 1)
+        return self.plain[where] == digests
 
     def lookup(self, path, key):
         """The result stored for `path` if its key still matches, or None."""
-        entry = self.entries.get(path)
-        if key is None or entry is None or entry[:2] != key:
+        if key is None:
             return None
-        return entry[2]
+        name = digest(path, key)
+        if name in self.entries:
+            return self.entries[name]
+        if self.known_plain(np.array([name], np.uint64))[0]:
+            return self.plain_result()
+        return None
 
     def store(self, results):
         """Adds `{path: (key, result)}` and writes the file."""
-        for path, (key, result) in results.items():
-            self.entries[path] = [*key, result]
+        named = {digest(p, key): r for p, (key, r) in results.items()}
+        plain = [d for d, r in named.items() if is_plain(r)]
+        odd = {d: r for d, r in named.items() if not is_plain(r)}
+        shape = max_shape([r[2] for r in named.values() if is_plain(r)])
+        self.store_digests(np.array(plain, np.uint64), odd, shape)
+
+    def store_digests(self, plain, odd, plain_shape=None):
+        """Adds the `PLAIN` digests `plain` (whose sizes `plain_shape`
+        bounds) and `{digest: result}` `odd`, and writes the file."""
+        self.entries.update(odd)
+        self.plain = np.union1d(self.plain, plain)
+        if plain_shape is not None:
+            self.plain_shape = max_shape(
+                [plain_shape, self.plain_shape or plain_shape]
+            )
+        stored = {
+            "entries": {str(d): r for d, r in self.entries.items()},
+            "plain": base64.b64encode(
+                self.plain.astype("<u8").tobytes()
+            ).decode(),
+            "plain_shape": self.plain_shape,
+        }
         # Atomic: a killed scan leaves the old cache.
-        atomic.write_text(self.path, json.dumps(self.entries))
+        atomic.write_text(self.path, json.dumps(stored))
+
+
+def _result(stored):
+    """A result as JSON stored it: a file's `[kind, reason, size]` becomes
+    a tuple again; other results (a TFRecord file's summary) stay."""
+    if not isinstance(stored, list):
+        return stored
+    kind, reason, size = stored
+    return kind, reason, tuple(size) if size else None
 
 
 def open_cache(cache_dir, paths, options) -> ScanCache | None:
@@ -237,6 +338,32 @@ def open_cache(cache_dir, paths, options) -> ScanCache | None:
     if not cache_dir or not paths:
         return None
     return ScanCache(cache_dir, paths, options)
+
+
+def _cached_results(paths, cache):
+    """`(results, digests)`: a result a path (None: not cached) and the
+    digests of `paths` (0: not a regular file, never cached).
+
+    Python objects a file are what a million files cost: the results are
+    shared tuples in a list, the keys 8-byte digests.
+    """
+    digests = np.zeros(len(paths), np.uint64)
+    for index, path in enumerate(paths):
+        key = file_key(path)
+        if key is not None:
+            digests[index] = digest(path, key)
+    results = [None] * len(paths)
+    if cache is None:
+        return results, digests
+    plain = cache.known_plain(digests) & (digests != 0)
+    plain_result = cache.plain_result()
+    for index in np.flatnonzero(plain):
+        results[index] = plain_result
+    for index in np.flatnonzero(~plain & (digests != 0)):
+        found = cache.entries.get(int(digests[index]))
+        if found is not None:
+            results[index] = found
+    return results, digests
 
 
 _DEFAULT = object()
@@ -270,19 +397,35 @@ def scan_files(
         max_workers = min(MAX_WORKERS, os.cpu_count() or 1)
     if cache_dir is _DEFAULT:
         cache_dir = cache_directory()
-    keys = {path: file_key(path) for path in dict.fromkeys(paths)}
+    unique = list(dict.fromkeys(paths))
     cache = open_cache(cache_dir, paths, [max_pixels, allow_conversion])
-    results = {}
-    for path, key in keys.items():
-        found = cache.lookup(path, key) if cache else None
-        if found is not None:
-            kind, reason, size = found  # JSON made the size a list
-            results[path] = (kind, reason, tuple(size) if size else None)
-    todo = [path for path in keys if path not in results]
+    results, digests = _cached_results(unique, cache)
+    todo = [i for i, result in enumerate(results) if result is None]
     fresh = _inspect_all(
-        todo, max_workers, chunk_size, max_pixels, allow_conversion
+        [unique[i] for i in todo],
+        max_workers,
+        chunk_size,
+        max_pixels,
+        allow_conversion,
     )
-    results.update(zip(todo, fresh, strict=True))
+    # Equal results share one tuple: most files of a dataset have one size.
+    shared = {}
+    for index, result in zip(todo, fresh, strict=True):
+        results[index] = shared.setdefault(tuple(result), tuple(result))
+    del fresh, shared
     if cache and todo:
-        cache.store({p: (keys[p], results[p]) for p in todo if keys[p]})
-    return report_of(paths, [results[path] for path in paths])
+        new = [i for i in todo if digests[i]]
+        plain = [i for i in new if is_plain(results[i])]
+        cache.store_digests(
+            digests[plain],
+            {
+                int(digests[i]): results[i]
+                for i in new
+                if not is_plain(results[i])
+            },
+            max_shape([results[i][2] for i in plain]),
+        )
+    if len(unique) != len(paths):  # a manifest may list a path twice
+        position = {path: index for index, path in enumerate(unique)}
+        results = [results[position[path]] for path in paths]
+    return report_of(paths, results)

@@ -220,9 +220,15 @@ def fit_resumable(
             flush=True,
         )
         return {}
-    views = None
+    views, image_dtype = None, None
     if config.augment.placement == "host":
         views = methods.get_method(config.method).views_for(config)
+        # The encoder computes in bfloat16: the views leave in it.
+        if (
+            precision.resolve(config.train.mixed_precision, plan.strategy)[0]
+            == "bfloat16"
+        ):
+            image_dtype = tf.bfloat16
     arrays = data_lib.pipeline.in_memory_arrays(plan.source, config.data)
     callbacks = callbacks_lib.pretrain_callbacks(plan, state, extra_callbacks)
     history = {}
@@ -239,6 +245,7 @@ def fit_resumable(
             batches=(first * plan.steps + skip, last * plan.steps),
             steps=plan.steps,
             arrays=arrays,
+            image_dtype=image_dtype,
         )
         fit = state.model.fit(
             dataset,

@@ -6,7 +6,6 @@ held in memory), as TFDS metadata and arrays already do.
 """
 
 import io
-import json
 import os
 import tempfile
 from unittest import mock
@@ -101,19 +100,23 @@ class ScanSizeTest(TestCase):
         self.assertEqual(second.max_shape, (20, 30))
         self.assertEqual(second, first)
 
-    def test_a_version_1_cache_is_ignored(self):
-        # Written as version 1 did: `[kind, reason]`, no size.
+    def test_an_older_version_cache_is_ignored(self):
+        # A cache file of an older version, whose results would be wrong:
+        # every file usable and 1 x 1.
         paths = [*self.paths, self.bad]
         options = [images.DEFAULT_MAX_PIXELS, False]
-        with mock.patch.object(scan, "_CACHE_VERSION", 1):
+        with mock.patch.object(scan, "_CACHE_VERSION", scan._CACHE_VERSION - 1):
             old = scan.ScanCache(self.cache, paths, options)
-        old.store({p: (scan.file_key(p), ["", None]) for p in paths})
+        old.store({p: (scan.file_key(p), ("", None, (1, 1))) for p in paths})
+        with open(old.path, "rb") as handle:
+            written = handle.read()
         report, read = self._scan()
         self.assertEqual(read, paths)  # scanned again, not misread
         self.assertEqual(report.max_shape, (20, 30))
+        self.assertLen(report.skipped, 1)
         self.assertLen(os.listdir(self.cache), 2)
-        with open(old.path) as handle:  # left as it was
-            self.assertEqual(json.load(handle)[self.bad][2], ["", None])
+        with open(old.path, "rb") as handle:  # left as it was
+            self.assertEqual(handle.read(), written)
 
     def test_no_usable_image_bounds_nothing(self):
         self.assertIsNone(

@@ -13,6 +13,8 @@ checked `Examples` artifact (written by `components.ImportExamples`): its
 
 from __future__ import annotations
 
+import collections.abc
+import dataclasses
 import glob
 import json
 import os
@@ -125,10 +127,13 @@ def _scan_records(files, parse, keys):
 
     Each record's image is checked once, and each file's result is cached
     by (path, size, mtime) (`ssl_tf.data.scan`), so a restart reads no
-    unchanged file again. Ids are `"<file>#<index>"`.
+    unchanged file again. Ids are `"<file>#<index>"`; only the odd records
+    (skipped or converted) get theirs as strings, the usable ones are
+    `RecordIds`. The report's `max_shape` bounds the files' bounds.
     """
     cache = scan.open_cache(scan.cache_directory(), files, ["tfrecord", *keys])
-    ids, results, keep, max_label, fresh = [], [], [], -1, {}
+    odd_ids, odd_results, keep, max_label, fresh = [], [], [], -1, {}
+    shapes = []
     for path in files:
         key = scan.file_key(path)
         found = cache.lookup(path, key) if cache else None
@@ -137,19 +142,71 @@ def _scan_records(files, parse, keys):
             if key:
                 fresh[path] = (key, found)
         flags = np.ones(found["count"], bool)
-        odd = {index: (kind, reason) for index, kind, reason in found["odd"]}
-        # Each usable record gets its file's bound: the report's is theirs.
-        shape = found["max_shape"]
-        for index in range(found["count"]):
-            kind, reason = odd.get(index, ("", None))
-            ids.append(f"{path}#{index}")
-            results.append((kind, reason, shape if reason is None else None))
+        for index, kind, reason in found["odd"]:
+            odd_ids.append(f"{path}#{index}")
+            odd_results.append((kind, reason, None))
             flags[index] = reason is None
         keep.append(flags)
+        if flags.any():
+            shapes.append(found["max_shape"])
         max_label = max(max_label, found["max_label"])
     if cache and fresh:
         cache.store(fresh)
-    return scan.report_of(ids, results), keep, max_label
+    report = scan.report_of(odd_ids, odd_results)
+    return (
+        dataclasses.replace(
+            report,
+            good=RecordIds(files, keep),
+            max_shape=scan.max_shape(shapes),
+        ),
+        keep,
+        max_label,
+    )
+
+
+class RecordIds(collections.abc.Sequence):
+    """The ids `"<file>#<index>"` of the usable records, made when read.
+
+    A tuple of the strings would hold about 100 bytes a record (100 MB for
+    a million); this holds 4 bytes a record.
+
+    Args:
+        files: the TFRecord files, in order.
+        keep: per file, a bool array: whether each record is usable.
+    """
+
+    def __init__(self, files, keep):
+        self.files = tuple(files)
+        self.kept = [np.flatnonzero(flags).astype(np.int32) for flags in keep]
+        self.starts = np.cumsum([0] + [len(k) for k in self.kept])
+
+    def __len__(self):
+        return int(self.starts[-1])
+
+    def __getitem__(self, position):
+        if isinstance(position, slice):
+            return tuple(self[i] for i in range(*position.indices(len(self))))
+        if not -len(self) <= position < len(self):
+            raise IndexError(f"record {position} of {len(self)}")
+        position %= len(self)
+        file = int(np.searchsorted(self.starts, position, side="right")) - 1
+        index = self.kept[file][position - self.starts[file]]
+        return f"{self.files[file]}#{index}"
+
+    def __eq__(self, other):
+        if isinstance(other, RecordIds):
+            return self.files == other.files and all(
+                np.array_equal(a, b)
+                for a, b in zip(self.kept, other.kept, strict=True)
+            )
+        if isinstance(other, collections.abc.Sequence):
+            return len(self) == len(other) and all(
+                a == b for a, b in zip(self, other, strict=True)
+            )
+        return NotImplemented
+
+    def __hash__(self):
+        return hash((self.files, len(self)))
 
 
 def _interleaved(files, keep):
