@@ -7,14 +7,7 @@ import os
 
 import tensorflow as tf
 
-from ssl_tf.data.sources.base import (
-    DataError,
-    Source,
-    SourceInfo,
-    original_decoder,
-    register_source,
-    to_rgb_resized,
-)
+from ssl_tf.data.sources import base
 
 
 def _not_variant_warning(record):
@@ -47,14 +40,14 @@ def _prepared_tfds_builder(name, data_dir):
         builder = tfds.builder(name, data_dir=data_dir, try_gcs=False)
         prepared = builder.is_prepared()
     except Exception as error:  # tfds raises several types for bad names
-        raise DataError(
+        raise base.DataError(
             f"Unknown TFDS dataset {name!r}: {_short_tfds_error(error)}"
         ) from error
     finally:
         absl_logger.removeFilter(_not_variant_warning)
     if not prepared:
         root = os.fspath(builder.data_dir_root)
-        raise DataError(
+        raise base.DataError(
             f"TFDS dataset {name!r} is not prepared in {root} (searched "
             f"{os.fspath(builder.data_dir)}; data_dir from {origin}). Set "
             "TFDS_DATA_DIR or data.data_dir (`--data-dir` for `ssl-tf "
@@ -65,7 +58,7 @@ def _prepared_tfds_builder(name, data_dir):
     return builder
 
 
-def open_tfds(name, split, image_size, data_dir=None) -> Source:
+def open_tfds(name, split, image_size, data_dir=None) -> base.Source:
     """A TFDS dataset by name and split, read offline: nothing is downloaded.
 
     Without network access a download would be retried for minutes and end
@@ -92,25 +85,25 @@ def open_tfds(name, split, image_size, data_dir=None) -> Source:
     try:
         num_examples = splits[split].num_examples
     except (KeyError, ValueError) as error:
-        raise DataError(
+        raise base.DataError(
             f"Dataset {name!r} has no split {split!r}. Available splits: "
             f"{sorted(splits.keys())}"
         ) from error
     features = builder.info.features
     if "image" not in features:
-        raise DataError(f"TFDS dataset {name!r} has no 'image' feature.")
+        raise base.DataError(f"TFDS dataset {name!r} has no 'image' feature.")
     label_feature = features["label"] if "label" in features else None
 
     image_feature = features["image"]
 
     def decode(example, max_side=None):
         image = image_feature.decode_example(example["image"])
-        out = {"images": to_rgb_resized(image, image_size, max_side)}
+        out = {"images": base.to_rgb_resized(image, image_size, max_side)}
         if label_feature is not None:
             out["labels"] = tf.cast(example["label"], tf.int64)
         return out
 
-    info = SourceInfo(
+    info = base.SourceInfo(
         num_examples=num_examples,
         num_classes=getattr(label_feature, "num_classes", None),
         class_names=tuple(getattr(label_feature, "names", ()) or ()),
@@ -126,11 +119,11 @@ def open_tfds(name, split, image_size, data_dir=None) -> Source:
         shuffle_files=False,
         decoders={"image": tfds.decode.SkipDecoding()},
     )
-    return Source(
+    return base.Source(
         info=info,
         records=records,
         decode=decode,
-        decode_original=original_decoder(decode, image_size),
+        decode_original=base.original_decoder(decode, image_size),
     )
 
 
@@ -140,8 +133,8 @@ def _image_shape(image_feature):
     return None if height is None or width is None else (height, width)
 
 
-@register_source("tfds")
-def tfds_source(data_config, split, arrays=None) -> Source:
+@base.register_source("tfds")
+def tfds_source(data_config, split, arrays=None) -> base.Source:
     """A prepared TFDS dataset (`data.name`, e.g. `cifar10`), read offline."""
     return open_tfds(
         data_config.name, split, data_config.image_size, data_config.data_dir
