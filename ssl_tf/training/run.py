@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import tempfile
 import time
 
@@ -77,6 +76,8 @@ class State:
         directory: the run directory.
         resumed_from: `(epoch, step_in_epoch)` of the restored checkpoint.
         picture: the recipe preview of step 0, for TensorBoard.
+        precision: what `train.mixed_precision` resolved to (`none`,
+            `bfloat16`, ...), as `precision.set_policy` set it.
     """
 
     model: keras.Model
@@ -85,6 +86,7 @@ class State:
     directory: str
     resumed_from: tuple[int, int]
     picture: preview.Preview
+    precision: str
 
 
 def build_model(config, strategy, steps_per_epoch, num_classes=None):
@@ -138,7 +140,7 @@ def restore_or_build(plan: Plan) -> State:
     (`ssl_tf.training.drift`), which later reruns are checked against.
     """
     config, strategy = plan.config, plan.strategy
-    precision.set_policy(config.train.mixed_precision, strategy)
+    chosen = precision.set_policy(config.train.mixed_precision, strategy)
     model, optimizer = build_model(
         config, strategy, plan.steps, plan.source.info.num_classes
     )
@@ -184,7 +186,13 @@ def restore_or_build(plan: Plan) -> State:
             flush=True,
         )
     return State(
-        model, optimizer, checkpointer, directory, resumed_from, picture
+        model,
+        optimizer,
+        checkpointer,
+        directory,
+        resumed_from,
+        picture,
+        chosen,
     )
 
 
@@ -224,10 +232,7 @@ def fit_resumable(
     if config.augment.placement == "host":
         views = methods.get_method(config.method).views_for(config)
         # The encoder computes in bfloat16: the views leave in it.
-        if (
-            precision.resolve(config.train.mixed_precision, plan.strategy)[0]
-            == "bfloat16"
-        ):
+        if state.precision == "bfloat16":
             image_dtype = tf.bfloat16
     arrays = data_lib.pipeline.in_memory_arrays(plan.source, config.data)
     callbacks = callbacks_lib.pretrain_callbacks(plan, state, extra_callbacks)
@@ -264,19 +269,18 @@ def fit_resumable(
 def finish(plan: Plan, state: State, history: dict, do_export=True):
     """Exports the encoder (if `do_export`); the run's `PretrainResult`."""
     exported = None
-    if do_export and strategy_lib.writes_files(plan.strategy):
+    if do_export and state.checkpointer.writes:
         exported = export.export_experiment(
             state.model.encoder, plan.config, export_dir(plan.config)
         )
         print(f"Exported encoder to {exported}", flush=True)
     elif do_export:
-        # The other workers join the save (see `writes_files`) and keep
-        # nothing.
-        scratch = tempfile.mkdtemp(prefix="ssl_tf-worker-export-")
-        export.export_experiment(
-            state.model.encoder, plan.config, os.path.join(scratch, "export")
-        )
-        shutil.rmtree(scratch, ignore_errors=True)
+        # A worker that does not write the run joins the save (see
+        # `strategy.writes_files`) and keeps nothing.
+        with tempfile.TemporaryDirectory(prefix="ssl_tf-export-") as scratch:
+            export.export_experiment(
+                state.model.encoder, plan.config, f"{scratch}/export"
+            )
     return PretrainResult(
         model=state.model,
         history=history,
