@@ -91,8 +91,10 @@ class DataConfig:
             no larger than `image_size` (e.g. CIFAR-10 at 32 px) are
             cropped from the square either way; evaluation always resizes
             to the square.
-        shuffle_buffer: size of the shuffle buffer of streamed TFRecord
-            and TFDS records.
+        shuffle_buffer: records a shuffle window of streamed TFRecord
+            and TFDS records holds (`ssl_tf.data.windows`): each epoch
+            reads the files in a seeded order and permutes each window
+            of this many records.
         cache: hold the decoded, resized images in memory (shuffled
             globally by index) when they fit in `cache_max_bytes` and are
             cropped from the square (not under `crop_from="original"`

@@ -20,8 +20,10 @@ import tensorflow as tf
 
 from ssl_tf import augment
 from ssl_tf.config import DataConfig
+from ssl_tf.data import windows
 from ssl_tf.data.memory import held, materialize
 from ssl_tf.data.sources import DataError
+from ssl_tf.data.sources.base import Shards
 
 logger = logging.getLogger("ssl_tf.data")
 
@@ -156,17 +158,22 @@ def _table_batches(source, decode, rows, steps, seed, first, last):
     return _decoded(records, decode, rows[1], first, last)
 
 
-def _streamed_batches(source, decode, rows, steps, seed, buffer, first, last):
-    """Shuffle-buffer batches of the encoded records, for sources without
-    random access (TFRecord, TFDS).
+def _streamed_batches(source, decode, rows, steps, seed, window, first, last):
+    """Batches of the encoded records in the order of `windows`, for
+    sources without random access (TFRecord, TFDS).
 
-    Each epoch shuffles `source.records` with a `buffer`-record buffer
-    seeded by (`seed`, epoch). The records of batches before `first` are
-    read and skipped, never decoded; so are the other pipelines' rows
-    (`rows` as in `_gathered_batches`). Decoding is 1:1 and in order, so
-    the batches are those of shuffling the decoded images.
+    Each epoch reads the files in a seeded order and permutes windows of
+    `window` records (`ssl_tf.data.windows`), a pure function of (`seed`,
+    epoch): starting at batch `first` reads at most one file and one
+    window it skips, and decodes none of them; the other pipelines' rows
+    (`rows` as in `_gathered_batches`) are skipped the same way. Decoding
+    is 1:1 and in order, so the batches are those of shuffling the
+    decoded images.
     """
     start, size, batch_size = rows
+    shards = source.shards or Shards.single(
+        source.records, source.info.num_examples
+    )
 
     def mine(i, _):
         # The in-epoch row number (skips are whole batches) in our slice.
@@ -175,14 +182,13 @@ def _streamed_batches(source, decode, rows, steps, seed, buffer, first, last):
 
     def epoch_batches(epoch):
         low, high = max(first, epoch * steps), min(last, (epoch + 1) * steps)
-        records = (
-            source.records.shuffle(
-                buffer or 1,
-                seed=seed * 100_003 + epoch,
-                reshuffle_each_iteration=False,
-            )
-            .skip((low - epoch * steps) * batch_size)
-            .take((high - low) * batch_size)
+        records = windows.epoch_records(
+            shards,
+            seed,
+            epoch,
+            begin=(low - epoch * steps) * batch_size,
+            count=(high - low) * batch_size,
+            window=window,
         )
         if size < batch_size:
             records = records.enumerate().filter(mine).map(lambda _, r: r)
@@ -218,7 +224,8 @@ def pretrain_dataset(
     |--------------------------------------|---------------------------------|
     | in memory (`holds_in_memory`)        | O(1)                            |
     | folder, manifest, arrays (streamed)  | O(1): decodes only its batches  |
-    | TFRecord, TFDS (streamed)            | reads k*B records, decodes none |
+    | TFRecord, TFDS (streamed)            | reads <= 1 file + 1 window of   |
+    |                                      | records, decodes none           |
 
     Args:
         source: the `ssl_tf.data.Source` (`ssl_tf.data.open_source`).
@@ -229,7 +236,8 @@ def pretrain_dataset(
             `cache_max_bytes` (hold decoded images in memory when they
             fit, `holds_in_memory`) apply. Streamed sources with
             a `table` take the in-memory order without a buffer; the others
-            shuffle their encoded records with a `shuffle_buffer` buffer.
+            read their files in a seeded order and permute windows of
+            `shuffle_buffer` encoded records (`ssl_tf.data.windows`).
         batch_size: the global batch size.
         views: augmentation layer called as `views(batch, seed=...)`;
             `None` leaves augmentation to the model's `train_step`.

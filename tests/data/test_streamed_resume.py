@@ -18,6 +18,7 @@ from absl.testing import parameterized
 
 from ssl_tf import data
 from ssl_tf.config import DataConfig
+from ssl_tf.data import windows
 from ssl_tf.testing import TestCase, tiny_images, write_image_folder
 
 # 24 images, global batch 4: 6 batches an epoch; [0, 12) spans two epochs.
@@ -169,7 +170,8 @@ class TableSourceFullResolutionTest(TableSourceTest):
 
 
 class RecordSourceTest(TestCase):
-    """TFRecord: the encoded records are shuffled and skipped undecoded."""
+    """TFRecord: the encoded records are shuffled in windows and skipped
+    undecoded."""
 
     crop_from = "square"
 
@@ -183,31 +185,30 @@ class RecordSourceTest(TestCase):
         self.assertIsNone(self.source.table)
         assert_crops_as_named(self, self.source)
 
-    def decoded_shuffle(self, buffer):
-        """The order of shuffling the decoded images (the old pipeline)."""
+    def decoded_windows(self, window):
+        """The order of decoding the records of each epoch's shuffled
+        order (`ssl_tf.data.windows`), then batching them."""
         steps = IMAGES // BATCH
         decode = self.source.decode
         if self.crop_from == "original":
             decode = self.source.decode_original
-        decoded = self.source.records.map(decode)
         out = []
         for epoch in range(LAST // steps):
+            records = windows.epoch_records(
+                self.source.shards, SEED, epoch, 0, IMAGES, window
+            )
             out += [
                 digest(b)
-                for b in decoded.shuffle(
-                    buffer,
-                    seed=SEED * 100_003 + epoch,
-                    reshuffle_each_iteration=False,
-                ).batch(BATCH, drop_remainder=True)
+                for b in records.map(decode).batch(BATCH, drop_remainder=True)
             ]
         return out
 
-    @parameterized.named_parameters(("buffer_8", 8), ("whole_epoch", 64))
-    def test_order_is_that_of_the_decoded_shuffle(self, buffer):
-        expected = self.decoded_shuffle(buffer)
+    @parameterized.named_parameters(("window_8", 8), ("whole_epoch", 64))
+    def test_order_is_that_of_the_decoded_windows(self, window):
+        expected = self.decoded_windows(window)
         self.assertLen(expected, LAST)
         self.assertEqual(
-            batches(self.source, 0, self.crop_from, buffer=buffer), expected
+            batches(self.source, 0, self.crop_from, buffer=window), expected
         )
 
     @parameterized.named_parameters(

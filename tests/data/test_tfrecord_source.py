@@ -67,7 +67,7 @@ class TFRecordSourceTest(TestCase):
         self.assertEqual(source.info.num_examples, 40)
         self.assertIsNone(source.table)
 
-    def test_files_are_interleaved_in_a_fixed_order(self):
+    def test_files_are_read_one_after_another_in_sorted_order(self):
         root = self.get_temp_dir()
         image = _png(tiny_images(1, 8)[0])
         for file, count in enumerate((3, 2, 1)):
@@ -77,8 +77,8 @@ class TFRecordSourceTest(TestCase):
             )
         source = data.sources.open_tfrecord(os.path.join(root, "*.tfrecord"), 8)
         labels = [int(e["labels"]) for e in source.dataset()]
-        # Round robin over the files, one record each, in file order.
-        self.assertEqual(labels, [0, 10, 20, 1, 11, 2])
+        self.assertEqual(labels, [0, 1, 2, 10, 11, 20])
+        np.testing.assert_array_equal(source.shards.counts, [3, 2, 1])
         self.assertEqual(source.info.num_classes, 21)
 
     def test_a_bad_record_is_dropped_by_its_index(self):
@@ -91,9 +91,11 @@ class TFRecordSourceTest(TestCase):
         )
         source = data.sources.open_tfrecord(os.path.join(root, "*"), 8)
         self.assertEqual(
-            [int(e["labels"]) for e in source.dataset()], [0, 2, 1, 4]
+            [int(e["labels"]) for e in source.dataset()], [0, 1, 2, 4]
         )
         self.assertEqual(source.info.num_examples, 4)
+        # The files' lengths count only the records kept.
+        np.testing.assert_array_equal(source.shards.counts, [2, 2])
         [(item_id, reason)] = source.info.scan.skipped
         self.assertEqual(item_id, os.path.join(root, "b.tfrecord") + "#1")
         self.assertEqual(reason, "not an image (unknown header)")
@@ -120,6 +122,20 @@ class TFRecordSourceTest(TestCase):
         self.assertIsNone(source.info.scan)
         decoded = [e["images"] for e in source.dataset()]
         self.assertAllEqual(np.stack(decoded), images)
+        np.testing.assert_array_equal(source.shards.counts, [3])
+
+    def test_examples_files_that_changed_since_the_report_are_refused(self):
+        uri = self.get_temp_dir()
+        split = os.path.join(uri, "Split-train")
+        items = [(_png(image), 0) for image in tiny_images(3, 8, seed=4)]
+        _write(os.path.join(split, "data-00000-of-00002.tfrecord"), items)
+        _write(os.path.join(split, "data-00001-of-00002.tfrecord"), items[:1])
+        with open(os.path.join(uri, "report.json"), "w") as handle:
+            json.dump({"num_examples": {"train": 3}}, handle)
+        with self.assertRaisesRegex(
+            data.DataError, "hold 4 records, but their Examples report "
+        ):
+            data.sources.open_tfrecord(os.path.join(split, "*.tfrecord"), 8)
 
 
 class TFRecordScanCacheTest(TestCase):

@@ -16,7 +16,9 @@ before decoding, in a fixed order (paths and labels, serialized
 record into `{"images": uint8 (S, S, 3), "labels": int64}` (no `"labels"`
 for unlabeled data). A source with random access also gives its records as
 NumPy columns (`table`), so a pipeline can pick records by index and decode
-only those.
+only those. A source read from files without random access (TFRecord,
+TFDS) gives them as `Shards`, files of known length, so a reader can start
+at any record by skipping whole files (`ssl_tf.data.windows`).
 
 For crops from the full-resolution image (`DataConfig.crop_from`), a source
 also gives `decode_original` (`original_decoder`): each image at its own
@@ -70,6 +72,32 @@ class SourceInfo:
 
 
 @dataclasses.dataclass(frozen=True)
+class Shards:
+    """A source's records as files of known length, read one at a time.
+
+    Args:
+        read: a file's index (an int64 scalar tensor) -> the dataset of
+            its records, in order; traceable (`flat_map` calls it).
+        counts: the number of records `read` gives for each file.
+    """
+
+    read: Callable[[tf.Tensor], tf.data.Dataset]
+    counts: np.ndarray
+
+    @classmethod
+    def single(cls, records: tf.data.Dataset, count: int) -> Shards:
+        """`records` (of length `count`) as one file."""
+        return cls(lambda index: records, np.array([count], np.int64))
+
+    def records(self, order=None) -> tf.data.Dataset:
+        """The records of the files in `order` (default: all, as stored)."""
+        if order is None:
+            order = np.arange(len(self.counts), dtype=np.int64)
+        files = tf.data.Dataset.from_tensor_slices(np.asarray(order, np.int64))
+        return files.flat_map(self.read)
+
+
+@dataclasses.dataclass(frozen=True)
 class Source:
     """An opened source: its records, their decoder and what it holds.
 
@@ -84,6 +112,9 @@ class Source:
         decode_original: one record -> the full-resolution frame
             (`original_decoder`), or `None` if the source has none (its
             images are then always cropped from the square).
+        shards: `records` as files of known length (`records` is
+            `shards.records()`) when the source reads files without
+            random access (TFRecord, TFDS); else `None`.
     """
 
     info: SourceInfo
@@ -91,6 +122,7 @@ class Source:
     decode: Callable[[Any], dict]
     table: Mapping[str, np.ndarray] | None = None
     decode_original: Callable[[Any], dict] | None = None
+    shards: Shards | None = None
 
     def dataset(self) -> tf.data.Dataset:
         """The decoded elements, in the order of `records`."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from ssl_tf.data.sources import base
@@ -63,8 +64,8 @@ def open_tfds(name, split, image_size, data_dir=None) -> base.Source:
 
     Without network access a download would be retried for minutes and end
     in a traceback, so a dataset that is not prepared fails at once. The
-    records are `builder.as_dataset` streamed from its files in their
-    stored order (no file shuffling), the image still encoded; the count
+    records are streamed from its files in their
+    stored order, the image still encoded (`_split_shards`); the count
     comes from the dataset's metadata, so nothing is read before training.
 
     Args:
@@ -95,8 +96,10 @@ def open_tfds(name, split, image_size, data_dir=None) -> base.Source:
     label_feature = features["label"] if "label" in features else None
 
     image_feature = features["image"]
+    shards, parse = _split_shards(builder, split)
 
-    def decode(example, max_side=None):
+    def decode(record, max_side=None):
+        example = parse(record)
         image = image_feature.decode_example(example["image"])
         out = {"images": base.to_rgb_resized(image, image_size, max_side)}
         if label_feature is not None:
@@ -110,21 +113,47 @@ def open_tfds(name, split, image_size, data_dir=None) -> base.Source:
         description=f"tfds:{name}/{split}",
         image_shape=_image_shape(image_feature),
     )
-    import tensorflow_datasets as tfds  # imported by the builder already
-
-    # The records keep the encoded image; `decode` decodes it, so a reader
-    # can skip records without decoding them.
-    records = builder.as_dataset(
-        split=split,
-        shuffle_files=False,
-        decoders={"image": tfds.decode.SkipDecoding()},
-    )
     return base.Source(
         info=info,
-        records=records,
+        records=shards.records(),
         decode=decode,
         decode_original=base.original_decoder(decode, image_size),
+        shards=shards,
     )
+
+
+def _split_shards(builder, split):
+    """`(Shards, parse)`: the split's files and how to parse a record.
+
+    The records keep the encoded image (`parse` skips decoding it), so a
+    reader can skip records without decoding them. TFRecord files are read
+    directly, each file's length from the metadata: a shuffled reader
+    then starts anywhere by skipping whole files (`ssl_tf.data.windows`).
+    Other file formats are read through `builder.as_dataset`, as one
+    file, already parsed.
+    """
+    import tensorflow_datasets as tfds  # imported by the builder already
+
+    skip = {"image": tfds.decode.SkipDecoding()}
+    info = builder.info
+    if info.file_format == tfds.core.FileFormat.TFRECORD:
+        paths = tf.constant(
+            [os.fspath(p) for p in info.splits[split].filepaths]
+        )
+        counts = np.array(info.splits[split].shard_lengths, np.int64)
+        shards = base.Shards(
+            lambda index: tf.data.TFRecordDataset(paths[index]), counts
+        )
+
+        def parse(record):
+            return info.features.deserialize_example(record, decoders=skip)
+
+        return shards, parse
+    records = builder.as_dataset(
+        split=split, shuffle_files=False, decoders=skip
+    )
+    count = info.splits[split].num_examples
+    return base.Shards.single(records, count), lambda example: example
 
 
 def _image_shape(image_feature):

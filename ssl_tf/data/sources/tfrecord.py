@@ -1,14 +1,17 @@
 """TFRecords of `tf.train.Example` with encoded image bytes (+ int label).
 
 The records are streamed: `tf.data.TFRecordDataset` over the matched files,
-interleaved deterministically and parsed and decoded in the graph, so no
-Python list of records is ever held. Before training, one streamed pass
+one file at a time, parsed and decoded in the graph, so no Python list of
+records is ever held. The files and their lengths are the source's
+`Shards`, so a shuffled reader starts at any record by skipping whole
+files (`ssl_tf.data.windows`). Before training, one streamed pass
 checks every image (`ssl_tf.data.images.inspect_image_bytes`) and counts the
 usable records and the labels; records it rejects are filtered out by
 their index, without decoding anything else. Its result is cached per file
 by (path, size, mtime), like the file scan. The pass is skipped for a
 checked `Examples` artifact (written by `components.ImportExamples`): its
-`report.json` gives the counts and the class names.
+`report.json` gives the counts and the class names, and one read of the
+files' bytes (cached the same way) their lengths.
 """
 
 from __future__ import annotations
@@ -26,14 +29,13 @@ from ssl_tf.data import images as image_io
 from ssl_tf.data import scan
 from ssl_tf.data.sources.base import (
     DataError,
+    Shards,
     Source,
     SourceInfo,
     original_decoder,
     register_source,
 )
 
-# Files read at once: bounds open files, read buffers and parallel reads.
-_CYCLE_LENGTH = 4
 # Written next to `Split-<name>/` by `components.ImportExamples`.
 EXAMPLES_REPORT_FILE = "report.json"
 _SPLIT_PREFIX = "Split-"
@@ -209,41 +211,71 @@ class RecordIds(collections.abc.Sequence):
         return hash((self.files, len(self)))
 
 
-def _interleaved(files, keep):
-    """The records of `files`, interleaved deterministically.
+def _shards(files, keep, counts) -> Shards:
+    """The files as `Shards`, read in order, one at a time.
 
     `keep` (one bool array per file, or None to keep all) drops records by
-    their index in the files, before anything is parsed.
+    their index in the files, before anything is parsed; `counts` are the
+    records each file keeps.
     """
-    cycle = min(len(files), _CYCLE_LENGTH)
+    paths = tf.constant(files)
     if keep is None:
-        return tf.data.Dataset.from_tensor_slices(files).interleave(
-            tf.data.TFRecordDataset,
-            cycle_length=cycle,
-            num_parallel_calls=cycle,
-            deterministic=True,
+        return Shards(
+            lambda index: tf.data.TFRecordDataset(paths[index]),
+            np.asarray(counts, np.int64),
         )
     flags = tf.constant(np.concatenate(keep))
-    offsets = np.cumsum([0] + [len(k) for k in keep[:-1]]).astype(np.int64)
-
-    def read(path, offset):
-        return (
-            tf.data.TFRecordDataset(path)
-            .enumerate(start=offset)
-            .filter(lambda index, record: flags[index])
-            .map(lambda index, record: record)
-        )
-
-    return tf.data.Dataset.from_tensor_slices((files, offsets)).interleave(
-        read, cycle_length=cycle, num_parallel_calls=cycle, deterministic=True
+    offsets = tf.constant(
+        np.cumsum([0] + [len(k) for k in keep[:-1]]), tf.int64
     )
 
+    def read(index):
+        return (
+            tf.data.TFRecordDataset(paths[index])
+            .enumerate(start=offsets[index])
+            .filter(lambda number, record: flags[number])
+            .map(lambda number, record: record)
+        )
 
-def _reported_info(report, split, label_key, description):
-    """The `SourceInfo` of a checked `Examples` split, from its report."""
+    return Shards(read, np.asarray(counts, np.int64))
+
+
+def _record_counts(files):
+    """The number of records of each file: one read of its bytes (nothing
+    parsed), cached by (path, size, mtime) like the scan."""
+    cache = scan.open_cache(scan.cache_directory(), files, ["tfrecord-count"])
+    counts, fresh = [], {}
+    for path in files:
+        key = scan.file_key(path)
+        found = cache.lookup(path, key) if cache else None
+        if found is None:
+            records = tf.data.TFRecordDataset(path)
+            found = {"count": int(records.reduce(0, lambda n, _: n + 1))}
+            if key:
+                fresh[path] = (key, found)
+        counts.append(found["count"])
+    if cache and fresh:
+        cache.store(fresh)
+    return counts
+
+
+def _reported_info(report, split, label_key, description, counts):
+    """The `SourceInfo` of a checked `Examples` split, from its report.
+
+    Raises:
+        DataError: if the files hold another number of records than the
+            report counts (they changed since the report was written).
+    """
     classes = tuple(report.get("class_names", ()))
+    reported = int(report["num_examples"][split])
+    if sum(counts) != reported:
+        raise DataError(
+            f"{description}: the files hold {sum(counts)} records, but "
+            f"their Examples report counts {reported}; the files changed "
+            "after the report was written. Import them again."
+        )
     return SourceInfo(
-        num_examples=int(report["num_examples"][split]),
+        num_examples=reported,
         num_classes=(len(classes) or None) if label_key else None,
         class_names=classes,
         description=description,
@@ -251,7 +283,8 @@ def _reported_info(report, split, label_key, description):
 
 
 def _scanned_info(files, parse, keys, pattern, description):
-    """`(SourceInfo, keep flags or None)` from the checking pass."""
+    """`(SourceInfo, keep flags or None, usable records a file)` from the
+    checking pass."""
     report, keep, max_label = _scan_records(files, parse, keys)
     image_io.require_usable(report, pattern)
     info = SourceInfo(
@@ -261,7 +294,8 @@ def _scanned_info(files, parse, keys, pattern, description):
         scan=report,
         image_shape=report.max_shape,
     )
-    return info, None if all(k.all() for k in keep) else keep
+    counts = [int(flags.sum()) for flags in keep]
+    return info, None if all(k.all() for k in keep) else keep, counts
 
 
 def open_tfrecord(pattern, image_size) -> Source:
@@ -273,7 +307,7 @@ def open_tfrecord(pattern, image_size) -> Source:
     (then nothing is read before training).
 
     Args:
-        pattern: glob of the TFRecord files (sorted, then interleaved).
+        pattern: glob of the TFRecord files (read in sorted order).
         image_size: every image is resized to this square size.
 
     Raises:
@@ -289,10 +323,14 @@ def open_tfrecord(pattern, image_size) -> Source:
     description = f"tfrecord:{pattern}"
     checked = examples_report(files)
     if checked:
-        info, keep = _reported_info(*checked, label_key, description), None
+        keep, counts = None, _record_counts(files)
+        info = _reported_info(*checked, label_key, description, counts)
     else:
         keys = [image_key, label_key]
-        info, keep = _scanned_info(files, parse, keys, pattern, description)
+        info, keep, counts = _scanned_info(
+            files, parse, keys, pattern, description
+        )
+    shards = _shards(files, keep, counts)
 
     def decode(record, max_side=None):
         data, label = parse(record)
@@ -303,9 +341,10 @@ def open_tfrecord(pattern, image_size) -> Source:
 
     return Source(
         info=info,
-        records=_interleaved(files, keep),
+        records=shards.records(),
         decode=decode,
         decode_original=original_decoder(decode, image_size),
+        shards=shards,
     )
 
 
