@@ -12,8 +12,6 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from ssl_tf.data.sources import DataError
-
 # Rows decoded at a time by `materialize`.
 MATERIALIZE_CHUNK = 1024
 
@@ -62,6 +60,9 @@ def materialize(dataset, num_examples):
 
 
 def _count_error(expected, found):
+    # Imported here: `sources.base` imports this module (`held`).
+    from ssl_tf.data.sources.base import DataError
+
     return DataError(
         f"The source holds {found} images, but its info counts {expected}; "
         "it changed since it was opened (or its scan is stale). Open it "
@@ -84,6 +85,10 @@ def held(arrays):
     phases, restarts in one process); it goes when the array does. The
     arrays must not change after their first use. Variables, not
     constants: keeps large arrays out of the graph.
+
+    A copied variable owns its buffer (no tensor shares it), so gathering
+    from it does not copy it first; a variable read whole (a `Table`'s
+    shared bytes) is read without a copy too.
     """
     # The CPU of the device scope this is built in: under
     # `distribute_datasets_from_function` the input pipeline's own host

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import collections
 import concurrent.futures
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -42,6 +43,7 @@ from ssl_tf.data.images import (
     ScanReport,
     inspect_images,
 )
+from ssl_tf.data.paths import PathTable
 
 logger = logging.getLogger("ssl_tf.data")
 
@@ -154,25 +156,33 @@ def _inspect_chunk(paths, max_pixels, allow_conversion):
     return results
 
 
-def _inspect_all(paths, max_workers, chunk_size, max_pixels, allow_conversion):
-    """Results for `paths` in order; worker processes for over one chunk."""
-    chunks = [
-        paths[i : i + chunk_size] for i in range(0, len(paths), chunk_size)
-    ]
-    workers = min(max_workers, len(chunks))
-    if workers <= 1 or len(paths) < MIN_PARALLEL_FILES:
-        return _inspect_chunk(paths, max_pixels, allow_conversion)
+def _inspect_all(table, rows, max_workers, chunk_size, *options):
+    """Results for the paths at `rows` of `table`, in order.
+
+    Worker processes inspect the chunks when there are over one; at most
+    `2 * workers` chunks of paths are made (as strings) at a time, so
+    memory does not grow with the number of files.
+    """
+    chunks = (
+        table.take(rows[i : i + chunk_size]).strings(0, chunk_size)
+        for i in range(0, len(rows), chunk_size)
+    )
+    workers = min(max_workers, -(-len(rows) // chunk_size))
+    if workers <= 1 or len(rows) < MIN_PARALLEL_FILES:
+        for paths in chunks:
+            yield from _inspect_chunk(paths, *options)
+        return
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(
         workers, mp_context=context
     ) as pool:
-        parts = pool.map(
-            _inspect_chunk,
-            chunks,
-            itertools.repeat(max_pixels),
-            itertools.repeat(allow_conversion),
-        )
-        return [result for part in parts for result in part]
+        pending = collections.deque()
+        for paths in chunks:
+            pending.append(pool.submit(_inspect_chunk, paths, *options))
+            if len(pending) >= 2 * workers:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
 
 
 def cache_directory() -> str | None:
@@ -340,32 +350,6 @@ def open_cache(cache_dir, paths, options) -> ScanCache | None:
     return ScanCache(cache_dir, paths, options)
 
 
-def _cached_results(paths, cache):
-    """`(results, digests)`: a result a path (None: not cached) and the
-    digests of `paths` (0: not a regular file, never cached).
-
-    Python objects a file are what a million files cost: the results are
-    shared tuples in a list, the keys 8-byte digests.
-    """
-    digests = np.zeros(len(paths), np.uint64)
-    for index, path in enumerate(paths):
-        key = file_key(path)
-        if key is not None:
-            digests[index] = digest(path, key)
-    results = [None] * len(paths)
-    if cache is None:
-        return results, digests
-    plain = cache.known_plain(digests) & (digests != 0)
-    plain_result = cache.plain_result()
-    for index in np.flatnonzero(plain):
-        results[index] = plain_result
-    for index in np.flatnonzero(~plain & (digests != 0)):
-        found = cache.entries.get(int(digests[index]))
-        if found is not None:
-            results[index] = found
-    return results, digests
-
-
 _DEFAULT = object()
 
 
@@ -381,7 +365,8 @@ def scan_files(
     """Scans image files in parallel processes, with a cache of results.
 
     Args:
-        paths: image files; unreadable ones are skipped, not raised.
+        paths: image files (a list or a `PathTable`); unreadable ones are
+            skipped, not raised.
         max_workers: worker processes (default `min(8, CPUs)`).
         max_pixels: see `inspect_image_bytes`.
         allow_conversion: see `inspect_image_bytes`.
@@ -390,42 +375,159 @@ def scan_files(
         chunk_size: files per task of a worker.
 
     Returns:
-        A `ScanReport` in the order of `paths`; skipped files are logged.
+        A `ScanReport` in the order of `paths` (its `good` a `PathTable`);
+        skipped files are logged.
     """
-    paths = list(paths)
+    return scan_table(
+        PathTable.from_paths(paths),
+        max_workers,
+        max_pixels,
+        allow_conversion=allow_conversion,
+        cache_dir=cache_dir,
+        chunk_size=chunk_size,
+    )[0]
+
+
+def scan_table(
+    table: PathTable,
+    max_workers: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    *,
+    allow_conversion: bool = False,
+    cache_dir: str | None = _DEFAULT,
+    chunk_size: int = CHUNK_SIZE,
+    missing: str | None = None,
+) -> tuple[ScanReport, np.ndarray]:
+    """`scan_files` of a `PathTable`, and a bool mask of its usable files.
+
+    Memory a file is a few numbers: the paths are read in chunks, each
+    file's result is a code into the distinct results (most files share
+    one), and a path listed twice is inspected once, found by its digest.
+
+    Args:
+        table: the files.
+        missing: the reason of a file that does not exist (it is then
+            not read); `None` reads it like any other ("unreadable").
+        max_workers, max_pixels, allow_conversion, cache_dir, chunk_size:
+            see `scan_files`.
+    """
     if max_workers is None:
         max_workers = min(MAX_WORKERS, os.cpu_count() or 1)
     if cache_dir is _DEFAULT:
         cache_dir = cache_directory()
-    unique = list(dict.fromkeys(paths))
-    cache = open_cache(cache_dir, paths, [max_pixels, allow_conversion])
-    results, digests = _cached_results(unique, cache)
-    todo = [i for i, result in enumerate(results) if result is None]
-    fresh = _inspect_all(
-        [unique[i] for i in todo],
-        max_workers,
-        chunk_size,
-        max_pixels,
-        allow_conversion,
+    options = [max_pixels, allow_conversion]
+    digests, absent = _digests(table)
+    results = _Results()
+    codes = np.full(len(table), -1, np.int32)
+    if missing is not None:
+        codes[absent] = results.code((None, missing, None))
+    cache = open_cache(cache_dir, table, options)
+    if cache:
+        _cached_codes(cache, digests, codes, results)
+    todo, repeats = _unrepeated(digests, np.flatnonzero(codes < 0))
+    found = _inspect_all(table, todo, max_workers, chunk_size, *options)
+    for index, result in zip(todo, found, strict=True):
+        codes[index] = results.code(result)
+    if repeats is not None:
+        listed, first, inverse = repeats
+        codes[listed] = codes[listed[first]][inverse]
+    if cache and len(todo):
+        _store(cache, todo[digests[todo] != 0], digests, codes, results)
+    return _table_report(table, codes, results.distinct)
+
+
+class _Results:
+    """Distinct `(kind, reason, size)` results, each with a code."""
+
+    def __init__(self):
+        self.distinct, self._codes = [], {}
+
+    def code(self, result) -> int:
+        result = tuple(result)
+        if result not in self._codes:
+            self._codes[result] = len(self.distinct)
+            self.distinct.append(result)
+        return self._codes[result]
+
+    def plain(self) -> np.ndarray:
+        """Whether each code is a usable plain file (`is_plain`)."""
+        return np.array([is_plain(r) for r in self.distinct], bool)
+
+
+def _digests(table):
+    """`(digests, absent)`: each file's `digest` (0: not a regular file,
+    never cached) and whether it does not exist."""
+    digests = np.zeros(len(table), np.uint64)
+    absent = np.zeros(len(table), bool)
+    low = 0
+    for paths in table.chunks():
+        for index, path in enumerate(paths, low):
+            try:
+                info = os.stat(path)
+            except (OSError, ValueError):
+                absent[index] = True
+                continue
+            if stat.S_ISREG(info.st_mode):
+                key = [info.st_size, info.st_mtime_ns]
+                digests[index] = digest(path, key)
+        low += len(paths)
+    return digests, absent
+
+
+def _cached_codes(cache, digests, codes, results):
+    """Sets the `codes` of the files the cache knows."""
+    known = digests != 0
+    plain = cache.known_plain(digests) & known
+    codes[plain] = results.code(cache.plain_result())
+    if cache.entries:
+        for index in np.flatnonzero(known & ~plain):
+            found = cache.entries.get(int(digests[index]))
+            if found is not None:
+                codes[index] = results.code(found)
+
+
+def _unrepeated(digests, todo):
+    """`(rows, repeats)`: `todo` with each file listed again (a manifest
+    may) left out, found by equal digests; `repeats` is `None`, or
+    `(listed, first, inverse)` to copy the inspected results back with
+    `codes[listed] = codes[listed[first]][inverse]`."""
+    listed = todo[digests[todo] != 0]
+    keys = np.sort(digests[listed])
+    if not (keys[1:] == keys[:-1]).any():
+        return todo, None
+    _, first, inverse = np.unique(
+        digests[listed], return_index=True, return_inverse=True
     )
-    # Equal results share one tuple: most files of a dataset have one size.
-    shared = {}
-    for index, result in zip(todo, fresh, strict=True):
-        results[index] = shared.setdefault(tuple(result), tuple(result))
-    del fresh, shared
-    if cache and todo:
-        new = [i for i in todo if digests[i]]
-        plain = [i for i in new if is_plain(results[i])]
-        cache.store_digests(
-            digests[plain],
-            {
-                int(digests[i]): results[i]
-                for i in new
-                if not is_plain(results[i])
-            },
-            max_shape([results[i][2] for i in plain]),
-        )
-    if len(unique) != len(paths):  # a manifest may list a path twice
-        position = {path: index for index, path in enumerate(unique)}
-        results = [results[position[path]] for path in paths]
-    return report_of(paths, results)
+    rows = np.union1d(todo[digests[todo] == 0], listed[first])
+    return rows, (listed, first, inverse)
+
+
+def _store(cache, rows, digests, codes, results):
+    """Adds the inspected `rows` (regular files, each once) to `cache`."""
+    plain = results.plain()[codes[rows]]
+    shapes = np.unique(codes[rows[plain]])
+    cache.store_digests(
+        digests[rows[plain]],
+        {int(digests[i]): results.distinct[codes[i]] for i in rows[~plain]},
+        max_shape([results.distinct[c][2] for c in shapes]),
+    )
+
+
+def _table_report(table, codes, distinct):
+    """`(ScanReport, usable mask)` from each file's result code.
+
+    Only the files that are not plain (skipped or converted, usually
+    few) are named by their path.
+    """
+    plain = np.array([is_plain(r) for r in distinct], bool)
+    usable = np.array([r[1] is None for r in distinct], bool)
+    odd = np.flatnonzero(~plain[codes]) if len(codes) else codes
+    report = report_of(table.take(odd), [distinct[c] for c in codes[odd]])
+    kept = usable[codes] if len(codes) else np.zeros(0, bool)
+    sizes = [distinct[c][2] for c in np.unique(codes[kept])]
+    return (
+        dataclasses.replace(
+            report, good=table.take(kept), max_shape=max_shape(sizes)
+        ),
+        kept,
+    )
