@@ -12,6 +12,8 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from ssl_tf.data.errors import DataError
+
 # Rows decoded at a time by `materialize`.
 MATERIALIZE_CHUNK = 1024
 
@@ -60,9 +62,6 @@ def materialize(dataset, num_examples):
 
 
 def _count_error(expected, found):
-    # Imported here: `sources.base` imports this module (`held`).
-    from ssl_tf.data.sources.base import DataError
-
     return DataError(
         f"The source holds {found} images, but its info counts {expected}; "
         "it changed since it was opened (or its scan is stale). Open it "

@@ -42,11 +42,8 @@ import tensorflow as tf
 
 from ssl_tf import registry
 from ssl_tf.data import images as image_io
+from ssl_tf.data.errors import DataError  # noqa: F401 (re-exported)
 from ssl_tf.data.memory import held
-
-
-class DataError(ValueError):
-    """A dataset, split or file cannot be used."""
 
 
 @dataclasses.dataclass(frozen=True)
