@@ -7,6 +7,7 @@ further copy when there is one already on its device.
 
 from __future__ import annotations
 
+import gc
 import weakref
 
 import numpy as np
@@ -40,6 +41,10 @@ def materialize(dataset, num_examples):
         DataError: if `dataset` holds more or fewer elements than
             `num_examples` (decoding stops at the first chunk too many).
     """
+    # Earlier datasets' traced functions sit in reference cycles that can
+    # hold their variables' buffers (a previous materialized copy) until
+    # Python's cycle collector runs; run it now, not after a second copy.
+    gc.collect()
     chunks, filled = {}, 0
     with tf.device("/device:CPU:0"):
         for chunk in dataset.batch(MATERIALIZE_CHUNK).prefetch(1):

@@ -91,8 +91,9 @@ class PathTable(collections.abc.Sequence):
             for s, e in zip(starts, ends, strict=True)
         ]
 
-    def chunks(self, size: int = CHUNK):
-        """The paths in order, as lists of up to `size` strings."""
+    def chunks(self, size: int | None = None):
+        """The paths in order, as lists of up to `size` (`CHUNK`) strings."""
+        size = size or CHUNK
         for low in range(0, len(self), size):
             yield self.strings(low, low + size)
 

@@ -66,14 +66,12 @@ def open_files(files: FileList, image_size, allow_conversion=False) -> Source:
     )
     image_io.require_usable(report, files.where)
     labels = files.labels
-    table = file_table(
-        report.good,
-        None if labels is None else labels[kept],
-        report.needs_conversion,
-    )
+    if labels is not None and not kept.all():
+        labels = labels[kept]
+    table = file_table(report.good, labels, report.needs_conversion)
     num_classes = len(files.classes) or None
     if labels is not None and not files.classes:  # integer labels
-        num_classes = int(labels.max()) + 1
+        num_classes = int(files.labels.max()) + 1
     info = SourceInfo(
         num_examples=len(report.good),
         num_classes=num_classes,
