@@ -41,10 +41,7 @@ def materialize(dataset, num_examples):
         DataError: if `dataset` holds more or fewer elements than
             `num_examples` (decoding stops at the first chunk too many).
     """
-    # Earlier datasets' traced functions sit in reference cycles that can
-    # hold their variables' buffers (a previous materialized copy) until
-    # Python's cycle collector runs; run it now, not after a second copy.
-    gc.collect()
+    _collect_garbage()
     chunks, filled = {}, 0
     with tf.device("/device:CPU:0"):
         for chunk in dataset.batch(MATERIALIZE_CHUNK).prefetch(1):
@@ -73,6 +70,21 @@ def _count_error(expected, found):
         "again."
     )
 
+
+def _collect_garbage():
+    """Runs Python's cycle collector before data is copied into memory.
+
+    Datasets dropped earlier (a previous run's, phase's or restart's) sit
+    in reference cycles of their traced functions, which keep their
+    variables' buffers until the collector runs: run it now, so their
+    memory is reused rather than held next to the new copy.
+    """
+    gc.collect()
+
+
+# Arrays of at least this many bytes are copied into a variable only
+# after `_collect_garbage`.
+COLLECT_BYTES = 1 << 20
 
 # (id(array), device) -> the array as a variable on that device; an entry
 # goes when its array does.
@@ -106,6 +118,8 @@ def held(arrays):
             if isinstance(value, tf.Variable) and value.device == device:
                 variable = value
             elif variable is None:
+                if getattr(value, "nbytes", 0) >= COLLECT_BYTES:
+                    _collect_garbage()
                 variable = tf.Variable(
                     value, trainable=False, name=f"data_{key}"
                 )

@@ -2,7 +2,7 @@
 
 A million paths held as Python strings cost about 100 bytes each (the
 `str` object and the list's pointer); held here they cost their bytes
-relative to a common prefix (`class_3/0000123.png`: 19) plus 12 bytes of
+relative to a common prefix (`class_3/0000123.png`: 19) plus 6 bytes of
 offsets. The folder and manifest sources list, scan and index their files
 through it, and the pipeline cuts each batch's paths from the same buffer
 in the graph (`ssl_tf.data.sources.files`).
@@ -50,15 +50,17 @@ class PathTable(collections.abc.Sequence):
     Args:
         prefix: the part every path starts with.
         blob: uint8 array, the paths' bytes after `prefix`.
-        starts: int64 array, where each path starts in `blob`.
-        lengths: int32 array, each path's byte length.
+        starts: integer array, where each path starts in `blob` (int32
+            while `blob` is under 2 GiB: 4 bytes a path).
+        lengths: integer array, each path's byte length (uint16 while
+            every path is under 64 KiB: 2 bytes a path).
     """
 
     def __init__(self, prefix: str, blob, starts, lengths):
         self.prefix = prefix
         self.blob = np.asarray(blob, np.uint8)
-        self.starts = np.asarray(starts, np.int64)
-        self.lengths = np.asarray(lengths, np.int32)
+        self.starts = np.asarray(starts)
+        self.lengths = np.asarray(lengths)
 
     @classmethod
     def from_paths(cls, paths: Sequence[str]) -> PathTable:
@@ -85,7 +87,9 @@ class PathTable(collections.abc.Sequence):
         data = memoryview(self.blob)
         prefix = self.prefix
         starts = self.starts[low:high].tolist()
-        ends = (self.starts[low:high] + self.lengths[low:high]).tolist()
+        ends = (
+            self.starts[low:high].astype(np.int64) + self.lengths[low:high]
+        ).tolist()
         return [
             prefix + bytes(data[s:e]).decode(_ENCODING, _ERRORS)
             for s, e in zip(starts, ends, strict=True)
@@ -176,4 +180,13 @@ class PathTableBuilder:
         blob = np.frombuffer(b"".join(b for b, _ in self._parts), np.uint8)
         self._parts = []
         starts = np.cumsum(lengths, dtype=np.int64) - lengths
-        return PathTable(self.prefix, blob, starts, lengths)
+        return PathTable(
+            self.prefix, blob, _narrow(starts), _narrow(lengths, np.uint16)
+        )
+
+
+def _narrow(values, small=np.int32):
+    """`values` as `small` if every value fits, else as int64."""
+    if not len(values) or values.max() <= np.iinfo(small).max:
+        return values.astype(small)
+    return values.astype(np.int64)

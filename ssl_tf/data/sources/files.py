@@ -101,7 +101,8 @@ def file_table(paths: PathTable, labels, needs_conversion) -> Table:
     """
     columns = {"start": paths.starts, "length": paths.lengths}
     if labels is not None:
-        columns["label"] = labels
+        # Held as int32 (half the memory), records carry int64 labels.
+        columns["label"] = _narrow_labels(labels)
     if needs_conversion:
         convert = set(needs_conversion)
         columns["convert"] = np.array([p in convert for p in paths])
@@ -110,8 +111,12 @@ def file_table(paths: PathTable, labels, needs_conversion) -> Table:
 
     def to_records(rows, shared):
         records = {k: v for k, v in rows.items() if k not in _PATH_COLUMNS}
+        if "label" in records:
+            records["label"] = tf.cast(records["label"], tf.int64)
         cut = tf.strings.substr(
-            shared["paths"], rows["start"], tf.cast(rows["length"], tf.int64)
+            shared["paths"],
+            tf.cast(rows["start"], tf.int64),
+            tf.cast(rows["length"], tf.int64),
         )
         records["path"] = tf.strings.join([prefix, cut]) if prefix else cut
         return records
@@ -120,6 +125,13 @@ def file_table(paths: PathTable, labels, needs_conversion) -> Table:
 
 
 _PATH_COLUMNS = ("start", "length")
+
+
+def _narrow_labels(labels):
+    """int64 `labels` as int32 when they fit (they are cast back)."""
+    if len(labels) and labels.max() < 2**31:
+        return labels.astype(np.int32)
+    return labels
 
 
 def _scalar_bytes(blob):
