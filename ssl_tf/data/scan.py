@@ -206,6 +206,9 @@ def file_key(path):
     return [info.st_size, info.st_mtime_ns]
 
 
+# Digests looked up in the cache at a time (`ScanCache.known_plain`).
+_LOOKUP_CHUNK = 1 << 16
+
 # The `(kind, reason)` of a usable plain RGB file: most results, stored
 # compactly (`ScanCache`).
 PLAIN = ("", None)
@@ -275,10 +278,13 @@ class ScanCache:
             with open(self.path) as handle:
                 stored = json.load(handle)
             entries = stored["entries"].items()
-            plain = base64.b64decode(stored["plain"])
+            plain = base64.b64decode(stored.pop("plain"))
             shape = stored["plain_shape"]
             self.entries = {int(d): _result(r) for d, r in entries}
-            self.plain = np.frombuffer(plain, "<u8").astype(np.uint64)
+            # Read in place (no copy where "<u8" is the native order).
+            self.plain = np.frombuffer(plain, "<u8").astype(
+                np.uint64, copy=False
+            )
             self.plain_shape = tuple(shape) if shape else None
         except (OSError, ValueError, KeyError, TypeError):
             pass  # no cache yet, or a broken one: scan again
@@ -289,11 +295,16 @@ class ScanCache:
 
     def known_plain(self, digests):
         """Whether each of `digests` (uint64 array) is a cached `PLAIN`."""
+        known = np.zeros(len(digests), bool)
         if not len(self.plain):
-            return np.zeros(len(digests), bool)
-        where = np.searchsorted(self.plain, digests)
-        where = np.minimum(where, len(self.plain) - 1)
-        return self.plain[where] == digests
+            return known
+        # In chunks: the positions take 8 bytes a digest.
+        for low in range(0, len(digests), _LOOKUP_CHUNK):
+            part = digests[low : low + _LOOKUP_CHUNK]
+            where = np.searchsorted(self.plain, part)
+            np.minimum(where, len(self.plain) - 1, out=where)
+            known[low : low + _LOOKUP_CHUNK] = self.plain[where] == part
+        return known
 
     def lookup(self, path, key):
         """The result stored for `path` if its key still matches, or None."""
@@ -524,7 +535,8 @@ def _table_report(table, codes, distinct):
     odd = np.flatnonzero(~plain[codes]) if len(codes) else codes
     report = report_of(table.take(odd), [distinct[c] for c in codes[odd]])
     kept = usable[codes] if len(codes) else np.zeros(0, bool)
-    sizes = [distinct[c][2] for c in np.unique(codes[kept])]
+    found = np.bincount(codes, minlength=len(distinct)) > 0
+    sizes = [r[2] for r, n in zip(distinct, found & usable, strict=True) if n]
     return (
         dataclasses.replace(
             report, good=table.take(kept), max_shape=max_shape(sizes)
