@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from ssl_tf import data
-from ssl_tf.data import memory, paths, scan
+from ssl_tf.data import file_scan, memory, paths, scan
 from ssl_tf.data.paths import PathTable
 from ssl_tf.testing import TestCase, tiny_images, write_image_folder
 
@@ -72,7 +72,7 @@ class RepeatedPathTest(TestCase):
         write_image_folder(root, tiny_images(2, 8, seed=3))
         a, b = (os.path.join(root, f"{i:03d}.png") for i in (0, 1))
         with mock.patch.object(scan, "_read", wraps=scan._read) as read:
-            report = scan.scan_files([a, b, a], cache_dir=None)
+            report = file_scan.scan_files([a, b, a], cache_dir=None)
         self.assertEqual([c.args[0] for c in read.call_args_list], [a, b])
         self.assertEqual(report.good, (a, b, a))
 

@@ -1,12 +1,12 @@
 """Image files listed by path (folders and manifests): scan, then decode.
 
 Scanning and decoding are separate steps. `open_files` checks every listed
-file once (`ssl_tf.data.scan.scan_table`, in parallel and cached), keeps the
-usable ones as a table of paths and labels, and decodes in `tf.data` only
-what a reader takes from that table. The paths stay one byte buffer
-(`ssl_tf.data.paths.PathTable`) from listing to the pipeline: a million
-files cost tens of megabytes, not a string each. The scan also reads each
-image's size, so `SourceInfo.image_shape` bounds them all.
+file once (`ssl_tf.data.file_scan.scan_table`, in parallel and cached),
+keeps the usable ones as a table of paths and labels, and decodes in
+`tf.data` only what a reader takes from that table. The paths stay one
+byte buffer (`ssl_tf.data.paths.PathTable`) from listing to the pipeline:
+a million files cost tens of megabytes, not a string each. The scan also
+reads each image's size, so `SourceInfo.image_shape` bounds them all.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from ssl_tf.data import file_scan
 from ssl_tf.data import images as image_io
-from ssl_tf.data import scan
 from ssl_tf.data.paths import PathTable
 from ssl_tf.data.sources.base import (
     Source,
@@ -61,7 +61,7 @@ def open_files(files: FileList, image_size, allow_conversion=False) -> Source:
     Raises:
         NoUsableImagesError: if no listed file is usable.
     """
-    report, kept = scan.scan_table(
+    report, kept = file_scan.scan_table(
         files.paths, allow_conversion=allow_conversion, missing="missing file"
     )
     image_io.require_usable(report, files.where)
