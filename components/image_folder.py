@@ -38,16 +38,14 @@ def list_image_folder(root: str) -> tuple[dict[str, list], tuple[str, ...]]:
         ValueError: if `root` is missing, or mixes split and other folders.
     """
     folder = ssl_tf.data.list_image_folder(root)
-    splits = {
-        name: list(
-            zip(
-                files.paths,
-                files.labels or [-1] * len(files.paths),
-                strict=True,
-            )
-        )
-        for name, files in folder.splits.items()
-    }
+    splits = {}
+    for name, files in folder.splits.items():
+        # Python lists for Beam: the listing holds compact arrays.
+        paths = list(files.paths)
+        labels = [-1] * len(paths)
+        if files.labels is not None:
+            labels = files.labels.tolist()
+        splits[name] = list(zip(paths, labels, strict=True))
     return splits, folder.class_names
 
 

@@ -79,8 +79,8 @@ class ScanReport:
     """The outcome of scanning a set of images.
 
     Args:
-        good: ids (file paths, or `"path#index"` for records) of usable
-            images, in input order.
+        good: ids of the usable images in input order: file paths (a
+            `PathTable`) or `"path#index"` (`RecordIds`), made when read.
         skipped: `(id, reason)` for every unusable image, in input order.
         converted: `(kind, count)` pairs, sorted by kind, for the accepted
             images that are not plain RGB (`dict(report.converted)`).
@@ -91,7 +91,7 @@ class ScanReport:
             or `None` when there are none or a size is unknown.
     """
 
-    good: tuple[str, ...] = ()
+    good: Sequence[str] = ()
     skipped: tuple[tuple[str, str], ...] = ()
     converted: tuple[tuple[str, int], ...] = ()
     needs_conversion: tuple[str, ...] = ()

@@ -7,12 +7,13 @@ further copy when there is one already on its device.
 
 from __future__ import annotations
 
+import gc
 import weakref
 
 import numpy as np
 import tensorflow as tf
 
-from ssl_tf.data.sources import DataError
+from ssl_tf.data.errors import DataError
 
 # Rows decoded at a time by `materialize`.
 MATERIALIZE_CHUNK = 1024
@@ -40,6 +41,7 @@ def materialize(dataset, num_examples):
         DataError: if `dataset` holds more or fewer elements than
             `num_examples` (decoding stops at the first chunk too many).
     """
+    _collect_garbage()
     chunks, filled = {}, 0
     with tf.device("/device:CPU:0"):
         for chunk in dataset.batch(MATERIALIZE_CHUNK).prefetch(1):
@@ -69,6 +71,21 @@ def _count_error(expected, found):
     )
 
 
+def _collect_garbage():
+    """Runs Python's cycle collector before data is copied into memory.
+
+    Datasets dropped earlier (a previous run's, phase's or restart's) sit
+    in reference cycles of their traced functions, which keep their
+    variables' buffers until the collector runs: run it now, so their
+    memory is reused rather than held next to the new copy.
+    """
+    gc.collect()
+
+
+# Arrays of at least this many bytes are copied into a variable only
+# after `_collect_garbage`.
+COLLECT_BYTES = 1 << 20
+
 # (id(array), device) -> the array as a variable on that device; an entry
 # goes when its array does.
 _HELD = {}
@@ -84,6 +101,10 @@ def held(arrays):
     phases, restarts in one process); it goes when the array does. The
     arrays must not change after their first use. Variables, not
     constants: keeps large arrays out of the graph.
+
+    A copied variable owns its buffer (no tensor shares it), so gathering
+    from it does not copy it first; a variable read whole (a `Table`'s
+    shared bytes) is read without a copy too.
     """
     # The CPU of the device scope this is built in: under
     # `distribute_datasets_from_function` the input pipeline's own host
@@ -97,6 +118,8 @@ def held(arrays):
             if isinstance(value, tf.Variable) and value.device == device:
                 variable = value
             elif variable is None:
+                if getattr(value, "nbytes", 0) >= COLLECT_BYTES:
+                    _collect_garbage()
                 variable = tf.Variable(
                     value, trainable=False, name=f"data_{key}"
                 )

@@ -149,12 +149,18 @@ def _decoded(records, decode, size, first, last):
 def _table_batches(source, decode, rows, steps, seed, first, last):
     """The in-memory order over a source's table, decoding only its rows.
 
-    Gathers the records (paths, labels, ...) of each batch as
-    `_gathered_batches` gathers decoded images, then decodes them: the
-    batches equal the in-memory ones, and batch g costs its own rows.
+    Gathers the rows of each batch (paths' offsets, labels, ...) as
+    `_gathered_batches` gathers decoded images, turns them into records
+    with the table's shared tensors (`Table.to_records`), then decodes
+    them: the batches equal the in-memory ones, and batch g costs its own
+    rows.
     """
-    records = _gathered_batches(source.table, rows, steps, seed, first, last)
-    records = records.map(lambda index, batch: batch).unbatch()
+    table = source.table
+    shared = held(table.shared)
+    records = _gathered_batches(table, rows, steps, seed, first, last)
+    records = records.map(
+        lambda index, batch: table.to_records(batch, shared)
+    ).unbatch()
     return _decoded(records, decode, rows[1], first, last)
 
 

@@ -1,7 +1,8 @@
 """The bad-image scan of many items: parallel, chunked and cached.
 
-`scan_files` checks image files with `inspect_images` (PIL reads each
-header, then one `tf.data` pass decodes each file once) before training:
+`ssl_tf.data.file_scan.scan_files` checks image files with
+`inspect_images` (PIL reads each header, then one `tf.data` pass decodes
+each file once) before training, with this module's workers and cache:
 
 - **Parallel.** Files not yet known are split into chunks of `chunk_size`
   and inspected in worker processes (`concurrent.futures.ProcessPoolExecutor`
@@ -31,7 +32,7 @@ import logging
 import multiprocessing
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -154,25 +155,33 @@ def _inspect_chunk(paths, max_pixels, allow_conversion):
     return results
 
 
-def _inspect_all(paths, max_workers, chunk_size, max_pixels, allow_conversion):
-    """Results for `paths` in order; worker processes for over one chunk."""
-    chunks = [
-        paths[i : i + chunk_size] for i in range(0, len(paths), chunk_size)
-    ]
-    workers = min(max_workers, len(chunks))
-    if workers <= 1 or len(paths) < MIN_PARALLEL_FILES:
-        return _inspect_chunk(paths, max_pixels, allow_conversion)
+def _inspect_all(table, rows, max_workers, chunk_size, *options):
+    """Results for the paths at `rows` of `table`, in order.
+
+    Worker processes inspect the chunks when there are over one; at most
+    `2 * workers` chunks of paths are made (as strings) at a time, so
+    memory does not grow with the number of files.
+    """
+    chunks = (
+        table.take(rows[i : i + chunk_size]).strings(0, chunk_size)
+        for i in range(0, len(rows), chunk_size)
+    )
+    workers = min(max_workers, -(-len(rows) // chunk_size))
+    if workers <= 1 or len(rows) < MIN_PARALLEL_FILES:
+        for paths in chunks:
+            yield from _inspect_chunk(paths, *options)
+        return
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(
         workers, mp_context=context
     ) as pool:
-        parts = pool.map(
-            _inspect_chunk,
-            chunks,
-            itertools.repeat(max_pixels),
-            itertools.repeat(allow_conversion),
-        )
-        return [result for part in parts for result in part]
+        pending = collections.deque()
+        for paths in chunks:
+            pending.append(pool.submit(_inspect_chunk, paths, *options))
+            if len(pending) >= 2 * workers:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
 
 
 def cache_directory() -> str | None:
@@ -195,6 +204,9 @@ def file_key(path):
         return None
     return [info.st_size, info.st_mtime_ns]
 
+
+# Digests looked up in the cache at a time (`ScanCache.known_plain`).
+_LOOKUP_CHUNK = 1 << 16
 
 # The `(kind, reason)` of a usable plain RGB file: most results, stored
 # compactly (`ScanCache`).
@@ -265,10 +277,13 @@ class ScanCache:
             with open(self.path) as handle:
                 stored = json.load(handle)
             entries = stored["entries"].items()
-            plain = base64.b64decode(stored["plain"])
+            plain = base64.b64decode(stored.pop("plain"))
             shape = stored["plain_shape"]
             self.entries = {int(d): _result(r) for d, r in entries}
-            self.plain = np.frombuffer(plain, "<u8").astype(np.uint64)
+            # Read in place (no copy where "<u8" is the native order).
+            self.plain = np.frombuffer(plain, "<u8").astype(
+                np.uint64, copy=False
+            )
             self.plain_shape = tuple(shape) if shape else None
         except (OSError, ValueError, KeyError, TypeError):
             pass  # no cache yet, or a broken one: scan again
@@ -279,11 +294,16 @@ class ScanCache:
 
     def known_plain(self, digests):
         """Whether each of `digests` (uint64 array) is a cached `PLAIN`."""
+        known = np.zeros(len(digests), bool)
         if not len(self.plain):
-            return np.zeros(len(digests), bool)
-        where = np.searchsorted(self.plain, digests)
-        where = np.minimum(where, len(self.plain) - 1)
-        return self.plain[where] == digests
+            return known
+        # In chunks: the positions take 8 bytes a digest.
+        for low in range(0, len(digests), _LOOKUP_CHUNK):
+            part = digests[low : low + _LOOKUP_CHUNK]
+            where = np.searchsorted(self.plain, part)
+            np.minimum(where, len(self.plain) - 1, out=where)
+            known[low : low + _LOOKUP_CHUNK] = self.plain[where] == part
+        return known
 
     def lookup(self, path, key):
         """The result stored for `path` if its key still matches, or None."""
@@ -338,94 +358,3 @@ def open_cache(cache_dir, paths, options) -> ScanCache | None:
     if not cache_dir or not paths:
         return None
     return ScanCache(cache_dir, paths, options)
-
-
-def _cached_results(paths, cache):
-    """`(results, digests)`: a result a path (None: not cached) and the
-    digests of `paths` (0: not a regular file, never cached).
-
-    Python objects a file are what a million files cost: the results are
-    shared tuples in a list, the keys 8-byte digests.
-    """
-    digests = np.zeros(len(paths), np.uint64)
-    for index, path in enumerate(paths):
-        key = file_key(path)
-        if key is not None:
-            digests[index] = digest(path, key)
-    results = [None] * len(paths)
-    if cache is None:
-        return results, digests
-    plain = cache.known_plain(digests) & (digests != 0)
-    plain_result = cache.plain_result()
-    for index in np.flatnonzero(plain):
-        results[index] = plain_result
-    for index in np.flatnonzero(~plain & (digests != 0)):
-        found = cache.entries.get(int(digests[index]))
-        if found is not None:
-            results[index] = found
-    return results, digests
-
-
-_DEFAULT = object()
-
-
-def scan_files(
-    paths: Sequence[str],
-    max_workers: int | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    *,
-    allow_conversion: bool = False,
-    cache_dir: str | None = _DEFAULT,
-    chunk_size: int = CHUNK_SIZE,
-) -> ScanReport:
-    """Scans image files in parallel processes, with a cache of results.
-
-    Args:
-        paths: image files; unreadable ones are skipped, not raised.
-        max_workers: worker processes (default `min(8, CPUs)`).
-        max_pixels: see `inspect_image_bytes`.
-        allow_conversion: see `inspect_image_bytes`.
-        cache_dir: the cache directory; default `cache_directory()`,
-            `None` for no cache.
-        chunk_size: files per task of a worker.
-
-    Returns:
-        A `ScanReport` in the order of `paths`; skipped files are logged.
-    """
-    paths = list(paths)
-    if max_workers is None:
-        max_workers = min(MAX_WORKERS, os.cpu_count() or 1)
-    if cache_dir is _DEFAULT:
-        cache_dir = cache_directory()
-    unique = list(dict.fromkeys(paths))
-    cache = open_cache(cache_dir, paths, [max_pixels, allow_conversion])
-    results, digests = _cached_results(unique, cache)
-    todo = [i for i, result in enumerate(results) if result is None]
-    fresh = _inspect_all(
-        [unique[i] for i in todo],
-        max_workers,
-        chunk_size,
-        max_pixels,
-        allow_conversion,
-    )
-    # Equal results share one tuple: most files of a dataset have one size.
-    shared = {}
-    for index, result in zip(todo, fresh, strict=True):
-        results[index] = shared.setdefault(tuple(result), tuple(result))
-    del fresh, shared
-    if cache and todo:
-        new = [i for i in todo if digests[i]]
-        plain = [i for i in new if is_plain(results[i])]
-        cache.store_digests(
-            digests[plain],
-            {
-                int(digests[i]): results[i]
-                for i in new
-                if not is_plain(results[i])
-            },
-            max_shape([results[i][2] for i in plain]),
-        )
-    if len(unique) != len(paths):  # a manifest may list a path twice
-        position = {path: index for index, path in enumerate(unique)}
-        results = [results[position[path]] for path in paths]
-    return report_of(paths, results)

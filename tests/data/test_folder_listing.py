@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 from PIL import Image
 
 from components import image_folder
@@ -32,8 +33,10 @@ class FolderListingTest(TestCase):
     def test_splits_share_the_class_numbering(self):
         folder = data.list_image_folder(self.root)
         self.assertEqual(folder.class_names, ("ants", "bees", "cats"))
-        self.assertEqual(folder.splits["train"].labels, (0, 1, 2))
-        self.assertEqual(folder.splits["test"].labels, (0, 2))
+        # Labels are an int64 array, paths a compact `PathTable`.
+        self.assertEqual(folder.splits["train"].labels.dtype, np.int64)
+        self.assertEqual(folder.splits["train"].labels.tolist(), [0, 1, 2])
+        self.assertEqual(folder.splits["test"].labels.tolist(), [0, 2])
         self.assertEqual(
             [os.path.basename(p) for p in folder.splits["train"].paths],
             ["a0.png", "b0.PNG", "c0.png"],

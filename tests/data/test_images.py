@@ -13,7 +13,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 from PIL import Image
 
-from ssl_tf.data import images, scan
+from ssl_tf.data import file_scan, images, scan
 from ssl_tf.testing import TestCase, corrupt_images
 
 SIZE = 12
@@ -56,7 +56,7 @@ class ImagesTest(TestCase):
         cls.expected = corrupt_images.write_corrupt_corpus(cls.directory)
         cls.names = sorted(cls.expected)
         cls.paths = [os.path.join(cls.directory, n) for n in cls.names]
-        cls.report = scan.scan_files(cls.paths, max_workers=4)
+        cls.report = file_scan.scan_files(cls.paths, max_workers=4)
 
     @classmethod
     def tearDownClass(cls):
@@ -122,7 +122,7 @@ class ImagesTest(TestCase):
         self._assert_colors(names, decoded)
 
     def test_conversion_and_large_images_when_allowed(self):
-        report = scan.scan_files(
+        report = file_scan.scan_files(
             self.paths, max_pixels=64_000_000, allow_conversion=True
         )
         self.assertEqual(
@@ -170,7 +170,9 @@ class ImagesTest(TestCase):
             images.inspect_image_bytes(tiff),
             (None, "unsupported format (TIFF)"),
         )
-        report = scan.scan_files([self._path("missing.jpg"), self.directory])
+        report = file_scan.scan_files(
+            [self._path("missing.jpg"), self.directory]
+        )
         self.assertEqual(report.good, ())
         for _, reason in report.skipped:
             self.assertStartsWith(reason, "unreadable (")
@@ -196,13 +198,13 @@ class ImagesTest(TestCase):
     def test_skipped_files_are_logged(self):
         bad = [self._path("empty.jpg"), self._path("text.png")]
         with self.assertLogs("ssl_tf.data", "WARNING") as logs:
-            scan.scan_files(bad)
+            file_scan.scan_files(bad)
         self.assertLen(logs.output, 2)
         self.assertIn("empty.jpg: empty file", logs.output[0])
 
     def test_require_usable_fails_fast_with_counts(self):
         bad = ["empty.jpg", "text.png", "truncated.jpg", "truncated_iend.png"]
-        report = scan.scan_files([self._path(n) for n in bad])
+        report = file_scan.scan_files([self._path(n) for n in bad])
         with self.assertRaisesRegex(
             images.NoUsableImagesError,
             r"No usable images in /data/x: 4 files skipped \(1 empty file, "

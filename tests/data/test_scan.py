@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from ssl_tf import data
-from ssl_tf.data import images, scan
+from ssl_tf.data import file_scan, images, scan
 from ssl_tf.testing import TestCase, tiny_images
 
 
@@ -30,7 +30,9 @@ class ScanCacheTest(TestCase):
     def _scan(self, **kwargs):
         """The report, and the paths the scan inspected (in order)."""
         with mock.patch.object(scan, "_read", wraps=scan._read) as inspect:
-            report = scan.scan_files(self.paths, cache_dir=self.cache, **kwargs)
+            report = file_scan.scan_files(
+                self.paths, cache_dir=self.cache, **kwargs
+            )
         return report, [c.args[0] for c in inspect.call_args_list]
 
     def test_a_second_scan_reads_the_cache(self):
@@ -84,11 +86,11 @@ class ScanCacheTest(TestCase):
             mock.patch.object(scan, "MIN_PARALLEL_FILES", 0),
             mock.patch.object(scan, "_read") as in_this_process,
         ):
-            parallel = scan.scan_files(
+            parallel = file_scan.scan_files(
                 self.paths, max_workers=2, chunk_size=2, cache_dir=None
             )
         in_this_process.assert_not_called()
-        serial = scan.scan_files(self.paths, max_workers=1, cache_dir=None)
+        serial = file_scan.scan_files(self.paths, max_workers=1, cache_dir=None)
         self.assertEqual(parallel, serial)
         self.assertEqual(parallel.good, tuple(self.paths[:4]))
 
@@ -101,7 +103,7 @@ class ScanCacheTest(TestCase):
                 images, "_tf_decodable", wraps=images._tf_decodable
             ) as tf_decode,
         ):
-            report = scan.scan_files(self.paths[:4], cache_dir=None)
+            report = file_scan.scan_files(self.paths[:4], cache_dir=None)
         self.assertLen(report.good, 4)
         # One tf.data pass decodes the four files.
         self.assertEqual(tf_decode.call_count, 1)

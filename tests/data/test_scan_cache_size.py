@@ -6,7 +6,7 @@ import tempfile
 
 import numpy as np
 
-from ssl_tf.data import scan
+from ssl_tf.data import file_scan, scan
 from ssl_tf.testing import TestCase, tiny_images, write_image_folder
 
 
@@ -24,7 +24,7 @@ class CompactCacheTest(TestCase):
             handle.write(b"nope")
 
     def test_plain_files_are_stored_as_digests_only(self):
-        scan.scan_files(self.paths + [self.bad], cache_dir=self.cache)
+        file_scan.scan_files(self.paths + [self.bad], cache_dir=self.cache)
         (name,) = os.listdir(self.cache)
         with open(os.path.join(self.cache, name)) as handle:
             stored = json.load(handle)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ssl_tf import data
 from ssl_tf.config import DataConfig
-from ssl_tf.data import images, scan
+from ssl_tf.data import file_scan, images, scan
 from ssl_tf.testing import TestCase, write_image_folder
 
 # (height, width): the largest height and the largest width are of
@@ -54,7 +54,7 @@ class ScanSizeTest(TestCase):
         """The report, and the paths the scan read (in order)."""
         paths = [*self.paths, self.bad]
         with mock.patch.object(scan, "_read", wraps=scan._read) as read:
-            report = scan.scan_files(paths, cache_dir=self.cache)
+            report = file_scan.scan_files(paths, cache_dir=self.cache)
         return report, [c.args[0] for c in read.call_args_list]
 
     def test_each_usable_image_has_its_height_and_width(self):

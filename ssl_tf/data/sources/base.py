@@ -15,10 +15,13 @@ before decoding, in a fixed order (paths and labels, serialized
 `tf.train.Example`s, raw TFDS examples, array rows); `decode` turns one
 record into `{"images": uint8 (S, S, 3), "labels": int64}` (no `"labels"`
 for unlabeled data). A source with random access also gives its records as
-NumPy columns (`table`), so a pipeline can pick records by index and decode
-only those. A source read from files without random access (TFRecord,
-TFDS) gives them as `Shards`, files of known length, so a reader can start
-at any record by skipping whole files (`ssl_tf.data.windows`).
+a `Table` of NumPy columns, so a pipeline can pick records by index and
+decode only those: it gathers the rows, then the table turns them into
+records (`Table.to_records`), e.g. cutting each file's path from one byte
+buffer every row shares, held once rather than as a string a row. A
+source read from files without random access (TFRecord, TFDS) gives them
+as `Shards`, files of known length, so a reader can start at any record by
+skipping whole files (`ssl_tf.data.windows`).
 
 For crops from the full-resolution image (`DataConfig.crop_from`), a source
 also gives `decode_original` (`original_decoder`): each image at its own
@@ -32,6 +35,7 @@ advance: `batch * max_side**2 * 3` bytes.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -41,10 +45,8 @@ import tensorflow as tf
 
 from ssl_tf import registry
 from ssl_tf.data import images as image_io
-
-
-class DataError(ValueError):
-    """A dataset, split or file cannot be used."""
+from ssl_tf.data.errors import DataError  # noqa: F401 (re-exported)
+from ssl_tf.data.memory import held
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +71,61 @@ class SourceInfo:
     description: str = ""
     scan: image_io.ScanReport | None = None
     image_shape: tuple[int, int] | None = None
+
+
+class Table(collections.abc.Mapping):
+    """A source's records as NumPy columns a pipeline gathers by row.
+
+    Reading it as a mapping gives the columns (`table["label"]`).
+
+    Args:
+        columns: `{name: array (n, ...)}`, one row a record.
+        shared: `{name: array}` every row reads whole (e.g. the bytes
+            the rows' paths are cut from): held once, never gathered.
+        to_records: `(rows, shared) -> records` in the graph, for rows
+            gathered from `columns` (any leading shape) and the `shared`
+            tensors; default: the rows are the records.
+    """
+
+    def __init__(self, columns, shared=None, to_records=None):
+        self.columns = dict(columns)
+        self.shared = dict(shared or {})
+        self._to_records = to_records
+
+    def __getitem__(self, key):
+        return self.columns[key]
+
+    def __iter__(self):
+        return iter(self.columns)
+
+    def __len__(self):
+        return len(self.columns)
+
+    @property
+    def num_rows(self) -> int:
+        return len(next(iter(self.columns.values())))
+
+    def to_records(self, rows, shared) -> dict:
+        """The records of gathered `rows`, given the `shared` tensors."""
+        if self._to_records is None:
+            return rows
+        return self._to_records(rows, shared)
+
+    def records(self) -> tf.data.Dataset:
+        """The records in order, read from the variables `held` gives
+        (the ones a pipeline on this host gathers from: no second copy)."""
+        columns, shared = held(self.columns), held(self.shared)
+
+        def chunk(rows):
+            gathered = {k: tf.gather(v, rows) for k, v in columns.items()}
+            return self.to_records(gathered, shared)
+
+        batches = tf.data.Dataset.range(self.num_rows).batch(_RECORD_CHUNK)
+        return batches.map(chunk).unbatch()
+
+
+# Records `Table.records` reads at a time.
+_RECORD_CHUNK = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,9 +163,10 @@ class Source:
         records: elements before decoding, in a fixed order.
         decode: one record -> `{"images": uint8 (S, S, 3)}` plus
             `"labels"` (int64) when labelled; pure TF ops.
-        table: the records as NumPy columns (`records` is
-            `tf.data.Dataset.from_tensor_slices(table)`) when the source
-            has random access (folder, manifest, arrays); else `None`.
+        table: the records as a `Table` (or a mapping of NumPy columns,
+            made a `Table`; `records` then reads the same rows in order)
+            when the source has random access (folder, manifest, arrays);
+            else `None`.
         decode_original: one record -> the full-resolution frame
             (`original_decoder`), or `None` if the source has none (its
             images are then always cropped from the square).
@@ -120,9 +178,13 @@ class Source:
     info: SourceInfo
     records: tf.data.Dataset
     decode: Callable[[Any], dict]
-    table: Mapping[str, np.ndarray] | None = None
+    table: Table | Mapping[str, np.ndarray] | None = None
     decode_original: Callable[[Any], dict] | None = None
     shards: Shards | None = None
+
+    def __post_init__(self):
+        if self.table is not None and not isinstance(self.table, Table):
+            object.__setattr__(self, "table", Table(self.table))
 
     def dataset(self) -> tf.data.Dataset:
         """The decoded elements, in the order of `records`."""

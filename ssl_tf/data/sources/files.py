@@ -1,26 +1,31 @@
 """Image files listed by path (folders and manifests): scan, then decode.
 
 Scanning and decoding are separate steps. `open_files` checks every listed
-file once (`ssl_tf.data.scan.scan_files`, in parallel and cached), keeps the
-usable ones as a table of paths and labels, and decodes in `tf.data` only
-what a reader takes from that table. The scan also reads each image's size,
-so `SourceInfo.image_shape` bounds them all.
+file once (`ssl_tf.data.file_scan.scan_table`, in parallel and cached),
+keeps the usable ones as a table of paths and labels, and decodes in
+`tf.data` only what a reader takes from that table. The paths stay one
+byte buffer (`ssl_tf.data.paths.PathTable`) from listing to the pipeline:
+a million files cost tens of megabytes, not a string each. The scan also
+reads each image's size, so `SourceInfo.image_shape` bounds them all.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 
 import numpy as np
 import tensorflow as tf
 
+from ssl_tf.data import file_scan
 from ssl_tf.data import images as image_io
-from ssl_tf.data import scan
-from ssl_tf.data.sources.base import Source, SourceInfo, original_decoder
-
-logger = logging.getLogger("ssl_tf.data")
+from ssl_tf.data.paths import PathTable
+from ssl_tf.data.sources.base import (
+    Source,
+    SourceInfo,
+    Table,
+    original_decoder,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,14 +34,14 @@ class FileList:
 
     Args:
         paths: the listed files, in order (a path may repeat).
-        labels: an integer label per path, or `None` (unlabeled).
+        labels: int64 array, a label per path, or `None` (unlabeled).
         classes: class names, or `()` when labels are plain integers.
         where: the folder or manifest, for messages.
         kind: the source's name, for `SourceInfo.description`.
     """
 
-    paths: list[str]
-    labels: list[int] | None
+    paths: PathTable
+    labels: np.ndarray | None
     classes: tuple[str, ...]
     where: str
     kind: str
@@ -56,16 +61,19 @@ def open_files(files: FileList, image_size, allow_conversion=False) -> Source:
     Raises:
         NoUsableImagesError: if no listed file is usable.
     """
-    paths, labels = files.paths, files.labels
-    report = scan_listed(paths, allow_conversion=allow_conversion)
+    report, kept = file_scan.scan_table(
+        files.paths, allow_conversion=allow_conversion, missing="missing file"
+    )
     image_io.require_usable(report, files.where)
-    kept = kept_indices(paths, report.good)
-    table = file_table(paths, labels, kept, report.needs_conversion)
+    labels = files.labels
+    if labels is not None and not kept.all():
+        labels = labels[kept]
+    table = file_table(report.good, labels, report.needs_conversion)
     num_classes = len(files.classes) or None
     if labels is not None and not files.classes:  # integer labels
-        num_classes = int(max(labels)) + 1
+        num_classes = int(files.labels.max()) + 1
     info = SourceInfo(
-        num_examples=len(kept),
+        num_examples=len(report.good),
         num_classes=num_classes,
         class_names=tuple(files.classes),
         description=f"{files.kind}:{files.where}",
@@ -76,55 +84,62 @@ def open_files(files: FileList, image_size, allow_conversion=False) -> Source:
     decode = file_decoder(image_size, "convert" in table)
     return Source(
         info=info,
-        records=tf.data.Dataset.from_tensor_slices(table),
+        records=table.records(),
         decode=decode,
         table=table,
         decode_original=original_decoder(decode, image_size),
     )
 
 
-def scan_listed(paths, **scan_options) -> image_io.ScanReport:
-    """The scan of `paths`, with missing files skipped in listed order."""
-    missing = [p for p in paths if not os.path.exists(p)]
-    for path in missing:
-        logger.warning("Skipping image %s: missing file", path)
-    missing_set = set(missing)
-    present = [p for p in paths if p not in missing_set]
-    report = scan.scan_files(present, **scan_options)
-    if not missing:
-        return report
-    # Back into input order, so the summary lists items as listed.
-    position = {}
-    for index, path in enumerate(paths):
-        position.setdefault(path, index)
-    skipped = [(p, "missing file") for p in missing] + list(report.skipped)
-    skipped.sort(key=lambda item: position[item[0]])
-    return dataclasses.replace(report, skipped=tuple(skipped))
+def file_table(paths: PathTable, labels, needs_conversion) -> Table:
+    """The `Table` of the usable files: rows `start`, `length` (+ `label`,
+    + `convert`) index one shared byte buffer, `paths`; its records are
+    `{"path", "label"?, "convert"?}`.
 
-
-def kept_indices(paths, good) -> list[int]:
-    """Positions in `paths` of the usable ones (`good`, in input order).
-
-    One pass pairs them, also when a manifest lists a path twice.
+    No string a file is held, in NumPy or TensorFlow: each gathered
+    batch's paths are cut from the buffer in the graph.
     """
-    kept, remaining = [], iter(good)
-    expected = next(remaining, None)
-    for index, path in enumerate(paths):
-        if path == expected:
-            kept.append(index)
-            expected = next(remaining, None)
-    return kept
-
-
-def file_table(paths, labels, kept, needs_conversion) -> dict:
-    """NumPy columns `path` (+ `label`, + `convert`) of the kept files."""
-    table = {"path": np.array([paths[i] for i in kept], dtype=object)}
+    columns = {"start": paths.starts, "length": paths.lengths}
     if labels is not None:
-        table["label"] = np.array([labels[i] for i in kept], np.int64)
+        # Held as int32 (half the memory), records carry int64 labels.
+        columns["label"] = _narrow_labels(labels)
     if needs_conversion:
         convert = set(needs_conversion)
-        table["convert"] = np.array([p in convert for p in table["path"]])
-    return table
+        columns["convert"] = np.array([p in convert for p in paths])
+    shared = {"paths": _scalar_bytes(paths.blob)}
+    prefix = os.fsencode(paths.prefix)
+
+    def to_records(rows, shared):
+        records = {k: v for k, v in rows.items() if k not in _PATH_COLUMNS}
+        if "label" in records:
+            records["label"] = tf.cast(records["label"], tf.int64)
+        cut = tf.strings.substr(
+            shared["paths"],
+            tf.cast(rows["start"], tf.int64),
+            tf.cast(rows["length"], tf.int64),
+        )
+        records["path"] = tf.strings.join([prefix, cut]) if prefix else cut
+        return records
+
+    return Table(columns, shared, to_records)
+
+
+_PATH_COLUMNS = ("start", "length")
+
+
+def _narrow_labels(labels):
+    """int64 `labels` as int32 when they fit (they are cast back)."""
+    if len(labels) and labels.max() < 2**31:
+        return labels.astype(np.int32)
+    return labels
+
+
+def _scalar_bytes(blob):
+    """`blob` (uint8) as a 0-d bytes array, which TF reads as one scalar
+    string: a view where NumPy's item size allows it, else a copy."""
+    if 0 < len(blob) < 2**31:
+        return blob.view(f"S{len(blob)}").reshape(())
+    return np.array(blob.tobytes(), object)
 
 
 def file_decoder(image_size, convert):

@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import numpy as np
+
 from ssl_tf.data import images as image_io
+from ssl_tf.data.paths import PathTable, PathTableBuilder
 from ssl_tf.data.sources.base import DataError, Source, register_source
 from ssl_tf.data.sources.files import FileList, open_files
 
@@ -14,10 +17,15 @@ SPLIT_NAMES = ("train", "test", "validation", "val", "eval")
 
 @dataclasses.dataclass(frozen=True)
 class FolderSplit:
-    """The image files of one split, and their labels (`None`: unlabeled)."""
+    """The image files of one split, and their labels (`None`: unlabeled).
 
-    paths: tuple[str, ...]
-    labels: tuple[int, ...] | None
+    Args:
+        paths: the files, a `PathTable` (strings made when read).
+        labels: int64 array, a label per file; `None` when unlabeled.
+    """
+
+    paths: PathTable
+    labels: np.ndarray | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,33 +72,45 @@ def _is_image(name):
     return name.lower().endswith(image_io.IMAGE_EXTENSIONS)
 
 
-def _image_files(directory, recursive):
-    """Image files in `directory` (and below it if `recursive`), sorted."""
+def _add_image_files(builder, directory, recursive):
+    """Appends the image files in `directory` (and below it if
+    `recursive`), sorted; returns how many.
+
+    The order is `sorted(os.walk(directory))`'s, each folder's names
+    sorted. Each folder's files are encoded as they are listed, so no list
+    of all paths is ever held.
+    """
     if not recursive:
         names = sorted(os.listdir(directory))
-        return [
+        part = builder.encode(
             os.path.join(directory, name)
             for name in names
             if _is_image(name) and os.path.isfile(os.path.join(directory, name))
-        ]
-    return [
-        os.path.join(current, name)
-        for current, _, files in sorted(os.walk(directory))
-        for name in sorted(files)
-        if _is_image(name)
-    ]
+        )
+        builder.extend(part)
+        return len(part[1])
+    parts = []
+    for current, _, files in os.walk(directory):
+        names = sorted(name for name in files if _is_image(name))
+        paths = (os.path.join(current, name) for name in names)
+        parts.append((current, builder.encode(paths)))
+    parts.sort(key=lambda item: item[0])
+    for _, part in parts:
+        builder.extend(part)
+    return sum(len(lengths) for _, (_, lengths) in parts)
 
 
 def _list_split(path, label_of):
+    builder = PathTableBuilder(os.path.join(path, ""))
     classes = _subdirs(path)
     if not classes:  # a flat folder: unlabeled
-        return FolderSplit(tuple(_image_files(path, recursive=False)), None)
-    paths, labels = [], []
+        _add_image_files(builder, path, recursive=False)
+        return FolderSplit(builder.build(), None)
+    labels = []
     for name in classes:
-        files = _image_files(os.path.join(path, name), recursive=True)
-        paths += files
-        labels += [label_of[name]] * len(files)
-    return FolderSplit(tuple(paths), tuple(labels))
+        count = _add_image_files(builder, os.path.join(path, name), True)
+        labels.append(np.full(count, label_of[name], np.int64))
+    return FolderSplit(builder.build(), np.concatenate(labels))
 
 
 def list_image_folder(root: str) -> ImageFolder:
@@ -148,9 +168,8 @@ def open_folder(
     folder = list_image_folder(root)
     files = folder.split(split)
     where = os.path.join(root, split) if folder.has_split_folders else root
-    labels = None if files.labels is None else list(files.labels)
-    classes = folder.class_names if labels is not None else ()
-    listed = FileList(list(files.paths), labels, classes, where, "folder")
+    classes = folder.class_names if files.labels is not None else ()
+    listed = FileList(files.paths, files.labels, classes, where, "folder")
     return open_files(listed, image_size, allow_conversion)
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import os
 
+import numpy as np
+
+from ssl_tf.data.paths import PathTable
 from ssl_tf.data.sources.base import DataError, Source, register_source
 from ssl_tf.data.sources.files import FileList, open_files
 
@@ -122,7 +125,12 @@ def open_manifest(
     labels, classes = None, ()
     if has_labels:
         labels, classes = _manifest_labels([label for _, _, label in rows])
-    listed = FileList(paths, labels, classes, path, "manifest")
+        labels = np.array(labels, np.int64)
+    del rows
+    listed = FileList(
+        PathTable.from_paths(paths), labels, classes, path, "manifest"
+    )
+    del paths
     return open_files(listed, image_size, allow_conversion)
 
 
