@@ -163,25 +163,44 @@ def _inspect_all(table, rows, max_workers, chunk_size, *options):
     memory does not grow with the number of files.
     """
     chunks = (
-        table.take(rows[i : i + chunk_size]).strings(0, chunk_size)
+        (table.take(rows[i : i + chunk_size]).strings(0, chunk_size), *options)
         for i in range(0, len(rows), chunk_size)
     )
     workers = min(max_workers, -(-len(rows) // chunk_size))
-    if workers <= 1 or len(rows) < MIN_PARALLEL_FILES:
-        for paths in chunks:
-            yield from _inspect_chunk(paths, *options)
+    if len(rows) < MIN_PARALLEL_FILES:
+        workers = 1
+    for results in ordered_map(_inspect_chunk, chunks, workers):
+        yield from results
+
+
+def ordered_map(function, arguments, workers):
+    """`function(*a)` for each tuple `a` of `arguments`, in order.
+
+    With over one worker, in that many processes (started with `spawn`:
+    TensorFlow cannot be forked), at most `2 * workers` tasks submitted at
+    a time, so `arguments` may be a generator larger than memory; with
+    one, in this process. `function` must be importable by name.
+    """
+    if workers <= 1:
+        for args in arguments:
+            yield function(*args)
         return
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(
         workers, mp_context=context
     ) as pool:
         pending = collections.deque()
-        for paths in chunks:
-            pending.append(pool.submit(_inspect_chunk, paths, *options))
+        for args in arguments:
+            pending.append(pool.submit(function, *args))
             if len(pending) >= 2 * workers:
-                yield from pending.popleft().result()
+                yield pending.popleft().result()
         while pending:
-            yield from pending.popleft().result()
+            yield pending.popleft().result()
+
+
+def default_workers() -> int:
+    """Worker processes of a scan: `min(MAX_WORKERS, CPUs)`."""
+    return min(MAX_WORKERS, os.cpu_count() or 1)
 
 
 def cache_directory() -> str | None:
