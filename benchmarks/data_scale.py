@@ -29,6 +29,7 @@ left out. Prints a Markdown table.
 
 import argparse
 import functools
+import gc
 import io
 import json
 import multiprocessing
@@ -186,8 +187,13 @@ def measure(row):
             for batch in iterator:
                 seen += int(tf.shape(batch["images"])[0])
             out["images_per_s"] = seen / (time.perf_counter() - start)
-        del iterator, dataset, source
-    out["examples"] = info.num_examples
+        out["examples"] = info.num_examples
+        # Each phase stands for a new process (a restart): nothing of the
+        # previous one may stay alive into the next, neither through a
+        # name here (`info` holds the scan report, and so the paths) nor
+        # as cyclic garbage (tf.data's traced functions) not yet collected.
+        del iterator, dataset, source, info
+        gc.collect()
     # The machine may be shared: the times are read next to its load.
     out["load"] = os.getloadavg()[0]
     out["peak_rss_mib"] = (

@@ -11,6 +11,14 @@ import tempfile
 def write_text(path: str, text: str) -> str:
     """Writes `text` to `path` atomically; returns `path`.
 
+    See `write_with`.
+    """
+    return write_with(path, lambda stream: stream.write(text.encode()))
+
+
+def write_with(path: str, write) -> str:
+    """Calls `write(binary stream)` to fill `path` atomically; returns it.
+
     The text goes to a temporary file in the same directory, is flushed to
     disk, and is renamed over `path`: a reader, or a rerun after a crash,
     sees the old file or the new one, never part of one. The file is
@@ -20,8 +28,8 @@ def write_text(path: str, text: str) -> str:
     os.makedirs(directory, exist_ok=True)
     handle, staging = tempfile.mkstemp(suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
             os.fchmod(stream.fileno(), 0o644)
             stream.flush()
             os.fsync(stream.fileno())

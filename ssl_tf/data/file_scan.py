@@ -83,7 +83,7 @@ def scan_table(
             see `scan_files`.
     """
     if max_workers is None:
-        max_workers = min(scan.MAX_WORKERS, os.cpu_count() or 1)
+        max_workers = scan.default_workers()
     if cache_dir is _DEFAULT:
         cache_dir = scan.cache_directory()
     options = [max_pixels, allow_conversion]

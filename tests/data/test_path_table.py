@@ -112,7 +112,7 @@ class CompactMemoryTest(TestCase):
     bytes of offsets and 8 of label (and 4 as a table column) are kept
     (35); while scanning, a
     digest (8), a code (4) and a few flags a file, and the cache's sorted
-    digests (8, read from base64 JSON) add to that. Measured as the
+    digests (8, read from their binary file) add to that. Measured as the
     growth from 1,500 to 7,500 files, so fixed costs (TensorFlow's
     Python objects) cancel. A string a file would cost about 100 bytes.
     """

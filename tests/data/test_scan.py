@@ -63,7 +63,11 @@ class ScanCacheTest(TestCase):
         with mock.patch.dict(os.environ, {scan.SCAN_CACHE_ENV: directory}):
             self.assertEqual(scan.cache_directory(), directory)
             data.load_folder(self.root, 8)
-            self.assertLen(os.listdir(directory), 1)
+            # One cache: its JSON file and its plain digests.
+            self.assertCountEqual(
+                [os.path.splitext(n)[1] for n in os.listdir(directory)],
+                [".json", ".plain"],
+            )
             with mock.patch.object(scan, "_read") as inspect:
                 _, info = data.load_folder(self.root, 8)
             inspect.assert_not_called()

@@ -25,7 +25,7 @@ class CompactCacheTest(TestCase):
 
     def test_plain_files_are_stored_as_digests_only(self):
         file_scan.scan_files(self.paths + [self.bad], cache_dir=self.cache)
-        (name,) = os.listdir(self.cache)
+        (name,) = [n for n in os.listdir(self.cache) if n.endswith(".json")]
         with open(os.path.join(self.cache, name)) as handle:
             stored = json.load(handle)
         expected = sorted(scan.digest(p, scan.file_key(p)) for p in self.paths)
@@ -42,6 +42,9 @@ class CompactCacheTest(TestCase):
             stored["entries"],
             {str(bad_digest): [None, "not an image (unknown header)", None]},
         )
+        # The plain digests: 8 bytes a file, sorted, in their own file.
+        self.assertEqual(stored["plain_count"], len(expected))
+        self.assertEqual(os.path.getsize(cache.plain_path), 8 * len(expected))
         # The plain files' sizes are one bound: tiny_images are 8 x 8.
         self.assertEqual(stored["plain_shape"], [8, 8])
         self.assertEqual(
@@ -79,3 +82,14 @@ class CompactCacheTest(TestCase):
             cache.known_plain(np.array([0, 3, 11, 42, 99], np.uint64)),
             [False, True, False, True, False],
         )
+
+    def test_digests_that_disagree_with_their_count_are_no_cache(self):
+        # A scan killed between writing the digests and the JSON file.
+        options = [scan.DEFAULT_MAX_PIXELS, False]
+        file_scan.scan_files(self.paths, cache_dir=self.cache)
+        cache = scan.open_cache(self.cache, self.paths, options)
+        self.assertLen(cache.plain, len(self.paths))
+        with open(cache.plain_path, "ab") as handle:
+            handle.write(bytes(8))
+        again = scan.open_cache(self.cache, self.paths, options)
+        self.assertEqual((len(again.plain), again.entries), (0, {}))

@@ -114,7 +114,7 @@ class ScanSizeTest(TestCase):
         self.assertEqual(read, paths)  # scanned again, not misread
         self.assertEqual(report.max_shape, (20, 30))
         self.assertLen(report.skipped, 1)
-        self.assertLen(os.listdir(self.cache), 2)
+        self.assertLen(os.listdir(self.cache), 4)  # two caches, two files
         with open(old.path, "rb") as handle:  # left as it was
             self.assertEqual(handle.read(), written)
 

@@ -6,11 +6,13 @@ import tracemalloc
 from unittest import mock
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from ssl_tf import data
 from ssl_tf.data import images as image_io
 from ssl_tf.data import scan
+from ssl_tf.data.sources import tfrecord
 from ssl_tf.testing import TestCase, tiny_images
 
 
@@ -176,3 +178,30 @@ class TFRecordScanCacheTest(TestCase):
         self.assertEqual(inspected, 2)  # b.tfrecord only
         self.assertEqual(third.info.num_examples, 4)
         self.assertEqual(third.info.num_classes, 8)
+
+
+class TFRecordParallelScanTest(TestCase):
+    @pytest.mark.large
+    def test_worker_processes_find_what_this_process_finds(self):
+        root = self.get_temp_dir()
+        good = [_png(image) for image in tiny_images(5, 8, seed=6)]
+        _write(os.path.join(root, "a.tfrecord"), [(good[0], 0), (b"x", 1)])
+        _write(os.path.join(root, "b.tfrecord"), [(g, 2) for g in good[1:]])
+        pattern = os.path.join(root, "*.tfrecord")
+        env = {scan.SCAN_CACHE_ENV: "none"}
+        with mock.patch.dict(os.environ, env):
+            here = data.sources.open_tfrecord(pattern, 8)
+            # Any size is "large": one file a task, in 2 spawned workers.
+            with (
+                mock.patch.object(tfrecord, "PARALLEL_SCAN_BYTES", 0),
+                mock.patch.object(scan, "default_workers", return_value=2),
+                mock.patch.object(
+                    image_io, "inspect_images", side_effect=AssertionError
+                ),
+            ):
+                workers = data.sources.open_tfrecord(pattern, 8)
+        self.assertEqual(workers.info, here.info)
+        np.testing.assert_array_equal(workers.shards.counts, [1, 4])
+        self.assertEqual(
+            [int(e["labels"]) for e in workers.dataset()], [0, 2, 2, 2, 2]
+        )

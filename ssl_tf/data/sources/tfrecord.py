@@ -36,6 +36,9 @@ from ssl_tf.data.sources.base import (
     register_source,
 )
 
+# Under this many bytes of new files the scan runs in this process:
+# starting a worker (which imports TensorFlow) costs seconds.
+PARALLEL_SCAN_BYTES = 32 << 20
 # Written next to `Split-<name>/` by `components.ImportExamples`.
 EXAMPLES_REPORT_FILE = "report.json"
 _SPLIT_PREFIX = "Split-"
@@ -96,12 +99,15 @@ def examples_report(files):
     return report, split
 
 
-def _scan_file(path, parse):
+def _scan_file(path, image_key, label_key):
     """One streamed pass over a file: its count, odd records, top label
     and the largest height and width of its usable images.
 
     Records that are not plain usable RGB are `[index, kind, reason]`.
+    Runs in a worker process (`scan.ordered_map`): takes names, not a
+    parser.
     """
+    parse = _parser(image_key, label_key)
     count, odd, max_label, shapes = 0, [], -1, []
     chunks = tf.data.TFRecordDataset(path).map(parse).batch(scan.CHUNK_SIZE)
     for datas, labels in chunks.as_numpy_iterator():
@@ -124,7 +130,7 @@ def _scan_file(path, parse):
     }
 
 
-def _scan_records(files, parse, keys):
+def _scan_records(files, keys):
     """The checking pass: (report, keep flags per file, largest label).
 
     Each record's image is checked once, and each file's result is cached
@@ -134,15 +140,17 @@ def _scan_records(files, parse, keys):
     `RecordIds`. The report's `max_shape` bounds the files' bounds.
     """
     cache = scan.open_cache(scan.cache_directory(), files, ["tfrecord", *keys])
-    odd_ids, odd_results, keep, max_label, fresh = [], [], [], -1, {}
-    shapes = []
+    found_by_path = {}
     for path in files:
         key = scan.file_key(path)
-        found = cache.lookup(path, key) if cache else None
-        if found is None:
-            found = _scan_file(path, parse)
-            if key:
-                fresh[path] = (key, found)
+        found_by_path[path] = cache.lookup(path, key) if cache else None
+    fresh = _scan_new_files(
+        [path for path, found in found_by_path.items() if found is None], keys
+    )
+    found_by_path.update({path: found for path, (_, found) in fresh.items()})
+    odd_ids, odd_results, keep, max_label, shapes = [], [], [], -1, []
+    for path in files:
+        found = found_by_path[path]
         flags = np.ones(found["count"], bool)
         for index, kind, reason in found["odd"]:
             odd_ids.append(f"{path}#{index}")
@@ -152,6 +160,7 @@ def _scan_records(files, parse, keys):
         if flags.any():
             shapes.append(found["max_shape"])
         max_label = max(max_label, found["max_label"])
+    fresh = {path: entry for path, entry in fresh.items() if entry[0]}
     if cache and fresh:
         cache.store(fresh)
     report = scan.report_of(odd_ids, odd_results)
@@ -164,6 +173,25 @@ def _scan_records(files, parse, keys):
         keep,
         max_label,
     )
+
+
+def _scan_new_files(paths, keys):
+    """`{path: (file key, _scan_file result)}` for `paths`, one file a
+    task in worker processes when they hold over `PARALLEL_SCAN_BYTES`:
+    the main process then decodes no image, and the files are checked in
+    parallel."""
+    keys_of = {path: scan.file_key(path) for path in paths}
+    size = sum(key[0] for key in keys_of.values() if key)
+    workers = scan.default_workers()
+    if len(paths) < 2 or size < PARALLEL_SCAN_BYTES:
+        workers = 1
+    results = scan.ordered_map(
+        _scan_file, ((path, *keys) for path in paths), workers
+    )
+    return {
+        path: (keys_of[path], found)
+        for path, found in zip(paths, results, strict=True)
+    }
 
 
 class RecordIds(collections.abc.Sequence):
@@ -282,10 +310,10 @@ def _reported_info(report, split, label_key, description, counts):
     )
 
 
-def _scanned_info(files, parse, keys, pattern, description):
+def _scanned_info(files, keys, pattern, description):
     """`(SourceInfo, keep flags or None, usable records a file)` from the
     checking pass."""
-    report, keep, max_label = _scan_records(files, parse, keys)
+    report, keep, max_label = _scan_records(files, keys)
     image_io.require_usable(report, pattern)
     info = SourceInfo(
         num_examples=len(report.good),
@@ -327,9 +355,7 @@ def open_tfrecord(pattern, image_size) -> Source:
         info = _reported_info(*checked, label_key, description, counts)
     else:
         keys = [image_key, label_key]
-        info, keep, counts = _scanned_info(
-            files, parse, keys, pattern, description
-        )
+        info, keep, counts = _scanned_info(files, keys, pattern, description)
     shards = _shards(files, keep, counts)
 
     def decode(record, max_side=None):
