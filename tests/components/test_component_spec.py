@@ -9,7 +9,14 @@ from components import (
     Parameter,
     component,
 )
-from components.types import Examples, Model, ModelRun
+from components.types import (
+    Examples,
+    Model,
+    ModelBlessing,
+    ModelEvaluation,
+    ModelRun,
+    PushedModel,
+)
 
 
 @component
@@ -44,7 +51,16 @@ def test_project_components_specs():
     assert importer.outputs == {"examples": Examples}
     assert importer.beam_parameter == "beam_pipeline"
     assert components.Embed.SPEC.beam_parameter == "beam_pipeline"
-    assert set(components.Evaluate.SPEC.inputs) == {"examples", "model"}
+    evaluator = components.Evaluator.SPEC
+    assert set(evaluator.inputs) == {"examples", "model", "baseline"}
+    assert evaluator.defaults["baseline"] is None  # optional input
+    assert evaluator.outputs == {
+        "evaluation": ModelEvaluation,
+        "blessing": ModelBlessing,
+    }
+    pusher = components.Pusher.SPEC
+    assert pusher.inputs == {"model": Model, "blessing": ModelBlessing}
+    assert pusher.outputs == {"pushed_model": PushedModel}
 
 
 def test_node_outputs_are_typed_channels():
