@@ -98,25 +98,31 @@ def _install(staging: str, destination: str) -> int:
     )
 
 
+def _stage(model: Model, blessing: ModelBlessing, staging: str) -> int:
+    """Writes the version's files to `staging`; returns the image size."""
+    metadata = _read_json(os.path.join(model.uri, EXPORT_FILE))
+    _copy_tree(os.path.join(model.uri, "saved_model"), staging)
+    tf.io.gfile.copy(
+        os.path.join(model.uri, EXPORT_FILE),
+        os.path.join(staging, EXPORT_FILE),
+    )
+    card = model_card.render(model, blessing, metadata)
+    path = os.path.join(staging, model_card.FILE_NAME)
+    with tf.io.gfile.GFile(path, "w") as handle:
+        handle.write(card)
+    return int(metadata["image_size"])
+
+
 def push(model: Model, blessing: ModelBlessing, destination: str) -> int:
     """Stages, checks and installs `model`; returns its version."""
-    metadata = _read_json(os.path.join(model.uri, EXPORT_FILE))
     staging = os.path.join(destination, f"{STAGING_PREFIX}{uuid.uuid4().hex}")
-    tf.io.gfile.makedirs(destination)
     try:
-        _copy_tree(os.path.join(model.uri, "saved_model"), staging)
-        tf.io.gfile.copy(
-            os.path.join(model.uri, EXPORT_FILE),
-            os.path.join(staging, EXPORT_FILE),
-        )
-        card = model_card.render(model, blessing, metadata)
-        with tf.io.gfile.GFile(
-            os.path.join(staging, model_card.FILE_NAME), "w"
-        ) as handle:
-            handle.write(card)
-        _check_staged(model.uri, staging, int(metadata["image_size"]))
+        image_size = _stage(model, blessing, staging)
+        _check_staged(model.uri, staging, image_size)
         return _install(staging, destination)
     except BaseException:
+        # Best effort: a killed process leaves its staging directory, which
+        # is hidden from TF Serving and ignored by `versions`.
         if tf.io.gfile.exists(staging):
             tf.io.gfile.rmtree(staging)
         raise
