@@ -9,14 +9,7 @@ from components import (
     Parameter,
     component,
 )
-from components.types import (
-    Examples,
-    Model,
-    ModelBlessing,
-    ModelEvaluation,
-    ModelRun,
-    PushedModel,
-)
+from components.types import Examples, Model, ModelRun
 
 
 @component
@@ -55,12 +48,15 @@ def test_project_components_specs():
     assert set(evaluator.inputs) == {"examples", "model", "baseline"}
     assert evaluator.defaults["baseline"] is None  # optional input
     assert evaluator.outputs == {
-        "evaluation": ModelEvaluation,
-        "blessing": ModelBlessing,
+        "evaluation": components.ModelEvaluation,
+        "blessing": components.ModelBlessing,
     }
     pusher = components.Pusher.SPEC
-    assert pusher.inputs == {"model": Model, "blessing": ModelBlessing}
-    assert pusher.outputs == {"pushed_model": PushedModel}
+    assert pusher.inputs == {
+        "model": Model,
+        "blessing": components.ModelBlessing,
+    }
+    assert pusher.outputs == {"pushed_model": components.PushedModel}
 
 
 def test_node_outputs_are_typed_channels():

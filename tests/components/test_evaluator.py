@@ -233,31 +233,31 @@ def test_evaluator_blesses_then_compares_with_the_baseline(
     )
 
 
-def test_bad_thresholds_fail_before_any_evaluation(
-    tmp_path, evaluator_inputs, monkeypatch
+@pytest.mark.parametrize(
+    "parameters, error, message",
+    [
+        (
+            {"thresholds_json": '{"knn_top2": {"lower_bound": 0.1}}'},
+            ValueError,
+            "Unknown metric.*knn_top2",
+        ),
+        ({"protocols_json": '{"fewshot": {}}'}, ValueError, "runs.*fewshot"),
+        (
+            {"protocols_json": '{"knn": {"kk": 1}}'},
+            ssl_tf.ConfigError,
+            "Unknown options",
+        ),
+    ],
+)
+def test_bad_parameters_fail_before_any_evaluation(
+    tmp_path, evaluator_inputs, monkeypatch, parameters, error, message
 ):
     def no_evaluation(*args, **kwargs):
-        raise AssertionError("evaluated despite bad thresholds")
+        raise AssertionError("evaluated despite bad parameters")
 
     monkeypatch.setattr(ssl_tf, "evaluate", no_evaluation)
-    with pytest.raises(ValueError, match="Unknown metric.*knn_top2"):
-        _run(
-            tmp_path,
-            evaluator_inputs,
-            "bad",
-            thresholds_json='{"knn_top2": {"lower_bound": 0.1}}',
-        )
-    with pytest.raises(ValueError, match="runs protocols.*fewshot"):
-        _run(
-            tmp_path,
-            evaluator_inputs,
-            "other",
-            protocols_json='{"fewshot": {}}',
-        )
-    with pytest.raises(ssl_tf.ConfigError, match="Unknown options"):
-        _run(
-            tmp_path, evaluator_inputs, "o", protocols_json='{"knn": {"kk": 1}}'
-        )
+    with pytest.raises(error, match=message):
+        _run(tmp_path, evaluator_inputs, "bad", **parameters)
 
 
 @component
