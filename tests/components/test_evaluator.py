@@ -190,21 +190,27 @@ def test_evaluator_blesses_then_compares_with_the_baseline(
         tmp_path,
         evaluator_inputs,
         "first",
-        protocols_json=protocols,
+        protocols_json=json.dumps(
+            {"knn": {"k": 3}, "linear": {"max_iter": 50}}
+        ),
         thresholds_json=json.dumps(
             {
                 "knn_top1": {
                     "lower_bound": 0.9,
                     "change": {"absolute": -0.01},
-                }
+                },
+                "linear_top1": {"lower_bound": 0.9},
             }
         ),
     )
     # One conv separates the colour classes: every test image is right.
     result = evaluation.read_result()
     assert result["results"]["knn"]["metrics"]["top1"] == 1.0
+    assert result["results"]["linear"]["metrics"]["top1"] == 1.0
     assert result["metrics"] == evaluation.properties["metrics"]
-    assert blessing.properties["metrics"] == {"knn_top1": 1.0}
+    metrics = blessing.properties["metrics"]
+    assert (metrics["knn_top1"], metrics["linear_top1"]) == (1.0, 1.0)
+    assert "linear_top1 = 1 >= 0.9: pass" in blessing.properties["reason"]
     assert blessing.blessed
     assert os.listdir(blessing.uri) == ["BLESSED"]
     assert blessing.properties["reason"].endswith(thresholds.NO_BASELINE)
