@@ -16,16 +16,19 @@ from components.component import (
     component,
 )
 from components.embed import Embed
-from components.evaluate import Evaluate
+from components.evaluator import Evaluator
 from components.import_examples import ImportExamples
 from components.pretrain import Pretrain
+from components.pusher import Pusher
 from components.types import (
     Artifact,
     Embeddings,
     Examples,
     Model,
+    ModelBlessing,
     ModelEvaluation,
     ModelRun,
+    PushedModel,
 )
 
 __all__ = [
@@ -36,15 +39,18 @@ __all__ = [
     "ComponentSpec",
     "Embed",
     "Embeddings",
-    "Evaluate",
+    "Evaluator",
     "Examples",
     "ImportExamples",
     "InputArtifact",
     "Model",
+    "ModelBlessing",
     "ModelEvaluation",
     "ModelRun",
     "OutputArtifact",
     "Parameter",
     "Pretrain",
+    "PushedModel",
+    "Pusher",
     "component",
 ]

@@ -101,6 +101,35 @@ class Embeddings(Artifact):
         return os.path.join(self.uri, f"Split-{split}", "*.tfrecord")
 
 
+class ModelBlessing(Artifact):
+    """The Evaluator's verdict on a model (TFX's `ModelBlessing`).
+
+    `uri` holds one empty file, `BLESSED` or `NOT_BLESSED`. Properties:
+    `blessed` (bool), `reason` (every threshold, its value, bound and
+    outcome), `metrics` ({name: float}) and `model_uri` (the judged model).
+    """
+
+    TYPE_NAME = "ModelBlessing"
+    BLESSED_FILE = "BLESSED"
+    NOT_BLESSED_FILE = "NOT_BLESSED"
+
+    @property
+    def blessed(self) -> bool:
+        return bool(self.properties.get("blessed", False))
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return dict(self.properties.get("metrics") or {})
+
+
+class PushedModel(Artifact):
+    """The Pusher's record: `pushed` (bool), `destination`, `version`,
+    `reason`; `uri` holds `push.json` with the same facts."""
+
+    TYPE_NAME = "PushedModel"
+    RECORD_FILE = "push.json"
+
+
 ARTIFACT_TYPES = {
     cls.TYPE_NAME: cls
     for cls in (
@@ -110,6 +139,8 @@ ARTIFACT_TYPES = {
         ModelRun,
         ModelEvaluation,
         Embeddings,
+        ModelBlessing,
+        PushedModel,
     )
 }
 

@@ -14,7 +14,7 @@ class PipelineConfig:
         experiment: an `ssl_tf.config.ExperimentConfig`; its JSON form is the
             `Pretrain` parameter (its `data` source is replaced by the
             imported examples).
-        evaluations: protocol name -> options, one `Evaluate` per entry.
+        evaluations: protocol name -> options, all run by one `Evaluator`.
         embed_splits: splits to embed with `Embed`; empty adds no `Embed`.
         num_shards: TFRecord shards per split; 0 lets the runner decide.
     """

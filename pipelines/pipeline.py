@@ -1,6 +1,6 @@
 """`create_pipeline`: image folder -> examples -> pretrained encoder -> results.
 
-ImportExamples -> Pretrain -> Evaluate (one per protocol)
+ImportExamples -> Pretrain -> Evaluator (every protocol, then a blessing)
                            -> Embed (when `embed_splits` is set)
 """
 
@@ -46,15 +46,15 @@ class Pipeline:
             seen.add(node.id)
 
 
-def _evaluations(examples: Channel, model: Channel, evaluations: dict):
+def _evaluator(examples: Channel, model: Channel, evaluations: dict):
+    if not evaluations:
+        return []
     return [
-        components.Evaluate(
+        components.Evaluator(
             examples=examples,
             model=model,
-            protocol=protocol,
-            options_json=json.dumps(options, sort_keys=True),
-        ).with_id(f"Evaluate_{protocol}")
-        for protocol, options in evaluations.items()
+            protocols_json=json.dumps(evaluations, sort_keys=True),
+        )
     ]
 
 
@@ -100,7 +100,7 @@ def create_pipeline(
         components=[
             import_examples,
             pretrain,
-            *_evaluations(examples, model, config.evaluations),
+            *_evaluator(examples, model, config.evaluations),
             *_embedding(examples, model, config.embed_splits),
         ],
         beam_pipeline_args=list(beam_pipeline_args or []),

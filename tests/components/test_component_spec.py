@@ -44,7 +44,19 @@ def test_project_components_specs():
     assert importer.outputs == {"examples": Examples}
     assert importer.beam_parameter == "beam_pipeline"
     assert components.Embed.SPEC.beam_parameter == "beam_pipeline"
-    assert set(components.Evaluate.SPEC.inputs) == {"examples", "model"}
+    evaluator = components.Evaluator.SPEC
+    assert set(evaluator.inputs) == {"examples", "model", "baseline"}
+    assert evaluator.defaults["baseline"] is None  # optional input
+    assert evaluator.outputs == {
+        "evaluation": components.ModelEvaluation,
+        "blessing": components.ModelBlessing,
+    }
+    pusher = components.Pusher.SPEC
+    assert pusher.inputs == {
+        "model": Model,
+        "blessing": components.ModelBlessing,
+    }
+    assert pusher.outputs == {"pushed_model": components.PushedModel}
 
 
 def test_node_outputs_are_typed_channels():

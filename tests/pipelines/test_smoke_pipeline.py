@@ -69,9 +69,9 @@ def _check_pipeline_outputs(root, expected_components):
     logs = [f for _, _, files in os.walk(run_uri) for f in files]
     assert any(f.startswith("events.out.tfevents") for f in logs)
 
-    evaluation = executions["Evaluate_knn"]["outputs"]["evaluation"]
+    evaluation = executions["Evaluator"]["outputs"]["evaluation"]
     with open(os.path.join(evaluation["uri"], "result.json")) as handle:
-        result = json.load(handle)
+        result = json.load(handle)["results"]["knn"]
     assert result["protocol"] == "knn"
     assert result["split_sizes"] == {"train": 16, "test": 4}
     examples_uri = executions["ImportExamples"]["outputs"]["examples"]["uri"]
@@ -83,8 +83,13 @@ def _check_pipeline_outputs(root, expected_components):
             result["options"]["temperature"],
         )
     )
-    assert evaluation["properties"]["metrics"] == result["metrics"]
-    assert executions["Evaluate_knn"]["inputs"]["model"]["uri"] == model_uri
+    assert (
+        evaluation["properties"]["metrics"]["knn_top1"]
+        == (result["metrics"]["top1"])
+    )
+    assert executions["Evaluator"]["inputs"]["model"]["uri"] == model_uri
+    blessing = executions["Evaluator"]["outputs"]["blessing"]["properties"]
+    assert blessing["blessed"] is True  # no thresholds in the configs
     return executions
 
 
@@ -99,7 +104,7 @@ def test_smoke_pipeline_via_cli(tmp_path):
         == 0
     )
     executions = _check_pipeline_outputs(
-        root, ["ImportExamples", "Pretrain", "Evaluate_knn"]
+        root, ["ImportExamples", "Pretrain", "Evaluator"]
     )
     examples = executions["ImportExamples"]["outputs"]["examples"]["properties"]
     assert examples["num_examples"] == {"train": 16, "test": 4}
@@ -109,14 +114,13 @@ def test_smoke_pipeline_via_cli(tmp_path):
 def test_configs_build_pipelines(tmp_path):
     module = run.load_config_module(CONFIG)
     for smoke, ids in (
-        (True, ["ImportExamples", "Pretrain", "Evaluate_knn"]),
+        (True, ["ImportExamples", "Pretrain", "Evaluator"]),
         (
             False,
             [
                 "ImportExamples",
                 "Pretrain",
-                "Evaluate_knn",
-                "Evaluate_linear",
+                "Evaluator",
                 "Embed",
             ],
         ),
@@ -153,8 +157,7 @@ def test_pipeline_with_embed_on_two_beam_workers(tmp_path):
         [
             "ImportExamples",
             "Pretrain",
-            "Evaluate_knn",
-            "Evaluate_linear",
+            "Evaluator",
             "Embed",
         ],
     )
