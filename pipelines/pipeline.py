@@ -1,7 +1,7 @@
 """`create_pipeline`: image folder -> examples -> pretrained encoder -> results.
 
 ImportExamples -> Pretrain -> Evaluate (one per protocol)
-                           -> Embed (when `embed_splits` is set)
+                           -> BulkEmbed (when `embed_splits` is set)
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def _embedding(examples: Channel, model: Channel, splits):
     if not splits:
         return []
     return [
-        components.Embed(
+        components.BulkEmbed(
             examples=examples, model=model, splits=",".join(splits)
         )
     ]

@@ -117,7 +117,7 @@ def test_configs_build_pipelines(tmp_path):
                 "Pretrain",
                 "Evaluate_knn",
                 "Evaluate_linear",
-                "Embed",
+                "BulkEmbed",
             ],
         ),
     ):
@@ -155,10 +155,10 @@ def test_pipeline_with_embed_on_two_beam_workers(tmp_path):
             "Pretrain",
             "Evaluate_knn",
             "Evaluate_linear",
-            "Embed",
+            "BulkEmbed",
         ],
     )
-    assert outputs["Embed"]["embeddings"].properties["split_names"] == [
+    assert outputs["BulkEmbed"]["embeddings"].properties["split_names"] == [
         "train",
         "test",
     ]
