@@ -268,12 +268,6 @@ def read_export_info(model_uri: str) -> dict:
     return info
 
 
-def read_counts(uri: str) -> dict[str, int]:
-    """Split -> number of embeddings, from the job's `counts.jsonl`."""
-    with tf.io.gfile.GFile(os.path.join(uri, COUNTS_FILE)) as handle:
-        return dict(json.loads(line) for line in handle if line.strip())
-
-
 @component
 def BulkEmbed(
     examples: InputArtifact[Examples],
@@ -299,6 +293,8 @@ def BulkEmbed(
             that is not an `ssl_tf` export (before any data is read).
     """
     names = [s for s in splits.split(",") if s] or examples.split_names
+    if not names:
+        raise ValueError(f"Examples {examples.uri} list no splits to embed.")
     examples.check_splits(*names)
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be >= 1. Received: {batch_size}")
@@ -325,7 +321,8 @@ def BulkEmbed(
                 shard_name_template="",
             )
         )
-    counts = read_counts(embeddings.uri)
+    with tf.io.gfile.GFile(os.path.join(embeddings.uri, COUNTS_FILE)) as lines:
+        counts = dict(json.loads(line) for line in lines)
     embeddings.properties.update(
         split_names=names,
         num_embeddings={split: counts.get(split, 0) for split in names},

@@ -172,6 +172,7 @@ class BulkEmbedTest(testing.TinyExportTestCase):
         not_a_model = Model(self.tempdir())
         cases = (
             ({"splits": "test"}, "no split"),
+            ({"examples": Examples(examples.uri)}, "list no splits"),
             ({"batch_size": 0}, "batch_size"),
             ({"model": not_a_model}, "not an ssl_tf export"),
         )
