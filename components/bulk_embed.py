@@ -180,69 +180,55 @@ def to_parquet_row(row: dict) -> dict:
     return {**row, "embedding": row["embedding"].tolist()}
 
 
-class EmbedSplit(beam.PTransform):
+@beam.ptransform_fn
+def EmbedSplit(  # CamelCase: a PTransform, as Beam names them
+    pipeline, split, file_pattern, prefix, model_uri, handle, batch_size
+):
     """One split's examples -> TFRecord and Parquet shards of embeddings.
 
-    Returns a one-element PCollection: the JSON line `[split, count]`.
-
     Args:
-        split: the split name (labels the steps and the count).
+        split: the split name, for the count.
         file_pattern: the split's TFRecord files.
         prefix: output path prefix, e.g. `<uri>/Split-train/data`.
         model_uri: an `ssl_tf.export_encoder` directory.
         handle: the pipeline's `shared.Shared` token.
         batch_size: largest batch given to the encoder.
+
+    Returns:
+        A one-element PCollection: the JSON line `[split, count]`.
     """
-
-    def __init__(
-        self, split, file_pattern, prefix, model_uri, handle, batch_size
-    ):
-        super().__init__(label=f"EmbedSplit[{split}]")
-        self.split = split
-        self.file_pattern = file_pattern
-        self.prefix = prefix
-        self.model_uri = model_uri
-        self.handle = handle
-        self.batch_size = batch_size
-
-    def expand(self, pipeline):
-        rows = (
-            pipeline
-            | "Match" >> fileio.MatchFiles(self.file_pattern)
-            | "Read" >> beam.ParDo(ReadIndexedRecords())
-            # A file is read by one worker; spread its records before the
-            # expensive step.
-            | "Spread" >> beam.Reshuffle()
-            | "Batch"
-            >> beam.BatchElements(
-                min_batch_size=1, max_batch_size=self.batch_size
-            )
-            | "Embed" >> beam.ParDo(EmbedBatchFn(self.model_uri, self.handle))
+    rows = (
+        pipeline
+        | "Match" >> fileio.MatchFiles(file_pattern)
+        | "Read" >> beam.ParDo(ReadIndexedRecords())
+        # A file is read by one worker; spread its records before the
+        # expensive step.
+        | "Spread" >> beam.Reshuffle()
+        | "Batch"
+        >> beam.BatchElements(min_batch_size=1, max_batch_size=batch_size)
+        | "Embed" >> beam.ParDo(EmbedBatchFn(model_uri, handle))
+    )
+    _ = (
+        rows
+        | "ToExample" >> beam.Map(to_example)
+        | "WriteTFRecord"
+        >> beam.io.WriteToTFRecord(
+            prefix, file_name_suffix=Embeddings.TFRECORD_SUFFIX
         )
-        _ = (
-            rows
-            | "ToExample" >> beam.Map(to_example)
-            | "WriteTFRecord"
-            >> beam.io.WriteToTFRecord(
-                self.prefix, file_name_suffix=Embeddings.TFRECORD_SUFFIX
-            )
+    )
+    _ = (
+        rows
+        | "ToParquet" >> beam.Map(to_parquet_row)
+        | "WriteParquet"
+        >> beam.io.WriteToParquet(
+            prefix, PARQUET_SCHEMA, file_name_suffix=Embeddings.PARQUET_SUFFIX
         )
-        _ = (
-            rows
-            | "ToParquet" >> beam.Map(to_parquet_row)
-            | "WriteParquet"
-            >> beam.io.WriteToParquet(
-                self.prefix,
-                PARQUET_SCHEMA,
-                file_name_suffix=Embeddings.PARQUET_SUFFIX,
-            )
-        )
-        split = self.split
-        return (
-            rows
-            | "Count" >> beam.combiners.Count.Globally()
-            | "CountLine" >> beam.Map(lambda n: json.dumps([split, n]))
-        )
+    )
+    return (
+        rows
+        | "Count" >> beam.combiners.Count.Globally()
+        | "CountLine" >> beam.Map(lambda n: json.dumps([split, n]))
+    )
 
 
 def read_export_info(model_uri: str) -> dict:
@@ -304,7 +290,8 @@ def BulkEmbed(
         _ = (
             [
                 pipeline
-                | EmbedSplit(
+                | f"EmbedSplit[{split}]"
+                >> EmbedSplit(
                     split,
                     examples.file_pattern(split),
                     embeddings.file_prefix(split),

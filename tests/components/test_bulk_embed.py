@@ -5,6 +5,7 @@ import os
 import tempfile
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import ssl_tf
@@ -190,6 +191,8 @@ class BulkEmbedTest(testing.TinyExportTestCase):
             # Nothing was written: the checks come before the Beam job.
             self.assertEqual(os.listdir(embeddings.uri), [])
 
+    # About 25 s here: two worker processes each import TensorFlow.
+    @pytest.mark.large
     def test_two_worker_processes_give_the_same_rows(self):
         examples, expected = write_examples(self.tempdir())
         node = BulkEmbed(examples=None, model=None, batch_size=2)
