@@ -5,6 +5,7 @@ Each component is a function decorated with `@component` (see
 runner builds from the pipeline's `beam_pipeline_args`.
 """
 
+from components.bulk_embed import BulkEmbed
 from components.component import (
     BaseComponent,
     BeamComponentParameter,
@@ -15,7 +16,6 @@ from components.component import (
     Parameter,
     component,
 )
-from components.embed import Embed
 from components.evaluator import Evaluator
 from components.import_examples import ImportExamples
 from components.pretrain import Pretrain
@@ -35,9 +35,9 @@ __all__ = [
     "Artifact",
     "BaseComponent",
     "BeamComponentParameter",
+    "BulkEmbed",
     "Channel",
     "ComponentSpec",
-    "Embed",
     "Embeddings",
     "Evaluator",
     "Examples",

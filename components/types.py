@@ -93,12 +93,59 @@ class ModelEvaluation(Artifact):
 
 
 class Embeddings(Artifact):
-    """TFRecords of {"embedding": float list, "label": int64} per split."""
+    """`BulkEmbed` output: {"key", "embedding", "label", "path"} per split.
+
+    Layout: `<uri>/Split-<name>/data-?????-of-?????.tfrecord` (serialized
+    `tf.train.Example`) and the same rows in `data-*.parquet` (for
+    retrieval). Properties: `split_names`, `num_embeddings` {split: n},
+    `embedding_dim` and `model_fingerprint` (the encoder export's).
+    """
 
     TYPE_NAME = "Embeddings"
+    TFRECORD_SUFFIX = ".tfrecord"
+    PARQUET_SUFFIX = ".parquet"
 
-    def file_pattern(self, split: str) -> str:
-        return os.path.join(self.uri, f"Split-{split}", "*.tfrecord")
+    @property
+    def split_names(self) -> list[str]:
+        return list(self.properties.get("split_names", []))
+
+    def file_prefix(self, split: str) -> str:
+        return os.path.join(self.uri, f"Split-{split}", "data")
+
+    def file_pattern(self, split: str, suffix: str = TFRECORD_SUFFIX) -> str:
+        """Glob of a split's TFRecord (or, with `PARQUET_SUFFIX`, Parquet)."""
+        return f"{self.file_prefix(split)}-*{suffix}"
+
+    def read_split(self, split: str) -> dict[str, Any]:
+        """A split's Parquet shards as NumPy arrays, for retrieval.
+
+        Returns:
+            {"key": bytes array, "embedding": float32 (n, dim), "label":
+            int64 (n,), "path": bytes array}, in shard order.
+        """
+        # Imported here: only readers of embeddings need pyarrow.
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        import tensorflow as tf
+
+        pattern = self.file_pattern(split, self.PARQUET_SUFFIX)
+        files = sorted(tf.io.gfile.glob(pattern))
+        if not files:
+            raise ValueError(f"No embeddings match {pattern!r}.")
+        tables = []
+        for name in files:
+            # Whole shards through gfile, so `gs://` works like a local path.
+            with tf.io.gfile.GFile(name, "rb") as handle:
+                tables.append(pq.read_table(pa.BufferReader(handle.read())))
+        table = pa.concat_tables(tables)
+        embeddings = table["embedding"].combine_chunks().flatten()
+        return {
+            "key": np.array(table["key"].to_pylist(), dtype=object),
+            "embedding": embeddings.to_numpy().reshape(table.num_rows, -1),
+            "label": table["label"].to_numpy(),
+            "path": np.array(table["path"].to_pylist(), dtype=object),
+        }
 
 
 class ModelBlessing(Artifact):

@@ -15,7 +15,7 @@ class PipelineConfig:
             `Pretrain` parameter (its `data` source is replaced by the
             imported examples).
         evaluations: protocol name -> options, all run by one `Evaluator`.
-        embed_splits: splits to embed with `Embed`; empty adds no `Embed`.
+        embed_splits: splits to embed with `BulkEmbed`; empty adds none.
         num_shards: TFRecord shards per split; 0 lets the runner decide.
     """
 

@@ -1,7 +1,7 @@
 """`create_pipeline`: image folder -> examples -> pretrained encoder -> results.
 
 ImportExamples -> Pretrain -> Evaluator (every protocol, then a blessing)
-                           -> Embed (when `embed_splits` is set)
+                           -> BulkEmbed (when `embed_splits` is set)
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def _embedding(examples: Channel, model: Channel, splits):
     if not splits:
         return []
     return [
-        components.Embed(
+        components.BulkEmbed(
             examples=examples, model=model, splits=",".join(splits)
         )
     ]

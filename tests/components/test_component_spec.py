@@ -43,7 +43,7 @@ def test_project_components_specs():
     assert importer.inputs == {}
     assert importer.outputs == {"examples": Examples}
     assert importer.beam_parameter == "beam_pipeline"
-    assert components.Embed.SPEC.beam_parameter == "beam_pipeline"
+    assert components.BulkEmbed.SPEC.beam_parameter == "beam_pipeline"
     evaluator = components.Evaluator.SPEC
     assert set(evaluator.inputs) == {"examples", "model", "baseline"}
     assert evaluator.defaults["baseline"] is None  # optional input

@@ -121,7 +121,7 @@ def test_configs_build_pipelines(tmp_path):
                 "ImportExamples",
                 "Pretrain",
                 "Evaluator",
-                "Embed",
+                "BulkEmbed",
             ],
         ),
     ):
@@ -158,10 +158,10 @@ def test_pipeline_with_embed_on_two_beam_workers(tmp_path):
             "ImportExamples",
             "Pretrain",
             "Evaluator",
-            "Embed",
+            "BulkEmbed",
         ],
     )
-    assert outputs["Embed"]["embeddings"].properties["split_names"] == [
+    assert outputs["BulkEmbed"]["embeddings"].properties["split_names"] == [
         "train",
         "test",
     ]
