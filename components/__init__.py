@@ -17,7 +17,7 @@ from components.component import (
 )
 from components.embed import Embed
 from components.evaluate import Evaluate
-from components.import_examples import ImportExamples
+from components.example_gen import ImageExampleGen
 from components.pretrain import Pretrain
 from components.types import (
     Artifact,
@@ -38,7 +38,7 @@ __all__ = [
     "Embeddings",
     "Evaluate",
     "Examples",
-    "ImportExamples",
+    "ImageExampleGen",
     "InputArtifact",
     "Model",
     "ModelEvaluation",
