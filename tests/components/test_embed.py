@@ -9,7 +9,7 @@ import tensorflow as tf
 import ssl_tf
 from components import (
     Embed,
-    ImportExamples,
+    ImageExampleGen,
     OutputArtifact,
     component,
     testing,
@@ -57,7 +57,7 @@ def test_embeds_every_example_with_one_load(tmp_path, monkeypatch):
         return load_encoder(path, *args)
 
     monkeypatch.setattr(ssl_tf, "load_encoder", counting_load)
-    importer = ImportExamples(input_base=data)
+    importer = ImageExampleGen(input_base=data)
     encoder = TinyEncoder()
     embed = Embed(
         examples=importer.outputs["examples"],

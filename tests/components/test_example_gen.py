@@ -213,18 +213,31 @@ def test_content_partition_key(planted, tmp_path):
 def test_split_folders_are_kept_with_shared_labels(tmp_path):
     root = str(tmp_path / "images")
     pixels = np.zeros((4, 4, 3), np.uint8)
-    for rel in ("train/a/0.png", "train/b/0.png", "test/b/1.png", "test/x.png"):
+    # test lacks class a; a loose file beside classes is left out; val has
+    # no class folders (unlabeled); class b nests deeper, in upper case.
+    for rel in (
+        "train/a/0.png",
+        "train/b/deep/0.PNG",
+        "test/b/1.png",
+        "test/x.png",
+        "val/v.png",
+    ):
         _write(root, rel, _png(pixels))
     examples, report, _ = _run(tmp_path, "out", input_base=root)
-    assert sorted(examples.split_names) == ["test", "train"]
+    assert sorted(examples.split_names) == ["test", "train", "val"]
     labels = {
         s: sorted(r["label"] for r in _read_split(examples, s).values())
-        for s in ("train", "test")
+        for s in examples.split_names
     }
-    assert labels == {"train": [0, 1], "test": [1]}
-    # The library's listing agrees: a loose file beside classes is left out.
+    assert labels == {"train": [0, 1], "test": [1], "val": [-1]}
+    # The library's listing of the same folder agrees.
     listing = ssl_tf.data.list_image_folder(root)
-    assert listing.splits["test"].labels.tolist() == [1]
+    assert {
+        s: sorted(
+            [-1] * len(f.paths) if f.labels is None else f.labels.tolist()
+        )
+        for s, f in listing.splits.items()
+    } == labels
     assert report["splits"]["hash_buckets"] is None
 
 
