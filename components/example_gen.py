@@ -21,14 +21,19 @@ to the input's root or the sha256 of the content (`partition_key`).
 
 from __future__ import annotations
 
-import collections
 import json
 import os
 
 import apache_beam as beam
 import tensorflow as tf
 
-from components import example_inputs, example_records
+from components import (
+    example_inputs,
+    example_manifest,
+    example_records,
+    example_report,
+    example_tfds,
+)
 from components.component import (
     BeamComponentParameter,
     OutputArtifact,
@@ -37,9 +42,8 @@ from components.component import (
 )
 from components.types import Examples
 
-REPORT_FILE = "report.json"
-SKIPPED_FILE = "skipped.jsonl"
-_FACTS_FILE = "facts.jsonl"  # the job's small outputs, folded into the report
+REPORT_FILE = example_report.REPORT_FILE
+SKIPPED_FILE = example_report.SKIPPED_FILE
 DEFAULT_OUTPUT_CONFIG = {
     "split_config": {
         "splits": [
@@ -59,10 +63,10 @@ def plan_input(input_base, tfds_name, tfds_split, tfds_data_dir):
             f"input_base={input_base!r}, tfds_name={tfds_name!r}"
         )
     if tfds_name:
-        return example_inputs.plan_tfds(tfds_name, tfds_split, tfds_data_dir)
+        return example_tfds.plan_tfds(tfds_name, tfds_split, tfds_data_dir)
     if tf.io.gfile.isdir(input_base):
         return example_inputs.plan_folder(input_base)
-    return example_inputs.plan_manifest(input_base)
+    return example_manifest.plan_manifest(input_base)
 
 
 def plan_splits(plan, output_config: str, required_splits: str):
@@ -96,6 +100,16 @@ def plan_splits(plan, output_config: str, required_splits: str):
     return names, buckets
 
 
+def list_input(pipeline, plan):
+    """`(files, manifest listing or None)`: the input's `FileMetadata`
+    (what the fingerprint hashes) and, for a manifest, its rows."""
+    files = pipeline | "List" >> example_inputs.ListInput(plan)
+    if plan.kind != "manifest":
+        return files, None
+    listed = pipeline | "ListManifest" >> example_manifest.ListManifest(plan)
+    return (files, listed["files"]) | "Files" >> beam.Flatten(), listed
+
+
 def build(pipeline, plan, names, buckets, uri, options) -> None:
     """Adds the ExampleGen job to `pipeline`.
 
@@ -103,17 +117,17 @@ def build(pipeline, plan, names, buckets, uri, options) -> None:
         options: `num_shards`, `partition_key`, `tfds_parts`.
     """
     facts = []
-    listed = pipeline | "List" >> example_inputs.ListInput(plan)
-    files = listed["files"]
+    files, rows = list_input(pipeline, plan)
     if plan.kind == "folder":
         items = files | "ReadFolder" >> example_inputs.ReadFolder(plan)
     elif plan.kind == "manifest":
-        items, classes = listed | "ReadManifest" >> example_inputs.ReadManifest(
-            plan
+        items, classes = rows | example_manifest.ReadManifest(plan)
+        facts.append(
+            classes
+            | "ClassFact" >> beam.Map(example_report.fact, "class_names")
         )
-        facts.append(classes | "ClassFact" >> beam.Map(_fact, "class_names"))
     else:
-        items = pipeline | "ReadTfds" >> example_inputs.ReadTfds(
+        items = pipeline | "ReadTfds" >> example_tfds.ReadTfds(
             plan, options["tfds_parts"]
         )
     checked = items | "Check" >> beam.ParDo(
@@ -138,35 +152,20 @@ def build(pipeline, plan, names, buckets, uri, options) -> None:
             >> beam.Map(lambda i: (i["label"], i["height"], i["width"]))
             | f"Statistics[{name}]"
             >> beam.CombineGlobally(example_records.StatisticsFn())
-            | f"StatisticsFact[{name}]" >> beam.Map(_fact, "statistics", name)
+            | f"StatisticsFact[{name}]"
+            >> beam.Map(example_report.fact, "statistics", name)
         )
-    facts.append(files | "Fingerprint" >> _Fingerprint(plan))
-    _write_lines(
+    facts.append(files | "Fingerprint" >> example_report.Fingerprint(plan))
+    example_report.write_lines(
         checked.skipped | "SkippedJson" >> beam.Map(json.dumps),
-        os.path.join(uri, SKIPPED_FILE),
+        os.path.join(uri, example_report.SKIPPED_FILE),
         "Skipped",
     )
-    _write_lines(
+    example_report.write_lines(
         tuple(facts) | "Facts" >> beam.Flatten(),
-        os.path.join(uri, _FACTS_FILE),
+        os.path.join(uri, example_report.FACTS_FILE),
         "Facts",
     )
-
-
-class _Fingerprint(beam.PTransform):
-    def __init__(self, plan):
-        super().__init__()
-        self.plan = plan
-
-    def expand(self, files):
-        return (
-            files
-            | "Combine"
-            >> beam.CombineGlobally(
-                example_records.FingerprintFn(self.plan.root)
-            )
-            | "Fact" >> beam.Map(_fact, "fingerprint")
-        )
 
 
 def input_fingerprint(directory: str, beam_pipeline=None, **parameters):
@@ -185,10 +184,12 @@ def input_fingerprint(directory: str, beam_pipeline=None, **parameters):
     plan = plan_input(**_input_parameters(parameters))
     pipeline = beam_pipeline if beam_pipeline is not None else beam.Pipeline()
     path = os.path.join(directory, "fingerprint.jsonl")
-    listed = pipeline | "List" >> example_inputs.ListInput(plan)
-    _write_lines(listed["files"] | _Fingerprint(plan), path, "Fingerprint")
+    files, _ = list_input(pipeline, plan)
+    example_report.write_lines(
+        files | example_report.Fingerprint(plan), path, "Fingerprint"
+    )
     pipeline.run().wait_until_finish()
-    (fact,) = _read_lines(path)
+    (fact,) = example_report.read_lines(path)
     return fact["value"]
 
 
@@ -199,67 +200,6 @@ def _input_parameters(parameters: dict) -> dict:
         "tfds_split": parameters.get("tfds_split", "train"),
         "tfds_data_dir": parameters.get("tfds_data_dir", ""),
     }
-
-
-def _fact(value, kind, split=None) -> str:
-    return json.dumps({"kind": kind, "split": split, "value": value})
-
-
-def _write_lines(lines, path, label):
-    _ = lines | f"Write{label}" >> beam.io.WriteToText(
-        path, shard_name_template=""
-    )
-
-
-def _read_lines(path):
-    with tf.io.gfile.GFile(path) as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def write_report(uri, plan, names, buckets, partition) -> dict:
-    """Folds the job's facts and skipped files into `report.json`."""
-    facts = _read_lines(os.path.join(uri, _FACTS_FILE))
-    tf.io.gfile.remove(os.path.join(uri, _FACTS_FILE))
-    skipped = _read_lines(os.path.join(uri, SKIPPED_FILE))
-    by_kind = {(f["kind"], f["split"]): f["value"] for f in facts}
-    classes = plan.class_names
-    if classes is None:
-        classes = by_kind.get(("class_names", None)) or ()
-    statistics = {
-        name: _named_labels(
-            by_kind.get(("statistics", name), {"num_examples": 0}), classes
-        )
-        for name in names
-    }
-    reasons = collections.Counter(r["reason"].split(" (")[0] for r in skipped)
-    report = {
-        "num_examples": {n: s["num_examples"] for n, s in statistics.items()},
-        "class_names": list(classes),
-        "num_skipped": len(skipped),
-        "skip_counts": dict(reasons.most_common()),
-        "statistics": statistics,
-        "splits": {
-            "input": list(plan.splits),
-            "hash_buckets": dict(zip(names, buckets, strict=True))
-            if buckets
-            else None,
-            "partition_key": partition,
-        },
-        "fingerprint": by_kind[("fingerprint", None)],
-    }
-    with tf.io.gfile.GFile(os.path.join(uri, REPORT_FILE), "w") as handle:
-        json.dump(report, handle, indent=2)
-    return report
-
-
-def _named_labels(statistics: dict, classes) -> dict:
-    """Per-class counts keyed by class name when the classes are known."""
-    labels = statistics.get("labels", {})
-    named = {
-        (classes[int(k)] if 0 <= int(k) < len(classes) else k): n
-        for k, n in labels.items()
-    }
-    return {**statistics, "labels": named}
 
 
 @component
@@ -307,7 +247,7 @@ def ImageExampleGen(
     if empty:
         raise ValueError(
             f"No usable images in split(s) {empty}; see "
-            f"{os.path.join(examples.uri, REPORT_FILE)}."
+            f"{os.path.join(examples.uri, example_report.REPORT_FILE)}."
         )
 
 
@@ -338,7 +278,9 @@ def run(examples, beam_pipeline=None, **parameters) -> dict:
     build(pipeline, plan, names, buckets, examples.uri, options)
     result = pipeline.run()
     result.wait_until_finish()
-    report = write_report(examples.uri, plan, names, buckets, partition)
+    report = example_report.write_report(
+        examples.uri, plan, names, buckets, partition
+    )
     examples.properties.update(
         split_names=names,
         num_examples=report["num_examples"],
