@@ -66,6 +66,11 @@ def plan_input(input_base, tfds_name, tfds_split, tfds_data_dir):
         return example_tfds.plan_tfds(tfds_name, tfds_split, tfds_data_dir)
     if tf.io.gfile.isdir(input_base):
         return example_inputs.plan_folder(input_base)
+    if not tf.io.gfile.exists(input_base):
+        raise ValueError(
+            f"`input_base` {input_base!r} does not exist; give an image "
+            "folder or a .csv/.jsonl manifest."
+        )
     return example_manifest.plan_manifest(input_base)
 
 

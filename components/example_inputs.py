@@ -67,10 +67,16 @@ def absolute(path: str) -> str:
 
 
 def _subdirs(path: str) -> list[str]:
+    """Sub-folder names. Image names are not stat-ed: a flat folder of
+    millions of images (or a bucket, one request per stat) stays cheap."""
     return sorted(
         name.rstrip("/")
         for name in tf.io.gfile.listdir(path)
-        if tf.io.gfile.isdir(os.path.join(path, name))
+        if name.endswith("/")
+        or (
+            not name.lower().endswith(ssl_tf.data.IMAGE_EXTENSIONS)
+            and tf.io.gfile.isdir(os.path.join(path, name))
+        )
     )
 
 

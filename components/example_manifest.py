@@ -61,9 +61,13 @@ def _manifest_row(line: str, is_csv: bool) -> list[tuple[str, str]]:
     if is_csv:
         fields = [f.strip() for f in next(csv.reader([line]))]
         return [(fields[0], fields[1] if len(fields) > 1 else "")]
-    row = json.loads(line)
-    label = row.get("label")
-    return [(str(row["path"]), "" if label is None else str(label))]
+    try:
+        row = json.loads(line)
+        label = row.get("label")
+        return [(str(row["path"]), "" if label is None else str(label))]
+    except (ValueError, KeyError, AttributeError):
+        # Not a crash: the line itself is reported as a missing file.
+        return [(line.strip(), "")]
 
 
 def manifest_classes(raw_labels: list[str]) -> tuple[str, ...] | None:
@@ -79,6 +83,8 @@ def manifest_classes(raw_labels: list[str]) -> tuple[str, ...] | None:
 def _resolve(path: str, folder: str) -> str:
     if "://" in path or os.path.isabs(path):
         return path
+    if "://" in folder:  # normpath would fold `gs://` into `gs:/`
+        return f"{folder.rstrip('/')}/{path}"
     return os.path.normpath(os.path.join(folder, path))
 
 
