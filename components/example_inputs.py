@@ -147,12 +147,16 @@ def read_item(readable, path, rel, label, split) -> dict:
     }
 
 
-class ReadFolder(beam.PTransform):
-    """An image folder's matched files -> items, read by `ReadMatches`."""
+class PlanTransform(beam.PTransform):
+    """A transform configured by an `InputPlan` (`self.plan`)."""
 
     def __init__(self, plan: InputPlan):
         super().__init__()
         self.plan = plan
+
+
+class ReadFolder(PlanTransform):
+    """An image folder's matched files -> items, read by `ReadMatches`."""
 
     def expand(self, files):
         return (
@@ -164,12 +168,8 @@ class ReadFolder(beam.PTransform):
         )
 
 
-class ListInput(beam.PTransform):
+class ListInput(PlanTransform):
     """The input's `plan.patterns` -> `FileMetadata`, by `MatchAll`."""
-
-    def __init__(self, plan: InputPlan):
-        super().__init__()
-        self.plan = plan
 
     def expand(self, pipeline):
         return (

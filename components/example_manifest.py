@@ -107,13 +107,9 @@ def manifest_item(joined, folder: str, classes) -> list[dict]:
     return items
 
 
-class ListManifest(beam.PTransform):
+class ListManifest(example_inputs.PlanTransform):
     """A manifest -> `{"rows": (resolved path, (path, label)), "files":
     FileMetadata of the files it names}`; a missing file is not matched."""
-
-    def __init__(self, plan):
-        super().__init__()
-        self.plan = plan
 
     def expand(self, pipeline):
         manifest = self.plan.root
@@ -135,16 +131,12 @@ class ListManifest(beam.PTransform):
         return {"rows": rows, "files": files}
 
 
-class ReadManifest(beam.PTransform):
+class ReadManifest(example_inputs.PlanTransform):
     """`ListManifest`'s rows and files -> `(items, class names)`.
 
     Rows are joined with the metadata of their files by path, so a
     missing file becomes a skipped item rather than an error.
     """
-
-    def __init__(self, plan):
-        super().__init__()
-        self.plan = plan
 
     def expand(self, listed):
         rows = listed["rows"]

@@ -14,19 +14,15 @@ import os
 import apache_beam as beam
 import tensorflow as tf
 
-from components import example_records
+from components import example_inputs, example_records
 
 REPORT_FILE = "report.json"
 SKIPPED_FILE = "skipped.jsonl"
 FACTS_FILE = "facts.jsonl"  # the job's small outputs, folded into the report
 
 
-class Fingerprint(beam.PTransform):
+class Fingerprint(example_inputs.PlanTransform):
     """File metadata -> one fingerprint fact (`FingerprintFn`)."""
-
-    def __init__(self, plan):
-        super().__init__()
-        self.plan = plan
 
     def expand(self, files):
         return (

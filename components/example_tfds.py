@@ -78,12 +78,11 @@ class TfdsReadFn(beam.DoFn):
             }
 
 
-class ReadTfds(beam.PTransform):
+class ReadTfds(example_inputs.PlanTransform):
     """TFDS splits -> items, each split read in `parts` parallel parts."""
 
     def __init__(self, plan: example_inputs.InputPlan, parts: int = 1):
-        super().__init__()
-        self.plan = plan
+        super().__init__(plan)
         self.parts = parts
 
     def expand(self, pipeline):
