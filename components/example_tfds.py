@@ -9,6 +9,8 @@ example's relative path is `<split>/<tfds id>`, and its path
 
 from __future__ import annotations
 
+import hashlib
+
 import apache_beam as beam
 import tensorflow as tf
 
@@ -66,8 +68,8 @@ class TfdsReadFn(beam.DoFn):
             decoders={"image": tfds.decode.SkipDecoding()},
             download=False,
         )
-        for index, example in enumerate(dataset.as_numpy_iterator()):
-            name = example["id"].decode() if "id" in example else str(index)
+        for example in dataset.as_numpy_iterator():
+            name = _example_id(example)
             rel = f"{split}/{name}"
             yield {
                 "path": f"tfds://{self.plan.name}/{rel}",
@@ -76,6 +78,14 @@ class TfdsReadFn(beam.DoFn):
                 "split": split,
                 "data": example["image"],
             }
+
+
+def _example_id(example: dict) -> str:
+    """TFDS's `id` feature; without one, the content's hash: an index
+    would depend on how the split was cut into parts."""
+    if "id" in example:
+        return example["id"].decode()
+    return "sha256-" + hashlib.sha256(example["image"]).hexdigest()
 
 
 class ReadTfds(example_inputs.PlanTransform):
