@@ -78,30 +78,50 @@ def plan_splits(plan, output_config: str, required_splits: str):
     """`(split names, hash buckets or None)`, refused if a split would be
     empty or a required split missing, before any file is read.
 
+    Args:
+        plan: the input's plan.
+        output_config: TFX `Output` JSON; used when the input has one split.
+        required_splits: comma-separated names; `test|eval` accepts either.
+
     Raises:
         ValueError: naming the split.
     """
     buckets = None
     names = list(plan.splits)
     if len(names) == 1:
-        config = json.loads(output_config) if output_config else None
-        splits = (config or DEFAULT_OUTPUT_CONFIG)["split_config"]["splits"]
-        names = [s["name"] for s in splits]
-        buckets = [int(s.get("hash_buckets", 0)) for s in splits]
-        for name, count in zip(names, buckets, strict=True):
-            if count <= 0:
-                raise ValueError(
-                    f"Split {name!r} has hash_buckets={count}: it would be "
-                    "empty. Give every split at least one bucket."
-                )
-        if len(set(names)) != len(names):
-            raise ValueError(f"Split names repeat: {names}")
-    missing = [s for s in required_splits.split(",") if s and s not in names]
+        names, buckets = _hash_splits(output_config)
+    missing = [
+        required
+        for required in required_splits.split(",")
+        if required and not set(required.split("|")) & set(names)
+    ]
     if missing:
         raise ValueError(
             f"Required split(s) {missing} would be empty: the input "
             f"{plan.root!r} gives the splits {names}."
         )
+    return names, buckets
+
+
+def _hash_splits(output_config: str):
+    try:
+        config = json.loads(output_config) if output_config else None
+        splits = (config or DEFAULT_OUTPUT_CONFIG)["split_config"]["splits"]
+        names = [str(s["name"]) for s in splits]
+        buckets = [int(s.get("hash_buckets", 0)) for s in splits]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            "`output_config` must be TFX Output JSON, e.g. "
+            f"{json.dumps(DEFAULT_OUTPUT_CONFIG)}. Received: {output_config!r}"
+        ) from error
+    for name, count in zip(names, buckets, strict=True):
+        if count <= 0:
+            raise ValueError(
+                f"Split {name!r} has hash_buckets={count}: it would be "
+                "empty. Give every split at least one bucket."
+            )
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"Split names must be unique. Received: {names}")
     return names, buckets
 
 
@@ -228,7 +248,8 @@ def ImageExampleGen(
         tfds_split: TFDS split(s), comma-separated, e.g. `train[:40]`.
         output_config: TFX `Output` JSON for a single-split input.
         partition_key: "path" (relative path) or "content" (its sha256).
-        required_splits: comma-separated splits later components read.
+        required_splits: comma-separated splits later components read
+            (`test|eval`: either); checked before any file is read.
         num_shards: shards per split; 0 lets the runner decide.
         beam_pipeline: None builds a DirectRunner pipeline.
 

@@ -16,7 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
 
 import ssl_tf
-from components import ImageExampleGen, example_gen
+from components import ImageExampleGen, example_gen, example_inputs
 from components.types import Examples
 
 TFDS_DIR = "/work/shared/tfds"
@@ -273,6 +273,28 @@ def test_a_split_that_would_be_empty_is_refused_before_work(tmp_path):
             examples, input_base=flat, output_config=json.dumps(zero)
         )
     assert not os.path.exists(examples.uri)
+
+
+def test_split_plans_are_checked_without_beam():
+    flat = example_inputs.InputPlan("folder", "/d", ("train",))
+    assert example_gen.plan_splits(flat, "", "train,test|eval") == (
+        ["train", "eval"],
+        [8, 2],
+    )
+    with pytest.raises(ValueError, match="must be TFX Output JSON"):
+        example_gen.plan_splits(flat, '{"splits": []}', "")
+    with pytest.raises(ValueError, match="must be unique"):
+        config = {
+            "split_config": {"splits": [{"name": "a", "hash_buckets": 1}] * 2}
+        }
+        example_gen.plan_splits(flat, json.dumps(config), "")
+    kept = example_inputs.InputPlan("folder", "/d", ("train", "val"))
+    assert example_gen.plan_splits(kept, "", "train") == (
+        ["train", "val"],
+        None,
+    )
+    with pytest.raises(ValueError, match=r"\['test\|eval'\] would be empty"):
+        example_gen.plan_splits(kept, "", "train,test|eval")
 
 
 @pytest.mark.parametrize("suffix", ["csv", "jsonl"])
