@@ -44,14 +44,6 @@ from components.types import Examples
 
 REPORT_FILE = example_report.REPORT_FILE
 SKIPPED_FILE = example_report.SKIPPED_FILE
-DEFAULT_OUTPUT_CONFIG = {
-    "split_config": {
-        "splits": [
-            {"name": "train", "hash_buckets": 8},
-            {"name": "eval", "hash_buckets": 2},
-        ]
-    }
-}
 
 
 def plan_input(input_base, tfds_name, tfds_split, tfds_data_dir):
@@ -89,7 +81,7 @@ def plan_splits(plan, output_config: str, required_splits: str):
     buckets = None
     names = list(plan.splits)
     if len(names) == 1:
-        names, buckets = _hash_splits(output_config)
+        names, buckets = example_records.hash_splits(output_config)
     missing = [
         required
         for required in required_splits.split(",")
@@ -100,28 +92,6 @@ def plan_splits(plan, output_config: str, required_splits: str):
             f"Required split(s) {missing} would be empty: the input "
             f"{plan.root!r} gives the splits {names}."
         )
-    return names, buckets
-
-
-def _hash_splits(output_config: str):
-    try:
-        config = json.loads(output_config) if output_config else None
-        splits = (config or DEFAULT_OUTPUT_CONFIG)["split_config"]["splits"]
-        names = [str(s["name"]) for s in splits]
-        buckets = [int(s.get("hash_buckets", 0)) for s in splits]
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(
-            "`output_config` must be TFX Output JSON, e.g. "
-            f"{json.dumps(DEFAULT_OUTPUT_CONFIG)}. Received: {output_config!r}"
-        ) from error
-    for name, count in zip(names, buckets, strict=True):
-        if count <= 0:
-            raise ValueError(
-                f"Split {name!r} has hash_buckets={count}: it would be "
-                "empty. Give every split at least one bucket."
-            )
-    if not names or len(set(names)) != len(names):
-        raise ValueError(f"Split names must be unique. Received: {names}")
     return names, buckets
 
 

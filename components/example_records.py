@@ -22,6 +22,42 @@ COUNTER_NAMESPACE = "ImageExampleGen"
 BAD_FILES = "bad_files"
 EXAMPLES = "examples"
 PARTITION_KEYS = ("path", "content")
+DEFAULT_OUTPUT_CONFIG = {
+    "split_config": {
+        "splits": [
+            {"name": "train", "hash_buckets": 8},
+            {"name": "eval", "hash_buckets": 2},
+        ]
+    }
+}
+
+
+def hash_splits(output_config: str) -> tuple[list[str], list[int]]:
+    """Names and hash buckets of TFX `Output` JSON (default train 8 : eval 2).
+
+    Raises:
+        ValueError: on malformed JSON, a split without buckets, or a
+            repeated name.
+    """
+    try:
+        config = json.loads(output_config) if output_config else None
+        splits = (config or DEFAULT_OUTPUT_CONFIG)["split_config"]["splits"]
+        names = [str(s["name"]) for s in splits]
+        buckets = [int(s.get("hash_buckets", 0)) for s in splits]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            "`output_config` must be TFX Output JSON, e.g. "
+            f"{json.dumps(DEFAULT_OUTPUT_CONFIG)}. Received: {output_config!r}"
+        ) from error
+    for name, count in zip(names, buckets, strict=True):
+        if count <= 0:
+            raise ValueError(
+                f"Split {name!r} has hash_buckets={count}: it would be "
+                "empty. Give every split at least one bucket."
+            )
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"Split names must be unique. Received: {names}")
+    return names, buckets
 
 
 def hash_bucket(key: bytes, buckets: list[int]) -> int:
