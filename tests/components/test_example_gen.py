@@ -402,3 +402,9 @@ def test_component_runs_without_a_beam_pipeline(tmp_path):
     assert examples.properties["num_examples"] == {"train": 1, "test": 1}
     with open(os.path.join(examples.uri, example_gen.REPORT_FILE)) as handle:
         assert json.load(handle)["num_examples"] == {"train": 1, "test": 1}
+    # A runner can compute the recorded fingerprint before running.
+    scratch = str(tmp_path / "scratch")
+    assert (
+        example_gen.input_fingerprint(scratch, input_base=root)
+        == examples.properties["fingerprint"]
+    )
