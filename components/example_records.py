@@ -105,11 +105,8 @@ class CheckFn(beam.DoFn):
 
     def process(self, item):
         reason = item.get("reason")
-        size = None
         if reason is None:
             _, reason = ssl_tf.data.inspect_image_bytes(item["data"])
-        if reason is None:
-            size = _image_size(item["data"])
         if reason is not None:
             self.bad.inc()
             yield beam.pvalue.TaggedOutput(
@@ -122,7 +119,8 @@ class CheckFn(beam.DoFn):
             )
             return
         self.good.inc()
-        yield {**item, "height": size[0], "width": size[1]}
+        height, width = _image_size(item["data"])
+        yield {**item, "height": height, "width": width}
 
 
 def _image_size(data: bytes) -> tuple[int, int]:
