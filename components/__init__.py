@@ -17,7 +17,7 @@ from components.component import (
     component,
 )
 from components.evaluator import Evaluator
-from components.import_examples import ImportExamples
+from components.example_gen import ImageExampleGen
 from components.pretrain import Pretrain
 from components.pusher import Pusher
 from components.types import (
@@ -41,7 +41,7 @@ __all__ = [
     "Embeddings",
     "Evaluator",
     "Examples",
-    "ImportExamples",
+    "ImageExampleGen",
     "InputArtifact",
     "Model",
     "ModelBlessing",

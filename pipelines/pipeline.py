@@ -1,7 +1,7 @@
 """`create_pipeline`: image folder -> examples -> pretrained encoder -> results.
 
-ImportExamples -> Pretrain -> Evaluator (every protocol, then a blessing)
-                           -> BulkEmbed (when `embed_splits` is set)
+ImageExampleGen -> Pretrain -> Evaluator (every protocol, then a blessing)
+                            -> BulkEmbed (when `embed_splits` is set)
 """
 
 from __future__ import annotations
@@ -11,6 +11,17 @@ import json
 
 import components
 from components import BaseComponent, Channel
+
+# A folder without split folders is hash-split into the splits the Evaluator
+# reads; one with split folders keeps its own (and must have these two).
+TRAIN_TEST_SPLIT = {
+    "split_config": {
+        "splits": [
+            {"name": "train", "hash_buckets": 8},
+            {"name": "test", "hash_buckets": 2},
+        ]
+    }
+}
 
 
 @dataclasses.dataclass
@@ -86,10 +97,13 @@ def create_pipeline(
         beam_pipeline_args: e.g. `["--runner=DirectRunner",
             "--direct_num_workers=2"]`, or Dataflow/Flink/Spark options.
     """
-    import_examples = components.ImportExamples(
-        input_base=data_root, num_shards=config.num_shards
+    example_gen = components.ImageExampleGen(
+        input_base=data_root,
+        output_config=json.dumps(TRAIN_TEST_SPLIT),
+        required_splits="train,test",
+        num_shards=config.num_shards,
     )
-    examples = import_examples.outputs["examples"]
+    examples = example_gen.outputs["examples"]
     pretrain = components.Pretrain(
         examples=examples, config_json=config.experiment.to_json()
     )
@@ -98,7 +112,7 @@ def create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[
-            import_examples,
+            example_gen,
             pretrain,
             *_evaluator(examples, model, config.evaluations),
             *_embedding(examples, model, config.embed_splits),

@@ -7,7 +7,7 @@ r"""Runs an experiment's pipeline locally.
 
 `--beam_pipeline_args` takes standard Beam `PipelineOptions` flags (e.g.
 `--runner=DataflowRunner --project=... --region=...`); they reach every
-Beam component (ImportExamples, Embed).
+Beam component (ImageExampleGen, BulkEmbed).
 """
 
 from __future__ import annotations

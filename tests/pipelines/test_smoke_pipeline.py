@@ -74,7 +74,7 @@ def _check_pipeline_outputs(root, expected_components):
         result = json.load(handle)["results"]["knn"]
     assert result["protocol"] == "knn"
     assert result["split_sizes"] == {"train": 16, "test": 4}
-    examples_uri = executions["ImportExamples"]["outputs"]["examples"]["uri"]
+    examples_uri = executions["ImageExampleGen"]["outputs"]["examples"]["uri"]
     assert result["metrics"]["top1"] == pytest.approx(
         _reference_knn_top1(
             examples_uri,
@@ -104,9 +104,11 @@ def test_smoke_pipeline_via_cli(tmp_path):
         == 0
     )
     executions = _check_pipeline_outputs(
-        root, ["ImportExamples", "Pretrain", "Evaluator"]
+        root, ["ImageExampleGen", "Pretrain", "Evaluator"]
     )
-    examples = executions["ImportExamples"]["outputs"]["examples"]["properties"]
+    examples = executions["ImageExampleGen"]["outputs"]["examples"][
+        "properties"
+    ]
     assert examples["num_examples"] == {"train": 16, "test": 4}
     assert examples["num_skipped"] == 2
 
@@ -114,11 +116,11 @@ def test_smoke_pipeline_via_cli(tmp_path):
 def test_configs_build_pipelines(tmp_path):
     module = run.load_config_module(CONFIG)
     for smoke, ids in (
-        (True, ["ImportExamples", "Pretrain", "Evaluator"]),
+        (True, ["ImageExampleGen", "Pretrain", "Evaluator"]),
         (
             False,
             [
-                "ImportExamples",
+                "ImageExampleGen",
                 "Pretrain",
                 "Evaluator",
                 "BulkEmbed",
@@ -155,7 +157,7 @@ def test_pipeline_with_embed_on_two_beam_workers(tmp_path):
     _check_pipeline_outputs(
         root,
         [
-            "ImportExamples",
+            "ImageExampleGen",
             "Pretrain",
             "Evaluator",
             "BulkEmbed",
