@@ -1,0 +1,351 @@
+"""`MetadataStore`: pipeline runs, executions and artifacts in SQLite.
+
+A small stand-in for ML Metadata. The file is `<pipeline_root>/metadata.
+sqlite`; SQLite needs a local file system, so for a remote root (`gs://...`)
+it lives in `~/.cache/ssl_tf/metadata/<hash of the root>/` instead, and every
+runner of that root on this machine shares it.
+
+Several runners may share one store: the database is in WAL mode, every
+write is one `BEGIN IMMEDIATE` transaction (one writer at a time, others
+wait up to `timeout` seconds), and ids come from `AUTOINCREMENT`, so two
+runners never get the same id.
+
+Reference:
+ - [ML Metadata](https://www.tensorflow.org/tfx/guide/mlmd)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+import time
+from typing import Any
+
+from components import types
+
+METADATA_FILE = "metadata.sqlite"
+EXECUTION_STATES = ("pending", "running", "complete", "failed", "cached")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pipeline_name TEXT NOT NULL, state TEXT NOT NULL,
+    started REAL NOT NULL, ended REAL, host TEXT, pid INTEGER);
+CREATE TABLE IF NOT EXISTS executions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    component_id TEXT NOT NULL, type TEXT NOT NULL, state TEXT NOT NULL,
+    cache_key TEXT, parameters TEXT, inputs TEXT, outputs TEXT,
+    code_version TEXT, started REAL, ended REAL, error TEXT);
+CREATE INDEX IF NOT EXISTS executions_cache ON executions(cache_key, state);
+CREATE TABLE IF NOT EXISTS artifacts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL, uri TEXT NOT NULL, properties TEXT,
+    state TEXT NOT NULL, producer INTEGER REFERENCES executions(id));
+"""
+
+
+def store_path(pipeline_root: str) -> str:
+    """Where the SQLite file of `pipeline_root` lives (see module doc)."""
+    if "://" not in pipeline_root:
+        return os.path.join(pipeline_root, METADATA_FILE)
+    digest = hashlib.sha256(pipeline_root.encode()).hexdigest()[:16]
+    cache = os.path.join(os.path.expanduser("~"), ".cache", "ssl_tf")
+    return os.path.join(cache, "metadata", digest, METADATA_FILE)
+
+
+def _process_alive(host: str, pid: int) -> bool:
+    """False only when `pid` on this host is certainly gone."""
+    if host != socket.gethostname():
+        return True  # Another machine's runner: cannot tell, keep it.
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class MetadataStore:
+    """Runs, executions and artifacts of one pipeline root.
+
+    Args:
+        pipeline_root: the root the pipeline writes under.
+        timeout: seconds to wait for another runner's transaction.
+    """
+
+    def __init__(self, pipeline_root: str, timeout: float = 60.0):
+        self.path = store_path(pipeline_root)
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        # isolation_level=None: transactions are opened explicitly below.
+        self._db = sqlite3.connect(
+            self.path, timeout=timeout, isolation_level=None
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        with self.transaction() as db:
+            # One statement at a time: `executescript` would commit first.
+            for statement in _SCHEMA.split(";")[:-1]:
+                db.execute(statement)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """One write transaction: `BEGIN IMMEDIATE` takes the write lock."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _query(self, sql: str, *args) -> list[sqlite3.Row]:
+        return self._db.execute(sql, args).fetchall()
+
+    # Runs.
+
+    def start_run(self, pipeline_name: str) -> int:
+        """Records a running pipeline run of this process; returns its id."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (pipeline_name, state, started, host, pid) "
+                "VALUES (?, 'running', ?, ?, ?)",
+                (pipeline_name, time.time(), socket.gethostname(), os.getpid()),
+            )
+            return cursor.lastrowid
+
+    def end_run(self, run_id: int, state: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET state = ?, ended = ? WHERE id = ?",
+                (state, time.time(), run_id),
+            )
+
+    def fail_stale_runs(self) -> list[int]:
+        """Marks runs whose process died (killed, crashed) failed.
+
+        Their `running` executions become `failed` and their pending
+        artifacts `failed`, so the next run executes those nodes again.
+        Returns the ids of the executions marked failed.
+        """
+        failed = []
+        with self.transaction() as db:
+            runs = db.execute(
+                "SELECT id, host, pid FROM runs WHERE state = 'running'"
+            ).fetchall()
+            for run in runs:
+                if _process_alive(run["host"], run["pid"]):
+                    continue
+                error = f"runner {run['host']}:{run['pid']} is gone"
+                rows = db.execute(
+                    "SELECT id FROM executions WHERE run_id = ? AND state "
+                    "IN ('pending', 'running')",
+                    (run["id"],),
+                ).fetchall()
+                for row in rows:
+                    failed.append(row["id"])
+                    db.execute(
+                        "UPDATE executions SET state = 'failed', error = ?, "
+                        "ended = ? WHERE id = ?",
+                        (error, time.time(), row["id"]),
+                    )
+                    db.execute(
+                        "UPDATE artifacts SET state = 'failed' WHERE "
+                        "producer = ? AND state = 'pending'",
+                        (row["id"],),
+                    )
+                db.execute(
+                    "UPDATE runs SET state = 'failed', ended = ? WHERE id = ?",
+                    (time.time(), run["id"]),
+                )
+        return failed
+
+    def runs(self) -> list[dict[str, Any]]:
+        return [dict(row) for row in self._query("SELECT * FROM runs")]
+
+    # Executions.
+
+    def start_execution(
+        self,
+        run_id: int,
+        node,
+        cache_key: str | None,
+        code_version: str,
+        inputs: dict,
+        outputs: dict,
+        state: str = "running",
+    ) -> int:
+        """Records an execution of `node`; returns its id.
+
+        Outputs without an id are new: they are recorded, pending, with
+        this execution as producer, in the same transaction.
+        """
+        with self.transaction() as db:
+            execution_id = db.execute(
+                "INSERT INTO executions (run_id, component_id, type, state, "
+                "cache_key, parameters, inputs, code_version, started) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    node.id,
+                    type(node).__name__,
+                    state,
+                    cache_key,
+                    _json(node.exec_properties),
+                    _json(_ids(inputs)),
+                    code_version,
+                    time.time(),
+                ),
+            ).lastrowid
+            for artifact in outputs.values():
+                if artifact is not None and artifact.id is None:
+                    artifact.producer = execution_id
+                    _insert_artifact(db, artifact)
+            db.execute(
+                "UPDATE executions SET outputs = ? WHERE id = ?",
+                (_json(_ids(outputs)), execution_id),
+            )
+        return execution_id
+
+    def finish_execution(
+        self, execution_id: int, state: str, outputs=None, error=None
+    ) -> None:
+        """Ends an execution and the outputs it produced.
+
+        Its own outputs (`producer` is this execution) become live when it
+        is complete and failed otherwise; reused ones (a cached execution's,
+        a resolver's) are only referenced.
+        """
+        if state not in EXECUTION_STATES:
+            raise ValueError(f"Unknown execution state {state!r}.")
+        outputs = outputs or {}
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE executions SET state = ?, error = ?, ended = ? "
+                "WHERE id = ?",
+                (state, error, time.time(), execution_id),
+            )
+            for artifact in outputs.values():
+                if artifact is not None and artifact.producer == execution_id:
+                    artifact.state = "live" if state == "complete" else "failed"
+                    _update_artifact(db, artifact)
+
+    def execution(self, execution_id: int) -> dict[str, Any]:
+        (row,) = self._query(
+            "SELECT * FROM executions WHERE id = ?", execution_id
+        )
+        return _decode_execution(row)
+
+    def executions(self, run_id: int | None = None) -> list[dict[str, Any]]:
+        """Executions of one run (or all), oldest first."""
+        if run_id is None:
+            rows = self._query("SELECT * FROM executions ORDER BY id")
+        else:
+            rows = self._query(
+                "SELECT * FROM executions WHERE run_id = ? ORDER BY id", run_id
+            )
+        return [_decode_execution(row) for row in rows]
+
+    def cached_outputs(self, cache_key: str) -> dict | None:
+        """Outputs of the newest complete execution with `cache_key`.
+
+        None unless every output is live and its uri still exists.
+        """
+        import tensorflow as tf  # Only for gfile: roots may be gs://.
+
+        rows = self._query(
+            "SELECT id FROM executions WHERE cache_key = ? AND state = "
+            "'complete' ORDER BY id DESC LIMIT 1",
+            cache_key,
+        )
+        if not rows:
+            return None
+        outputs = {
+            key: self.artifact(artifact_id)
+            for key, artifact_id in self.execution(rows[0]["id"])[
+                "outputs"
+            ].items()
+        }
+        for artifact in outputs.values():
+            if artifact.state != "live" or not tf.io.gfile.exists(artifact.uri):
+                return None
+        return outputs
+
+    # Artifacts.
+
+    def artifact(self, artifact_id: int) -> types.Artifact:
+        (row,) = self._query(
+            "SELECT * FROM artifacts WHERE id = ?", artifact_id
+        )
+        return _decode_artifact(row)
+
+    def artifacts(
+        self, type_name: str, state: str = "live", pipeline_name=None
+    ) -> list[types.Artifact]:
+        """Artifacts of one type and state, newest first, optionally only
+        those a run of `pipeline_name` produced."""
+        sql = (
+            "SELECT a.* FROM artifacts a JOIN executions e ON a.producer = "
+            "e.id JOIN runs r ON e.run_id = r.id WHERE a.type = ? AND "
+            "a.state = ? AND (? IS NULL OR r.pipeline_name = ?) "
+            "ORDER BY a.id DESC"
+        )
+        rows = self._query(sql, type_name, state, pipeline_name, pipeline_name)
+        return [_decode_artifact(row) for row in rows]
+
+
+def _json(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _ids(artifacts) -> dict[str, int]:
+    return {key: a.id for key, a in artifacts.items() if a is not None}
+
+
+def _insert_artifact(db, artifact) -> None:
+    artifact.id = db.execute(
+        "INSERT INTO artifacts (type, uri, properties, state, producer) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (
+            artifact.TYPE_NAME,
+            artifact.uri,
+            _json(artifact.properties),
+            artifact.state,
+            artifact.producer,
+        ),
+    ).lastrowid
+
+
+def _update_artifact(db, artifact) -> None:
+    db.execute(
+        "UPDATE artifacts SET properties = ?, state = ?, producer = ? "
+        "WHERE id = ?",
+        (
+            _json(artifact.properties),
+            artifact.state,
+            artifact.producer,
+            artifact.id,
+        ),
+    )
+
+
+def _decode_artifact(row) -> types.Artifact:
+    record = dict(row)
+    record["properties"] = json.loads(record["properties"] or "{}")
+    return types.from_dict(record)
+
+
+def _decode_execution(row) -> dict[str, Any]:
+    record = dict(row)
+    for key in ("parameters", "inputs", "outputs"):
+        record[key] = json.loads(record[key] or "{}")
+    return record
