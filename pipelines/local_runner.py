@@ -88,7 +88,7 @@ class LocalDagRunner:
     def _execute(self, node, inputs, pipeline, store, run_id) -> Outputs:
         started = time.perf_counter()
         key = cache.cache_key(node, inputs, cache.code_version())
-        reused = store.cached_outputs(key)
+        reused = _reusable_outputs(store, key)
         if reused is not None:
             self._record(store, run_id, node, key, inputs, reused)
             self._report(node, "complete", started, "cached", reused)
@@ -134,6 +134,22 @@ class LocalDagRunner:
         self.progress(
             f"{node.id:<22} {state:<8} {seconds:7.1f}s  {how:<8} {uris}"
         )
+
+
+def _reusable_outputs(store: MetadataStore, key: str) -> Outputs | None:
+    """Outputs of the last complete execution with `key`, if every one is
+    live and still exists (an output deleted by hand is made again)."""
+    execution = store.last_complete(key)
+    if execution is None:
+        return None
+    outputs = {
+        name: store.artifact(artifact_id)
+        for name, artifact_id in execution["outputs"].items()
+    }
+    for artifact in outputs.values():
+        if artifact.state != "live" or not tf.io.gfile.exists(artifact.uri):
+            return None
+    return outputs
 
 
 def _new_outputs(node: BaseComponent, key: str, root: str) -> Outputs:

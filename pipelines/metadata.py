@@ -59,15 +59,16 @@ def store_path(pipeline_root: str) -> str:
 
 
 def _process_alive(host: str, pid: int) -> bool:
-    """False only when `pid` on this host is certainly gone."""
+    """False only when `pid` on this host is certainly gone (another
+    machine's runner cannot be checked, so it counts as alive)."""
     if host != socket.gethostname():
-        return True  # Another machine's runner: cannot tell, keep it.
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # Alive, someone else's.
     return True
 
 
@@ -133,41 +134,38 @@ class MetadataStore:
     def fail_stale_runs(self) -> list[int]:
         """Marks runs whose process died (killed, crashed) failed.
 
-        Their `running` executions become `failed` and their pending
-        artifacts `failed`, so the next run executes those nodes again.
-        Returns the ids of the executions marked failed.
+        Their unfinished executions and pending artifacts become `failed`,
+        so the next run executes those nodes again. Returns the run ids.
         """
-        failed = []
+        unfinished = "run_id = ? AND state IN ('pending', 'running')"
+        stale = []
         with self.transaction() as db:
-            runs = db.execute(
+            for run in db.execute(
                 "SELECT id, host, pid FROM runs WHERE state = 'running'"
-            ).fetchall()
-            for run in runs:
+            ).fetchall():
                 if _process_alive(run["host"], run["pid"]):
                     continue
-                error = f"runner {run['host']}:{run['pid']} is gone"
-                rows = db.execute(
-                    "SELECT id FROM executions WHERE run_id = ? AND state "
-                    "IN ('pending', 'running')",
+                stale.append(run["id"])
+                db.execute(
+                    "UPDATE artifacts SET state = 'failed' WHERE state = "
+                    "'pending' AND producer IN (SELECT id FROM executions "
+                    f"WHERE {unfinished})",
                     (run["id"],),
-                ).fetchall()
-                for row in rows:
-                    failed.append(row["id"])
-                    db.execute(
-                        "UPDATE executions SET state = 'failed', error = ?, "
-                        "ended = ? WHERE id = ?",
-                        (error, time.time(), row["id"]),
-                    )
-                    db.execute(
-                        "UPDATE artifacts SET state = 'failed' WHERE "
-                        "producer = ? AND state = 'pending'",
-                        (row["id"],),
-                    )
+                )
+                db.execute(
+                    "UPDATE executions SET state = 'failed', error = ?, "
+                    f"ended = ? WHERE {unfinished}",
+                    (
+                        f"runner {run['host']}:{run['pid']} is gone",
+                        time.time(),
+                        run["id"],
+                    ),
+                )
                 db.execute(
                     "UPDATE runs SET state = 'failed', ended = ? WHERE id = ?",
                     (time.time(), run["id"]),
                 )
-        return failed
+        return stale
 
     def runs(self) -> list[dict[str, Any]]:
         return [dict(row) for row in self._query("SELECT * FROM runs")]
@@ -247,38 +245,22 @@ class MetadataStore:
 
     def executions(self, run_id: int | None = None) -> list[dict[str, Any]]:
         """Executions of one run (or all), oldest first."""
-        if run_id is None:
-            rows = self._query("SELECT * FROM executions ORDER BY id")
-        else:
-            rows = self._query(
-                "SELECT * FROM executions WHERE run_id = ? ORDER BY id", run_id
-            )
+        rows = self._query(
+            "SELECT * FROM executions WHERE ? IS NULL OR run_id = ? "
+            "ORDER BY id",
+            run_id,
+            run_id,
+        )
         return [_decode_execution(row) for row in rows]
 
-    def cached_outputs(self, cache_key: str) -> dict | None:
-        """Outputs of the newest complete execution with `cache_key`.
-
-        None unless every output is live and its uri still exists.
-        """
-        import tensorflow as tf  # Only for gfile: roots may be gs://.
-
+    def last_complete(self, cache_key: str) -> dict[str, Any] | None:
+        """The newest complete execution with `cache_key`, or None."""
         rows = self._query(
-            "SELECT id FROM executions WHERE cache_key = ? AND state = "
+            "SELECT * FROM executions WHERE cache_key = ? AND state = "
             "'complete' ORDER BY id DESC LIMIT 1",
             cache_key,
         )
-        if not rows:
-            return None
-        outputs = {
-            key: self.artifact(artifact_id)
-            for key, artifact_id in self.execution(rows[0]["id"])[
-                "outputs"
-            ].items()
-        }
-        for artifact in outputs.values():
-            if artifact.state != "live" or not tf.io.gfile.exists(artifact.uri):
-                return None
-        return outputs
+        return _decode_execution(rows[0]) if rows else None
 
     # Artifacts.
 
@@ -312,16 +294,11 @@ def _ids(artifacts) -> dict[str, int]:
 
 
 def _insert_artifact(db, artifact) -> None:
+    values = (artifact.TYPE_NAME, artifact.uri, _json(artifact.properties))
     artifact.id = db.execute(
         "INSERT INTO artifacts (type, uri, properties, state, producer) "
         "VALUES (?, ?, ?, ?, ?)",
-        (
-            artifact.TYPE_NAME,
-            artifact.uri,
-            _json(artifact.properties),
-            artifact.state,
-            artifact.producer,
-        ),
+        (*values, artifact.state, artifact.producer),
     ).lastrowid
 
 

@@ -135,3 +135,14 @@ def make_pipeline(
     return Pipeline(
         name, root, [push, *nodes, judge], list(beam_pipeline_args or [])
     )
+
+
+def run_many(root, input_file, name, runs):
+    """`runs` runs of one pipeline, one more Train step each (a process
+    target for the concurrency test)."""
+    from pipelines.local_runner import LocalDagRunner
+
+    for steps in range(1, runs + 1):
+        LocalDagRunner(progress=None).run(
+            make_pipeline(root, input_file, name=name, steps=steps)
+        )
