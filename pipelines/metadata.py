@@ -318,7 +318,13 @@ def _update_artifact(db, artifact) -> None:
 def _decode_artifact(row) -> types.Artifact:
     record = dict(row)
     record["properties"] = json.loads(record["properties"] or "{}")
-    return types.from_dict(record)
+    if record["type"] in types.ARTIFACT_TYPES:
+        return types.from_dict(record)
+    # A type this process has not imported (e.g. when `ssl-tf pipeline show`
+    # reads another pipeline's store): a plain Artifact keeping its name.
+    artifact = types.from_dict({**record, "type": "Artifact"})
+    artifact.TYPE_NAME = record["type"]
+    return artifact
 
 
 def _decode_execution(row) -> dict[str, Any]:
