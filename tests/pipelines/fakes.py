@@ -141,8 +141,14 @@ def run_many(root, input_file, name, runs):
     """`runs` runs of one pipeline, one more Train step each (a process
     target for the concurrency test)."""
     from pipelines.local_runner import LocalDagRunner
+    from pipelines.metadata import MetadataStore
 
     for steps in range(1, runs + 1):
         LocalDagRunner(progress=None).run(
             make_pipeline(root, input_file, name=name, steps=steps)
         )
+    # Then many small transactions, to collide with the other process's.
+    store = MetadataStore(root)
+    for _ in range(50):
+        store.end_run(store.start_run(f"{name}-burst"), "complete")
+    store.close()

@@ -78,7 +78,15 @@ def test_two_runners_on_one_root(tmp_path):
     assert [p.exitcode for p in processes] == [0, 0]
     store = MetadataStore(root)
     runs = store.runs()
-    assert sorted(r["pipeline_name"] for r in runs) == ["a"] * 3 + ["b"] * 3
+    names = [r["pipeline_name"] for r in runs]
+    assert sorted(set(names)) == ["a", "a-burst", "b", "b-burst"]
+    assert [names.count(n) for n in ("a", "b", "a-burst", "b-burst")] == [
+        3,
+        3,
+        50,
+        50,
+    ]
+    assert [r["id"] for r in runs] == list(range(1, 107))
     assert {r["state"] for r in runs} == {"complete"}
     executions = store.executions()
     # 4 nodes a run; the first run of each runs all, the next two re-run
