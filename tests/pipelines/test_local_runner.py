@@ -7,10 +7,11 @@ import sys
 
 import fakes
 import pytest
+import tensorflow as tf
 
 from components import InputArtifact, OutputArtifact, component
 from components.types import Examples, Model
-from pipelines import cache
+from pipelines import cache, metadata
 from pipelines.local_runner import LocalDagRunner
 from pipelines.metadata import MetadataStore
 from pipelines.pipeline import Pipeline
@@ -270,3 +271,26 @@ def test_progress_lines(setup):
     assert collections.Counter(f[3] for f in fields) == {"run": 4, "cached": 4}
     assert all(f[1] == "complete" and f[2].endswith("s") for f in fields)
     assert fields[1][4] == fields[5][4] and fields[1][4].startswith(root)
+
+
+@component
+def Remote(model: OutputArtifact[Model]):
+    """Writes through tf.io.gfile only, as components must for gs:// roots."""
+    with tf.io.gfile.GFile(model.uri + "/model.txt", "w") as handle:
+        handle.write("remote")
+
+
+def test_remote_root_through_gfile(tmp_path, monkeypatch):
+    """A `ram://` root stands in for gs://: outputs via gfile, the store in
+    the local cache named by the root's hash, the rerun cached."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    root = "ram://bucket/pipeline"
+    outputs, executions = _run(Pipeline("remote", root, [Remote()]))
+    uri = outputs["Remote"]["model"].uri
+    assert uri.startswith(root + "/Remote/model/")
+    assert tf.io.gfile.exists(uri + "/model.txt")
+    assert not os.path.exists(os.path.join(root, "metadata.sqlite"))
+    assert os.path.exists(metadata.store_path(root))
+    assert metadata.store_path(root).startswith(str(tmp_path))
+    _, executions = _run(Pipeline("remote", root, [Remote()]))
+    assert _states(executions) == {"Remote": "cached"}
