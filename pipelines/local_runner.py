@@ -9,7 +9,9 @@ For each node in topological order the runner:
    `cached` execution and reuses them;
 3. otherwise records a `running` execution and pending outputs under
    `<pipeline_root>/<component>/<output>/<short cache key>`, runs the
-   executor and marks them `complete`/live, or `failed` and raises.
+   executor and marks them `complete`/live, or `failed` and raises. While
+   another runner of the same root runs that key (same directories), it
+   waits for it instead.
 
 Output directories are stable per cache key: when a run is killed or fails,
 the next run (which first marks the dead run's executions failed) executes
@@ -45,10 +47,17 @@ class LocalDagRunner:
 
     Args:
         progress: called with one line per component; None is silent.
+        poll_seconds: how often to look again while another runner of the
+            same root executes a node with the same cache key.
     """
 
-    def __init__(self, progress: Callable[[str], None] | None = print):
+    def __init__(
+        self,
+        progress: Callable[[str], None] | None = print,
+        poll_seconds: float = 1.0,
+    ):
         self.progress = progress
+        self.poll_seconds = poll_seconds
         self.run_id: int | None = None  # Of the last `run`.
 
     def run(self, pipeline: Pipeline) -> dict[str, Outputs]:
@@ -88,15 +97,12 @@ class LocalDagRunner:
     def _execute(self, node, inputs, pipeline, store, run_id) -> Outputs:
         started = time.perf_counter()
         key = cache.cache_key(node, inputs, cache.code_version())
-        reused = _reusable_outputs(store, key)
-        if reused is not None:
-            self._record(store, run_id, node, key, inputs, reused)
-            self._report(node, "complete", started, "cached", reused)
-            return reused
-        outputs = _new_outputs(node, key, pipeline.pipeline_root)
-        execution_id = store.start_execution(
-            run_id, node, key, cache.code_version(), inputs, outputs
+        execution_id, outputs = self._claim(
+            node, inputs, key, pipeline, store, run_id
         )
+        if execution_id is None:
+            self._report(node, "complete", started, "cached", outputs)
+            return outputs
         try:
             node.execute(
                 {k: a for k, a in inputs.items() if a is not None},
@@ -116,6 +122,25 @@ class LocalDagRunner:
         store.finish_execution(execution_id, "complete", outputs)
         self._report(node, "complete", started, "run", outputs)
         return outputs
+
+    def _claim(self, node, inputs, key, pipeline, store, run_id):
+        """`(None, reused outputs)` from the cache, else `(execution id,
+        new outputs)` once no other runner is executing the same key."""
+        while True:
+            reused = _reusable_outputs(store, key)
+            if reused is not None:
+                self._record(store, run_id, node, key, inputs, reused)
+                return None, reused
+            outputs = _new_outputs(node, key, pipeline.pipeline_root)
+            execution_id = store.start_execution(
+                run_id, node, key, cache.code_version(), inputs, outputs
+            )
+            if execution_id is not None:
+                return execution_id, outputs
+            # Another runner writes these very directories: wait for it to
+            # finish (or die), then reuse its outputs or take over.
+            time.sleep(self.poll_seconds)
+            store.fail_stale_runs()
 
     @staticmethod
     def _record(store, run_id, node, key, inputs, outputs) -> None:

@@ -181,13 +181,24 @@ class MetadataStore:
         inputs: dict,
         outputs: dict,
         state: str = "running",
-    ) -> int:
+    ) -> int | None:
         """Records an execution of `node`; returns its id.
 
         Outputs without an id are new: they are recorded, pending, with
-        this execution as producer, in the same transaction.
+        this execution as producer, in the same transaction. A `running`
+        execution is not recorded (None is returned) while another run is
+        running one with the same cache key: it writes the same outputs.
         """
         with self.transaction() as db:
+            if (
+                state == "running"
+                and db.execute(
+                    "SELECT 1 FROM executions WHERE cache_key = ? AND state = "
+                    "'running' AND run_id != ?",
+                    (cache_key, run_id),
+                ).fetchall()
+            ):
+                return None
             execution_id = db.execute(
                 "INSERT INTO executions (run_id, component_id, type, state, "
                 "cache_key, parameters, inputs, code_version, started) "

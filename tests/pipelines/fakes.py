@@ -2,6 +2,7 @@
 
 Every executor call appends `<component id>` to the file named by the
 `FAKE_CALLS` environment variable, so a test counts what really ran.
+`FAKE_SLEEP` seconds slow every executor down.
 `FAKE_CRASH=raise` or `=kill` makes `Train` fail after its first step
 (a Python error, or SIGKILL of the whole process); the environment is not
 part of the cache key, so the next run executes the same node.
@@ -9,6 +10,7 @@ part of the cache key, so the next run executes the same node.
 
 import os
 import signal
+import time
 
 from components import (
     InputArtifact,
@@ -26,7 +28,11 @@ PushedModel = getattr(types, "PushedModel", None) or type(
 )
 
 
+ORDER = ["Source", "Train", "Judge", "Push"]
+
+
 def _called(name):
+    time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
     path = os.environ.get("FAKE_CALLS")
     if path:
         with open(path, "a") as handle:

@@ -18,7 +18,7 @@ from pipelines.pipeline import Pipeline
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-ORDER = ["Source", "Train", "Judge", "Push"]
+ORDER = fakes.ORDER
 
 
 @pytest.fixture

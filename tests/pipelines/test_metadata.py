@@ -107,3 +107,33 @@ def test_two_runners_on_one_root(tmp_path):
     # The file is one consistent SQLite database.
     with sqlite3.connect(os.path.join(root, "metadata.sqlite")) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_two_runners_of_one_pipeline_execute_each_node_once(
+    tmp_path, monkeypatch
+):
+    """The second runner waits for the first instead of writing the same
+    output directories at the same time, then reuses its outputs."""
+    root = str(tmp_path / "root")
+    input_file = tmp_path / "input.txt"
+    input_file.write_text("same")
+    calls = tmp_path / "calls.log"
+    monkeypatch.setenv("FAKE_CALLS", str(calls))
+    monkeypatch.setenv("FAKE_SLEEP", "1.5")
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(
+            target=fakes.run_many, args=(root, str(input_file), "same", 1)
+        )
+        for _ in range(2)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=300)
+    assert [p.exitcode for p in processes] == [0, 0]
+    assert sorted(calls.read_text().split()) == sorted(fakes.ORDER)
+    store = MetadataStore(root)
+    states = [e["state"] for e in store.executions()]
+    assert (states.count("complete"), states.count("cached")) == (4, 4)
+    store.close()
