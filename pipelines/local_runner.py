@@ -80,10 +80,7 @@ class LocalDagRunner:
     def _run_nodes(self, pipeline, store, run_id) -> dict[str, Outputs]:
         produced: dict[str, Outputs] = {}
         for node in pipeline.components:
-            inputs = {
-                key: produced[channel.producer.id][channel.key]
-                for key, channel in node.inputs.items()
-            }
+            inputs = _inputs(node, produced)
             started = time.perf_counter()
             if isinstance(node, Resolver):
                 outputs = node.resolve(store, pipeline.pipeline_name)
@@ -159,6 +156,22 @@ class LocalDagRunner:
         self.progress(
             f"{node.id:<22} {state:<8} {seconds:7.1f}s  {how:<8} {uris}"
         )
+
+
+def _inputs(node: BaseComponent, produced) -> Outputs:
+    """The node's input artifacts; a resolver may have found none, which
+    only an optional input (default None) accepts."""
+    inputs = {}
+    for key, channel in node.inputs.items():
+        artifact = produced[channel.producer.id][channel.key]
+        if artifact is None and key not in node.SPEC.defaults:
+            raise ValueError(
+                f"{node.id}.{key} is required, but {channel.producer.id} "
+                f"found no {channel.type.TYPE_NAME}. Give it a default of "
+                "None to make it optional."
+            )
+        inputs[key] = artifact
+    return inputs
 
 
 def _reusable_outputs(store: MetadataStore, key: str) -> Outputs | None:

@@ -117,12 +117,15 @@ class MetadataStore:
     def start_run(self, pipeline_name: str) -> int:
         """Records a running pipeline run of this process; returns its id."""
         with self.transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO runs (pipeline_name, state, started, host, pid) "
-                "VALUES (?, 'running', ?, ?, ?)",
-                (pipeline_name, time.time(), socket.gethostname(), os.getpid()),
+            return _insert(
+                db,
+                "runs",
+                pipeline_name=pipeline_name,
+                state="running",
+                started=time.time(),
+                host=socket.gethostname(),
+                pid=os.getpid(),
             )
-            return cursor.lastrowid
 
     def end_run(self, run_id: int, state: str) -> None:
         with self.transaction() as db:
@@ -199,22 +202,19 @@ class MetadataStore:
                 ).fetchall()
             ):
                 return None
-            execution_id = db.execute(
-                "INSERT INTO executions (run_id, component_id, type, state, "
-                "cache_key, parameters, inputs, code_version, started) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    node.id,
-                    type(node).__name__,
-                    state,
-                    cache_key,
-                    _json(node.exec_properties),
-                    _json(_ids(inputs)),
-                    code_version,
-                    time.time(),
-                ),
-            ).lastrowid
+            execution_id = _insert(
+                db,
+                "executions",
+                run_id=run_id,
+                component_id=node.id,
+                type=type(node).__name__,
+                state=state,
+                cache_key=cache_key,
+                parameters=_json(node.exec_properties),
+                inputs=_json(_ids(inputs)),
+                code_version=code_version,
+                started=time.time(),
+            )
             for artifact in outputs.values():
                 if artifact is not None and artifact.id is None:
                     artifact.producer = execution_id
@@ -304,13 +304,23 @@ def _ids(artifacts) -> dict[str, int]:
     return {key: a.id for key, a in artifacts.items() if a is not None}
 
 
+def _insert(db, table: str, **columns) -> int:
+    """INSERT of one row; table and column names come from this module."""
+    names, marks = ", ".join(columns), ", ".join("?" * len(columns))
+    sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
+    return db.execute(sql, tuple(columns.values())).lastrowid
+
+
 def _insert_artifact(db, artifact) -> None:
-    values = (artifact.TYPE_NAME, artifact.uri, _json(artifact.properties))
-    artifact.id = db.execute(
-        "INSERT INTO artifacts (type, uri, properties, state, producer) "
-        "VALUES (?, ?, ?, ?, ?)",
-        (*values, artifact.state, artifact.producer),
-    ).lastrowid
+    artifact.id = _insert(
+        db,
+        "artifacts",
+        type=artifact.TYPE_NAME,
+        uri=artifact.uri,
+        properties=_json(artifact.properties),
+        state=artifact.state,
+        producer=artifact.producer,
+    )
 
 
 def _update_artifact(db, artifact) -> None:

@@ -294,3 +294,24 @@ def test_remote_root_through_gfile(tmp_path, monkeypatch):
     assert metadata.store_path(root).startswith(str(tmp_path))
     _, executions = _run(Pipeline("remote", root, [Remote()]))
     assert _states(executions) == {"Remote": "cached"}
+
+
+@component
+def NeedsBlessing(
+    blessing: InputArtifact[fakes.ModelBlessing], model: OutputArtifact[Model]
+):
+    """Its blessing input is required."""
+
+
+def test_required_input_without_resolved_artifact_is_refused(setup):
+    root, _, calls = setup
+    latest = fakes.LatestBlessedModel()
+    needs = NeedsBlessing(blessing=latest.outputs["blessing"])
+    with pytest.raises(ValueError, match=r"NeedsBlessing.blessing is required"):
+        _run(Pipeline("toy", root, [needs, latest]))
+    store = MetadataStore(root)
+    assert [e["component_id"] for e in store.executions()] == [
+        "LatestBlessedModel"
+    ]
+    assert store.runs()[-1]["state"] == "failed"
+    store.close()
