@@ -18,35 +18,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import socket
 import sqlite3
 import time
 from typing import Any
 
-from components import types
+from components.types import Artifact
+from pipelines import records
 
 METADATA_FILE = "metadata.sqlite"
 EXECUTION_STATES = ("pending", "running", "complete", "failed", "cached")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    pipeline_name TEXT NOT NULL, state TEXT NOT NULL,
-    started REAL NOT NULL, ended REAL, host TEXT, pid INTEGER);
-CREATE TABLE IF NOT EXISTS executions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    component_id TEXT NOT NULL, type TEXT NOT NULL, state TEXT NOT NULL,
-    cache_key TEXT, parameters TEXT, inputs TEXT, outputs TEXT,
-    code_version TEXT, started REAL, ended REAL, error TEXT);
-CREATE INDEX IF NOT EXISTS executions_cache ON executions(cache_key, state);
-CREATE TABLE IF NOT EXISTS artifacts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    type TEXT NOT NULL, uri TEXT NOT NULL, properties TEXT,
-    state TEXT NOT NULL, producer INTEGER REFERENCES executions(id));
-"""
 
 
 def store_path(pipeline_root: str) -> str:
@@ -92,7 +74,7 @@ class MetadataStore:
         self._db.execute("PRAGMA journal_mode = WAL")
         with self.transaction() as db:
             # One statement at a time: `executescript` would commit first.
-            for statement in _SCHEMA.split(";")[:-1]:
+            for statement in records.SCHEMA.split(";")[:-1]:
                 db.execute(statement)
 
     def close(self) -> None:
@@ -117,7 +99,7 @@ class MetadataStore:
     def start_run(self, pipeline_name: str) -> int:
         """Records a running pipeline run of this process; returns its id."""
         with self.transaction() as db:
-            return _insert(
+            return records.insert(
                 db,
                 "runs",
                 pipeline_name=pipeline_name,
@@ -202,7 +184,7 @@ class MetadataStore:
                 ).fetchall()
             ):
                 return None
-            execution_id = _insert(
+            execution_id = records.insert(
                 db,
                 "executions",
                 run_id=run_id,
@@ -210,18 +192,18 @@ class MetadataStore:
                 type=type(node).__name__,
                 state=state,
                 cache_key=cache_key,
-                parameters=_json(node.exec_properties),
-                inputs=_json(_ids(inputs)),
+                parameters=records.to_json(node.exec_properties),
+                inputs=records.to_json(records.ids(inputs)),
                 code_version=code_version,
                 started=time.time(),
             )
             for artifact in outputs.values():
                 if artifact is not None and artifact.id is None:
                     artifact.producer = execution_id
-                    _insert_artifact(db, artifact)
+                    records.insert_artifact(db, artifact)
             db.execute(
                 "UPDATE executions SET outputs = ? WHERE id = ?",
-                (_json(_ids(outputs)), execution_id),
+                (records.to_json(records.ids(outputs)), execution_id),
             )
         return execution_id
 
@@ -246,13 +228,13 @@ class MetadataStore:
             for artifact in outputs.values():
                 if artifact is not None and artifact.producer == execution_id:
                     artifact.state = "live" if state == "complete" else "failed"
-                    _update_artifact(db, artifact)
+                    records.update_artifact(db, artifact)
 
     def execution(self, execution_id: int) -> dict[str, Any]:
         (row,) = self._query(
             "SELECT * FROM executions WHERE id = ?", execution_id
         )
-        return _decode_execution(row)
+        return records.decode_execution(row)
 
     def executions(self, run_id: int | None = None) -> list[dict[str, Any]]:
         """Executions of one run (or all), oldest first."""
@@ -262,7 +244,7 @@ class MetadataStore:
             run_id,
             run_id,
         )
-        return [_decode_execution(row) for row in rows]
+        return [records.decode_execution(row) for row in rows]
 
     def last_complete(self, cache_key: str) -> dict[str, Any] | None:
         """The newest complete execution with `cache_key`, or None."""
@@ -271,19 +253,19 @@ class MetadataStore:
             "'complete' ORDER BY id DESC LIMIT 1",
             cache_key,
         )
-        return _decode_execution(rows[0]) if rows else None
+        return records.decode_execution(rows[0]) if rows else None
 
     # Artifacts.
 
-    def artifact(self, artifact_id: int) -> types.Artifact:
+    def artifact(self, artifact_id: int) -> Artifact:
         (row,) = self._query(
             "SELECT * FROM artifacts WHERE id = ?", artifact_id
         )
-        return _decode_artifact(row)
+        return records.decode_artifact(row)
 
     def artifacts(
         self, type_name: str, state: str = "live", pipeline_name=None
-    ) -> list[types.Artifact]:
+    ) -> list[Artifact]:
         """Artifacts of one type and state, newest first, optionally only
         those a run of `pipeline_name` produced."""
         sql = (
@@ -293,63 +275,4 @@ class MetadataStore:
             "ORDER BY a.id DESC"
         )
         rows = self._query(sql, type_name, state, pipeline_name, pipeline_name)
-        return [_decode_artifact(row) for row in rows]
-
-
-def _json(value) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
-
-
-def _ids(artifacts) -> dict[str, int]:
-    return {key: a.id for key, a in artifacts.items() if a is not None}
-
-
-def _insert(db, table: str, **columns) -> int:
-    """INSERT of one row; table and column names come from this module."""
-    names, marks = ", ".join(columns), ", ".join("?" * len(columns))
-    sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
-    return db.execute(sql, tuple(columns.values())).lastrowid
-
-
-def _insert_artifact(db, artifact) -> None:
-    artifact.id = _insert(
-        db,
-        "artifacts",
-        type=artifact.TYPE_NAME,
-        uri=artifact.uri,
-        properties=_json(artifact.properties),
-        state=artifact.state,
-        producer=artifact.producer,
-    )
-
-
-def _update_artifact(db, artifact) -> None:
-    db.execute(
-        "UPDATE artifacts SET properties = ?, state = ?, producer = ? "
-        "WHERE id = ?",
-        (
-            _json(artifact.properties),
-            artifact.state,
-            artifact.producer,
-            artifact.id,
-        ),
-    )
-
-
-def _decode_artifact(row) -> types.Artifact:
-    record = dict(row)
-    record["properties"] = json.loads(record["properties"] or "{}")
-    if record["type"] in types.ARTIFACT_TYPES:
-        return types.from_dict(record)
-    # A type this process has not imported (e.g. when `ssl-tf pipeline show`
-    # reads another pipeline's store): a plain Artifact keeping its name.
-    artifact = types.from_dict({**record, "type": "Artifact"})
-    artifact.TYPE_NAME = record["type"]
-    return artifact
-
-
-def _decode_execution(row) -> dict[str, Any]:
-    record = dict(row)
-    for key in ("parameters", "inputs", "outputs"):
-        record[key] = json.loads(record[key] or "{}")
-    return record
+        return [records.decode_artifact(row) for row in rows]
