@@ -218,17 +218,36 @@ class BaseComponent:
         kwargs = {**inputs, **outputs, **self.exec_properties}
         name = self.SPEC.beam_parameter
         if name:
-            # Imported here: only Beam components need Beam at run time.
-            import apache_beam as beam
-            from apache_beam.options.pipeline_options import PipelineOptions
-
-            kwargs[name] = beam.Pipeline(
-                options=PipelineOptions(list(beam_pipeline_args or []))
-            )
+            kwargs[name] = beam_pipeline(beam_pipeline_args)
         type(self).EXECUTOR(**kwargs)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={self.id!r})"
+
+
+def beam_pipeline(beam_pipeline_args: list[str] | None = None):
+    """A `beam.Pipeline` with `PipelineOptions(beam_pipeline_args)`."""
+    # Imported here: only Beam components need Beam at run time.
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    return beam.Pipeline(
+        options=PipelineOptions(list(beam_pipeline_args or []))
+    )
+
+
+def _default_beam_pipeline(fn: Callable, name: str) -> Callable:
+    """`fn` that builds a default (DirectRunner) pipeline for `name` when
+    called on its own without one, instead of failing on None."""
+
+    @functools.wraps(fn)
+    def executor(*args, **kwargs):
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+        if bound.arguments.get(name) is None:
+            bound.arguments[name] = beam_pipeline()
+        return fn(*bound.args, **bound.kwargs)
+
+    return executor
 
 
 def component(
@@ -247,12 +266,15 @@ def component(
     if fn is None:
         return functools.partial(component, input_fingerprint=input_fingerprint)
     spec = ComponentSpec.from_function(fn)
+    executor = fn
+    if spec.beam_parameter:
+        executor = _default_beam_pipeline(fn, spec.beam_parameter)
     return type(
         fn.__name__,
         (BaseComponent,),
         {
             "SPEC": spec,
-            "EXECUTOR": staticmethod(fn),
+            "EXECUTOR": staticmethod(executor),
             "INPUT_FINGERPRINT": None
             if input_fingerprint is None
             else staticmethod(input_fingerprint),

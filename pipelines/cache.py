@@ -62,7 +62,8 @@ def module_source(node: BaseComponent) -> str:
         return inspect.getsource(module)
     except (OSError, TypeError):
         # No file (e.g. defined in a REPL): the executor's bytecode instead.
-        return type(node).EXECUTOR.__code__.co_code.hex()
+        executor = inspect.unwrap(type(node).EXECUTOR)
+        return executor.__code__.co_code.hex()
 
 
 def cache_key(
