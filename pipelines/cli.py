@@ -1,14 +1,16 @@
 """`ssl-tf pipeline`: run a pipeline file, list runs, show lineage.
 
     ssl-tf pipeline run pipelines/<name>.py [--pipeline-root R] [-v] \\
-        [--runner=DirectRunner --direct_num_workers=2 ...]
+        [name=value ...] [--runner=DirectRunner --direct_num_workers=2 ...]
     ssl-tf pipeline list [--pipeline-root R]
     ssl-tf pipeline show [RUN] [--pipeline-root R]
 
-The file of `run` defines `create_pipeline(...)`; `--pipeline-root` and the
-flags `ssl-tf` does not know (Beam `PipelineOptions` flags) are passed to it
-as `pipeline_root` and `beam_pipeline_args`. `list` and `show` read the
-metadata of `--pipeline-root` (default: $SSL_TF_PIPELINE_ROOT).
+The file of `run` defines `create_pipeline(...)`. It gets `--pipeline-root`
+as `pipeline_root`, the flags `ssl-tf` does not know (Beam `PipelineOptions`
+flags) as `beam_pipeline_args`, and `name=value` arguments as arguments of
+that name (converted to the type of their default), e.g. `data_root=/images`.
+`list` and `show` read the metadata of `--pipeline-root` (default:
+$SSL_TF_PIPELINE_ROOT).
 
 Quiet unless `-v`: one line per component, Beam and TensorFlow logs at
 WARNING.
@@ -55,33 +57,72 @@ def quiet_logs(verbose: bool) -> None:
         logging.getLogger(name).setLevel(level)
 
 
-def _pipeline_kwargs(create_pipeline, args, beam_args) -> dict:
-    accepted = inspect.signature(create_pipeline).parameters
-    kwargs = {}
-    for name, value, flag in (
-        ("pipeline_root", args.pipeline_root, "--pipeline-root"),
-        ("beam_pipeline_args", beam_args, "Beam flags"),
-    ):
-        if not value:
-            continue
-        if name not in accepted:
+def _argument(parameter, text: str):
+    """`text` as the type of the parameter's default (str without one)."""
+    default = parameter.default
+    if isinstance(default, bool):
+        if text.lower() not in ("true", "false", "1", "0"):
             raise SystemExit(
-                f"error: {args.file}'s create_pipeline takes no {name}, so "
-                f"{flag} cannot be used ({value})."
+                f"error: {parameter.name}={text} is not of type bool."
             )
-        kwargs[name] = value
+        return text.lower() in ("true", "1")
+    if isinstance(default, (int, float)):
+        try:
+            return type(default)(text)
+        except ValueError:
+            raise SystemExit(
+                f"error: {parameter.name}={text} is not of type "
+                f"{type(default).__name__}."
+            ) from None
+    return text
+
+
+def _pipeline_kwargs(file, create_pipeline, pipeline_root, extra) -> dict:
+    """create_pipeline's arguments: `pipeline_root`, the Beam flags (the
+    `--...` arguments) as `beam_pipeline_args`, and `name=value` ones."""
+    accepted = inspect.signature(create_pipeline).parameters
+    beam_args, given, bad = [], {}, []
+    for index, item in enumerate(extra):
+        previous = extra[index - 1] if index else ""
+        if item.startswith("-") or (
+            previous.startswith("-") and "=" not in previous + item
+        ):
+            beam_args.append(item)  # A flag, or the value of `--flag value`.
+        elif "=" in item:
+            name, text = item.split("=", 1)
+            given[name] = text
+        else:
+            bad.append(item)
+    if bad:
+        raise SystemExit(
+            f"error: unexpected arguments {bad}; give Beam flags as --flag "
+            "and create_pipeline arguments as name=value."
+        )
+    kwargs = {
+        name: _argument(accepted[name], text) if name in accepted else text
+        for name, text in given.items()
+    }
+    if pipeline_root:
+        kwargs["pipeline_root"] = pipeline_root
+    if beam_args:
+        kwargs["beam_pipeline_args"] = beam_args
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise SystemExit(
+            f"error: {file}'s create_pipeline takes no {unknown}. It takes: "
+            f"{sorted(accepted)}"
+        )
     return kwargs
 
 
-def cmd_run(args, beam_args) -> int:
+def cmd_run(args, extra) -> int:
     from pipelines.local_runner import LocalDagRunner
 
-    bad = [flag for flag in beam_args if not flag.startswith("-")]
-    if bad:
-        raise SystemExit(f"error: unexpected arguments {bad}.")
     module = load_module(args.file, "create_pipeline")
     pipeline = module.create_pipeline(
-        **_pipeline_kwargs(module.create_pipeline, args, beam_args)
+        **_pipeline_kwargs(
+            args.file, module.create_pipeline, args.pipeline_root, extra
+        )
     )
     started = time.perf_counter()
     runner = LocalDagRunner()

@@ -12,11 +12,12 @@ PIPELINE_FILE = """
 import json, os
 import fakes
 
-def create_pipeline(pipeline_root, beam_pipeline_args=None):
+def create_pipeline(pipeline_root, beam_pipeline_args=None, steps=3):
+    beam = beam_pipeline_args
     with open(os.path.join({tmp!r}, "beam.json"), "w") as handle:
-        json.dump(beam_pipeline_args, handle)
+        json.dump(beam, handle)
     return fakes.make_pipeline(
-        pipeline_root, {data!r}, "cli", beam_pipeline_args=beam_pipeline_args
+        pipeline_root, {data!r}, "cli", steps, beam_pipeline_args=beam
     )
 """
 
@@ -39,7 +40,7 @@ def _main(capsys, *argv):
 
 def test_run_twice_list_and_show(pipeline_file, capsys, tmp_path):
     path, root, data = pipeline_file
-    beam = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    beam = ["--direct_num_workers=2", "--direct_running_mode", "in_memory"]
     lines = _main(capsys, "run", path, "--pipeline-root", root, *beam)
     with open(tmp_path / "beam.json") as handle:
         assert json.load(handle) == beam
@@ -50,15 +51,18 @@ def test_run_twice_list_and_show(pipeline_file, capsys, tmp_path):
     lines = _main(capsys, "run", path, "--pipeline-root", root)
     assert [line.split()[3] for line in lines[:4]] == ["cached"] * 4
 
+    # A name=value argument of create_pipeline, typed by its default.
+    lines = _main(capsys, "run", path, "--pipeline-root", root, "steps=4")
+    assert [line.split()[3] for line in lines[:4]] == ["cached"] + ["run"] * 3
     listing = _main(capsys, "list", "--pipeline-root", root)
     assert [re.split(r"\s+", line.strip())[:3] for line in listing] == [
-        ["1", "cli", "complete"],
-        ["2", "cli", "complete"],
+        [str(run), "cli", "complete"] for run in (1, 2, 3)
     ]
     assert listing[0].endswith("4 run, 0 cached")
     assert listing[1].endswith("0 run, 4 cached")
+    assert listing[2].endswith("3 run, 1 cached")
 
-    show = "\n".join(_main(capsys, "show", "--pipeline-root", root))
+    show = "\n".join(_main(capsys, "show", "2", "--pipeline-root", root))
     assert show.startswith("Run 2 of cli: complete")
     assert "execution #8 Push (Push) cached" in show
     lineage = show[show.index("Lineage:") :]
@@ -88,5 +92,9 @@ def test_errors_name_the_problem(pipeline_file, tmp_path, capsys):
         cli.main(["pipeline", "run", str(empty)])
     with pytest.raises(SystemExit, match="unexpected arguments"):
         cli.main(["pipeline", "run", path, "extra"])
+    with pytest.raises(SystemExit, match=r"takes no \['epochs'\]"):
+        cli.main(["pipeline", "run", path, "epochs=3"])
+    with pytest.raises(SystemExit, match="steps=many is not of type int"):
+        cli.main(["pipeline", "run", path, "steps=many"])
     with pytest.raises(SystemExit):
         cli.main(["pipeline", "list", "--runner=X", "--pipeline-root", root])
