@@ -123,6 +123,7 @@ class LocalDagRunner:
     def _claim(self, node, inputs, key, pipeline, store, run_id):
         """`(None, reused outputs)` from the cache, else `(execution id,
         new outputs)` once no other runner is executing the same key."""
+        waited = False
         while True:
             reused = _reusable_outputs(store, key)
             if reused is not None:
@@ -136,6 +137,9 @@ class LocalDagRunner:
                 return execution_id, outputs
             # Another runner writes these very directories: wait for it to
             # finish (or die), then reuse its outputs or take over.
+            if self.progress is not None and not waited:
+                self.progress(f"{node.id:<22} waiting  another runner has it")
+            waited = True
             time.sleep(self.poll_seconds)
             store.fail_stale_runs()
 

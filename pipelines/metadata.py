@@ -43,6 +43,8 @@ def store_path(pipeline_root: str) -> str:
 def _process_alive(host: str, pid: int) -> bool:
     """False only when `pid` on this host is certainly gone (another
     machine's runner cannot be checked, so it counts as alive)."""
+    if pid is None or pid <= 0:
+        return False  # Not a process id (os.kill would signal a group).
     if host != socket.gethostname():
         return True
     try:

@@ -2,7 +2,10 @@
 
 import multiprocessing
 import os
+import socket
 import sqlite3
+import subprocess
+import sys
 
 import fakes
 import pytest
@@ -137,3 +140,15 @@ def test_two_runners_of_one_pipeline_execute_each_node_once(
     states = [e["state"] for e in store.executions()]
     assert (states.count("complete"), states.count("cached")) == (4, 4)
     store.close()
+
+
+def test_process_alive():
+    host = socket.gethostname()
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    assert metadata._process_alive(host, os.getpid())
+    assert not metadata._process_alive(host, finished.pid)
+    # -1 and 0 are process groups to os.kill, never a runner.
+    assert not metadata._process_alive(host, -1)
+    assert not metadata._process_alive(host, 0)
+    assert metadata._process_alive("another-host", finished.pid)
