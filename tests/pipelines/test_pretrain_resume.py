@@ -7,21 +7,13 @@ import subprocess
 import sys
 
 import pytest
+from test_smoke_pipeline import CONFIG
 
 from components import testing
 from pipelines import run
 from pipelines.local_runner import LocalDagRunner
 from pipelines.metadata import MetadataStore
 from pipelines.pipeline import create_pipeline
-
-CONFIG = os.path.join(
-    os.path.dirname(__file__),
-    "..",
-    "..",
-    "pipelines",
-    "configs",
-    "simclr_cifar10.py",
-)
 
 
 def _dead_pid() -> int:
