@@ -2,8 +2,9 @@
 
 An artifact is a `uri` (a directory the runner chooses) plus JSON-able
 `properties` (e.g. split names, metrics). This mirrors `tfx.types.standard_
-artifacts` without ML Metadata: the local runner records artifacts in a
-JSON file instead.
+artifacts` without ML Metadata: the local runner records artifacts, with
+their `id`, `state` and `producer` execution, in its SQLite store
+(`pipelines.metadata`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import json
 import os
 from typing import Any
 
+# Type name -> class, filled as each `Artifact` subclass is defined.
+ARTIFACT_TYPES: dict[str, type[Artifact]] = {}
+
 
 class Artifact:
     """A directory produced by one component and consumed by others.
@@ -19,23 +23,51 @@ class Artifact:
     Args:
         uri: the artifact's directory (or file pattern root).
         properties: JSON-able facts about the artifact.
+        id: the metadata store's id, None until the runner records it.
+        state: "pending" (being written), "live" (complete) or "failed".
+        producer: id of the execution that wrote it, or None.
     """
 
     TYPE_NAME = "Artifact"
+    STATES = ("pending", "live", "failed")
 
-    def __init__(self, uri: str = "", properties: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        uri: str = "",
+        properties: dict[str, Any] | None = None,
+        id: int | None = None,
+        state: str = "pending",
+        producer: int | None = None,
+    ):
+        if state not in self.STATES:
+            raise ValueError(
+                f"`state` must be one of {self.STATES}. Received: "
+                f"state={state!r}"
+            )
         self.uri = uri
         self.properties = dict(properties or {})
+        self.id = id
+        self.state = state
+        self.producer = producer
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Registered on definition, so a type defined in another module
+        # (or a test) still comes back from `from_dict` as itself.
+        ARTIFACT_TYPES.setdefault(cls.TYPE_NAME, cls)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "type": self.TYPE_NAME,
             "uri": self.uri,
             "properties": self.properties,
+            "id": self.id,
+            "state": self.state,
+            "producer": self.producer,
         }
 
     def __repr__(self) -> str:
-        return f"{self.TYPE_NAME}(uri={self.uri!r})"
+        return f"{self.TYPE_NAME}(id={self.id!r}, uri={self.uri!r})"
 
 
 class Examples(Artifact):
@@ -177,22 +209,20 @@ class PushedModel(Artifact):
     RECORD_FILE = "push.json"
 
 
-ARTIFACT_TYPES = {
-    cls.TYPE_NAME: cls
-    for cls in (
-        Artifact,
-        Examples,
-        Model,
-        ModelRun,
-        ModelEvaluation,
-        Embeddings,
-        ModelBlessing,
-        PushedModel,
-    )
-}
+ARTIFACT_TYPES["Artifact"] = Artifact
 
 
 def from_dict(record: dict[str, Any]) -> Artifact:
     """Inverse of `Artifact.to_dict`, e.g. to read the metadata file."""
-    cls = ARTIFACT_TYPES[record["type"]]
-    return cls(record["uri"], record.get("properties"))
+    name = record["type"]
+    if name not in ARTIFACT_TYPES:
+        raise ValueError(
+            f"Unknown artifact type {name!r}. Known: {sorted(ARTIFACT_TYPES)}"
+        )
+    return ARTIFACT_TYPES[name](
+        record["uri"],
+        record.get("properties"),
+        id=record.get("id"),
+        state=record.get("state", "pending"),
+        producer=record.get("producer"),
+    )

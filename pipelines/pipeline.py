@@ -26,13 +26,19 @@ TRAIN_TEST_SPLIT = {
 
 @dataclasses.dataclass
 class Pipeline:
-    """Components in execution order, wired by their artifacts.
+    """Components wired by their artifacts, run in topological order.
 
     Args:
-        pipeline_name: name recorded with every execution.
-        pipeline_root: outputs go to `<root>/<component>/<output>/<id>`.
-        components: the nodes; each input must come from an earlier node.
+        pipeline_name: name recorded with every run.
+        pipeline_root: outputs go to `<root>/<component>/<output>/<key>`.
+        components: the nodes, in any order: `__post_init__` sorts them
+            so that each runs after the nodes it reads (ties keep the
+            given order).
         beam_pipeline_args: `PipelineOptions` flags for Beam components.
+
+    Raises:
+        ValueError: for a duplicate id, an input whose producer is not in
+            the pipeline, or a cycle.
     """
 
     pipeline_name: str
@@ -41,20 +47,45 @@ class Pipeline:
     beam_pipeline_args: list[str] = dataclasses.field(default_factory=list)
 
     def __post_init__(self):
-        seen = set()
+        nodes = {}
         for node in self.components:
-            if node.id in seen:
+            if node.id in nodes:
                 raise ValueError(
                     f"Duplicate component id {node.id!r}; use `.with_id()`."
                 )
+            nodes[node.id] = node
+        for node in self.components:
             for key, channel in node.inputs.items():
-                if channel.producer.id not in seen:
+                if nodes.get(channel.producer.id) is not channel.producer:
                     raise ValueError(
                         f"{node.id}.{key} reads {channel.producer.id}."
-                        f"{channel.key}, which is not produced earlier in the "
-                        "pipeline."
+                        f"{channel.key}, which is not produced by a component "
+                        "of this pipeline."
                     )
-            seen.add(node.id)
+        self.components = _topological_order(self.components)
+
+
+def _topological_order(nodes: list[BaseComponent]) -> list[BaseComponent]:
+    """Kahn's algorithm; the earliest ready node in list order goes first."""
+    upstream = {
+        node.id: {channel.producer.id for channel in node.inputs.values()}
+        for node in nodes
+    }
+    ordered, done = [], set()
+    while len(ordered) < len(nodes):
+        ready = [
+            node
+            for node in nodes
+            if node.id not in done and upstream[node.id] <= done
+        ]
+        if not ready:
+            stuck = sorted(set(upstream) - done)
+            raise ValueError(
+                f"The pipeline's wiring has a cycle among {stuck}."
+            )
+        ordered.append(ready[0])
+        done.add(ready[0].id)
+    return ordered
 
 
 def _evaluator(examples: Channel, model: Channel, evaluations: dict):

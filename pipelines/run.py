@@ -13,30 +13,19 @@ Beam component (ImageExampleGen, BulkEmbed).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import logging
 import os
 import shlex
 import sys
 
+from pipelines import cli
 from pipelines.local_runner import LocalDagRunner
 from pipelines.pipeline import create_pipeline
 
 
 def load_config_module(path: str):
     """Imports an experiment config file by path, as big_vision's flags do."""
-    name = os.path.splitext(os.path.basename(path))[0]
-    spec = importlib.util.spec_from_file_location(
-        f"pipelines.configs.{name}", path
-    )
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"--config {path!r} is not a Python file.")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
-        raise SystemExit(f"--config {path!r} has no get_config(smoke=False).")
-    return module
+    return cli.load_module(path, "get_config")
 
 
 def parse_args(argv=None):
@@ -61,9 +50,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    cli.quiet_logs(verbose=False)
     module = load_config_module(args.config)
     name = (
         args.pipeline_name or os.path.splitext(os.path.basename(args.config))[0]

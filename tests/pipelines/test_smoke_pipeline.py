@@ -10,7 +10,8 @@ import pytest
 from components import testing
 from pipelines import run
 from pipelines.config import PipelineConfig
-from pipelines.local_runner import METADATA_FILE, LocalDagRunner
+from pipelines.local_runner import LocalDagRunner
+from pipelines.metadata import MetadataStore
 from pipelines.pipeline import create_pipeline
 from ssl_tf import export
 from ssl_tf.config import DataConfig
@@ -27,8 +28,18 @@ CONFIG = os.path.join(
 
 
 def _executions(root):
-    with open(os.path.join(root, METADATA_FILE)) as handle:
-        return {e["component"]: e for e in json.load(handle)["executions"]}
+    """Component id -> its last execution, with artifacts as dicts."""
+    store = MetadataStore(root)
+    executions = {}
+    for execution in store.executions():
+        for direction in ("inputs", "outputs"):
+            execution[direction] = {
+                key: store.artifact(artifact_id).to_dict()
+                for key, artifact_id in execution[direction].items()
+            }
+        executions[execution["component_id"]] = execution
+    store.close()
+    return executions
 
 
 def _reference_knn_top1(examples_uri, model_uri, k, temperature):
