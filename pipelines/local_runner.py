@@ -83,7 +83,7 @@ class LocalDagRunner:
             inputs = _inputs(node, produced)
             started = time.perf_counter()
             if isinstance(node, Resolver):
-                outputs = node.resolve(store, pipeline.pipeline_name)
+                outputs = node.resolve(store, pipeline.pipeline_name, inputs)
                 self._record(store, run_id, node, None, inputs, outputs)
                 self._report(node, "complete", started, "resolved", outputs)
             else:

@@ -1,6 +1,7 @@
 """`create_pipeline`: image folder -> examples -> pretrained encoder -> results.
 
-ImageExampleGen -> Pretrain -> Evaluator (every protocol, then a blessing)
+ImageExampleGen -> Pretrain -> Evaluator (every protocol, then a blessing
+                               against LatestBlessedModel) -> Pusher
                             -> BulkEmbed (when `embed_splits` is set)
 """
 
@@ -11,6 +12,7 @@ import json
 
 import components
 from components import BaseComponent, Channel
+from pipelines.resolver import LatestBlessedModel
 
 # A folder without split folders is hash-split into the splits the Evaluator
 # reads; one with split folders keeps its own (and must have these two).
@@ -88,16 +90,26 @@ def _topological_order(nodes: list[BaseComponent]) -> list[BaseComponent]:
     return ordered
 
 
-def _evaluator(examples: Channel, model: Channel, evaluations: dict):
-    if not evaluations:
+def _judged_and_pushed(examples, model, config, pipeline_name):
+    """Evaluator (against the latest blessed model) and Pusher, as TFX's
+    Resolver -> Evaluator -> Pusher; none without evaluations."""
+    if not config.evaluations:
         return []
-    return [
-        components.Evaluator(
-            examples=examples,
-            model=model,
-            protocols_json=json.dumps(evaluations, sort_keys=True),
-        )
-    ]
+    latest = LatestBlessedModel(model=model)
+    evaluator = components.Evaluator(
+        examples=examples,
+        model=model,
+        baseline=latest.outputs["blessing"],
+        protocols_json=json.dumps(config.evaluations, sort_keys=True),
+        thresholds_json=json.dumps(config.thresholds, sort_keys=True),
+    )
+    pusher = components.Pusher(
+        model=model,
+        blessing=evaluator.outputs["blessing"],
+        model_name=pipeline_name,
+        push_destination=config.push_destination,
+    )
+    return [latest, evaluator, pusher]
 
 
 def _embedding(examples: Channel, model: Channel, splits):
@@ -113,24 +125,42 @@ def _embedding(examples: Channel, model: Channel, splits):
 def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
-    data_root: str,
     config,
+    data_root: str = "",
+    tfds_name: str = "",
+    tfds_data_dir: str = "",
     beam_pipeline_args: list[str] | None = None,
 ) -> Pipeline:
     """The pretraining pipeline of `config` (a `PipelineConfig`).
 
+    ImageExampleGen -> Pretrain -> Evaluator (thresholds, against the
+    latest blessed model) -> Pusher (blessed models only), and BulkEmbed
+    when `config.embed_splits` is set.
+
     Args:
-        pipeline_name: recorded in the metadata.
+        pipeline_name: recorded in the metadata; the pushed model's name.
         pipeline_root: where every artifact is written.
-        data_root: image folder; class sub-folders are labels, optional
-            `train/` and `test/` folders are splits.
         config: a `pipelines.config.PipelineConfig`.
+        data_root: an image folder (class sub-folders are labels, optional
+            `train/` and `test/` folders are splits; else it is hash-split
+            8 : 2) or a CSV/JSONL manifest.
+        tfds_name: instead of `data_root`, a prepared TFDS dataset with
+            `train` and `test` splits, read offline from `tfds_data_dir`.
         beam_pipeline_args: e.g. `["--runner=DirectRunner",
             "--direct_num_workers=2"]`, or Dataflow/Flink/Spark options.
     """
+    if bool(data_root) == bool(tfds_name):
+        raise ValueError(
+            "Give exactly one input: `data_root` (an image folder or a "
+            "manifest) or `tfds_name`. Received: "
+            f"data_root={data_root!r}, tfds_name={tfds_name!r}"
+        )
     example_gen = components.ImageExampleGen(
         input_base=data_root,
-        output_config=json.dumps(TRAIN_TEST_SPLIT),
+        tfds_name=tfds_name,
+        tfds_split="train,test" if tfds_name else "train",
+        tfds_data_dir=tfds_data_dir,
+        output_config="" if tfds_name else json.dumps(TRAIN_TEST_SPLIT),
         required_splits="train,test",
         num_shards=config.num_shards,
     )
@@ -145,7 +175,7 @@ def create_pipeline(
         components=[
             example_gen,
             pretrain,
-            *_evaluator(examples, model, config.evaluations),
+            *_judged_and_pushed(examples, model, config, pipeline_name),
             *_embedding(examples, model, config.embed_splits),
         ],
         beam_pipeline_args=list(beam_pipeline_args or []),

@@ -21,13 +21,14 @@ class Resolver(BaseComponent):
     """A node whose outputs the runner looks up instead of executing."""
 
     def resolve(
-        self, store, pipeline_name: str
+        self, store, pipeline_name: str, inputs=None
     ) -> dict[str, types.Artifact | None]:
         """Output key -> the resolved artifact, or None when there is none.
 
         Args:
             store: the run's `pipelines.metadata.MetadataStore`.
             pipeline_name: the name of the running pipeline.
+            inputs: the node's input artifacts, by key.
         """
         raise NotImplementedError
 
@@ -39,20 +40,32 @@ class Resolver(BaseComponent):
 
 
 class LatestBlessedModel(Resolver):
-    """Resolves the newest blessed ModelBlessing of this pipeline."""
+    """Resolves the newest blessed ModelBlessing of this pipeline.
+
+    Given the candidate `model`, a blessing of that same model is passed
+    over: a model is judged against the one blessed before it, not against
+    itself, so a rerun with nothing changed resolves the same baseline and
+    its Evaluator stays cached.
+    """
 
     SPEC = ComponentSpec(
         name="LatestBlessedModel",
-        inputs={},
+        inputs={"model": types.Model},
         outputs={"blessing": ModelBlessing},
         parameters={},
-        defaults={},
+        defaults={"model": None},
     )
 
-    def resolve(self, store, pipeline_name):
+    def resolve(self, store, pipeline_name, inputs=None):
+        candidate = (inputs or {}).get("model")
         for blessing in store.artifacts(
             ModelBlessing.TYPE_NAME, "live", pipeline_name
         ):
-            if blessing.properties.get("blessed") is True:
-                return {"blessing": blessing}
+            if blessing.properties.get("blessed") is not True:
+                continue
+            if candidate and blessing.properties.get("model_uri") == (
+                candidate.uri
+            ):
+                continue
+            return {"blessing": blessing}
         return {"blessing": None}

@@ -10,11 +10,12 @@ import pytest
 import tensorflow as tf
 
 from components import InputArtifact, OutputArtifact, component
-from components.types import Examples, Model
+from components.types import Examples, Model, ModelBlessing
 from pipelines import cache, metadata
 from pipelines.local_runner import LocalDagRunner
 from pipelines.metadata import MetadataStore
 from pipelines.pipeline import Pipeline
+from pipelines.resolver import LatestBlessedModel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -315,3 +316,20 @@ def test_required_input_without_resolved_artifact_is_refused(setup):
     ]
     assert store.runs()[-1]["state"] == "failed"
     store.close()
+
+
+def test_resolver_passes_over_the_candidates_own_blessing():
+    own = ModelBlessing("/b2", {"blessed": True, "model_uri": "/m2"})
+    older = ModelBlessing("/b1", {"blessed": True, "model_uri": "/m1"})
+    refused = ModelBlessing("/b3", {"blessed": False, "model_uri": "/m3"})
+
+    class Store:
+        def artifacts(self, type_name, state, pipeline_name):
+            assert (type_name, state) == ("ModelBlessing", "live")
+            return [refused, own, older]  # newest first
+
+    node = LatestBlessedModel()
+    resolve = node.resolve
+    assert resolve(Store(), "p", {"model": Model("/m2")})["blessing"] is older
+    assert resolve(Store(), "p", {"model": Model("/m4")})["blessing"] is own
+    assert resolve(Store(), "p")["blessing"] is own

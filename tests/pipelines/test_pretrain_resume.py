@@ -1,16 +1,14 @@
 """A Pretrain that died after its checkpoint resumes it on the next run."""
 
-import dataclasses
 import os
 import shutil
 import subprocess
 import sys
 
 import pytest
-from test_smoke_pipeline import CONFIG
 
 from components import testing
-from pipelines import run
+from pipelines.config import PipelineConfig, smoke_experiment
 from pipelines.local_runner import LocalDagRunner
 from pipelines.metadata import MetadataStore
 from pipelines.pipeline import create_pipeline
@@ -26,10 +24,12 @@ def _dead_pid() -> int:
 def test_rerun_after_crash_resumes_pretrain_checkpoint(tmp_path, capfd):
     data, root = str(tmp_path / "images"), str(tmp_path / "root")
     testing.write_image_folder(data, {"train": 8, "test": 2}, size=20)
-    config = dataclasses.replace(
-        run.load_config_module(CONFIG).get_config(smoke=True), evaluations={}
+    config = PipelineConfig(
+        experiment=smoke_experiment("simclr", "simclr-smoke"),
+        evaluations={},
+        num_shards=2,
     )
-    pipeline = create_pipeline("resume", root, data, config)
+    pipeline = create_pipeline("resume", root, config, data)
     first = LocalDagRunner(progress=None).run(pipeline)
     # As if the process died after the last checkpoint, before the export:
     # the runner of that run is gone, its execution still `running`.
@@ -43,15 +43,15 @@ def test_rerun_after_crash_resumes_pretrain_checkpoint(tmp_path, capfd):
     capfd.readouterr()
 
     second = LocalDagRunner(progress=None).run(
-        create_pipeline("resume", root, data, config)
+        create_pipeline("resume", root, config, data)
     )
     assert "Resuming from checkpoint" in capfd.readouterr().out
     store = MetadataStore(root)
     states = [(e["component_id"], e["state"]) for e in store.executions()]
     assert states == [
-        ("ImportExamples", "complete"),
+        ("ImageExampleGen", "complete"),
         ("Pretrain", "failed"),
-        ("ImportExamples", "cached"),
+        ("ImageExampleGen", "cached"),
         ("Pretrain", "complete"),
     ]
     store.close()
