@@ -44,6 +44,8 @@ from components.types import Examples
 
 REPORT_FILE = example_report.REPORT_FILE
 SKIPPED_FILE = example_report.SKIPPED_FILE
+# Images checked together (one `inspect_images` pass each).
+CHECK_BATCH = 256
 
 
 def plan_input(input_base, tfds_name, tfds_split, tfds_data_dir):
@@ -125,9 +127,14 @@ def build(pipeline, plan, names, buckets, uri, options) -> None:
         items = pipeline | "ReadTfds" >> example_tfds.ReadTfds(
             plan, options["tfds_parts"]
         )
-    checked = items | "Check" >> beam.ParDo(
-        example_records.CheckFn()
-    ).with_outputs("skipped", main="good")
+    checked = (
+        items
+        | "Batch" >> beam.BatchElements(max_batch_size=CHECK_BATCH)
+        | "Check"
+        >> beam.ParDo(example_records.CheckFn()).with_outputs(
+            "skipped", main="good"
+        )
+    )
     split = example_records.SplitFn(names, buckets, options["partition_key"])
     parts = checked.good | "Split" >> beam.Partition(split, len(names))
     for name, part in zip(names, parts, strict=True):

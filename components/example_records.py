@@ -9,12 +9,10 @@ from __future__ import annotations
 import bisect
 import collections
 import hashlib
-import io
 import json
 
 import apache_beam as beam
 import tensorflow as tf
-from PIL import Image
 
 import ssl_tf
 
@@ -91,11 +89,14 @@ def example_key(rel: str) -> str:
 
 
 class CheckFn(beam.DoFn):
-    """Items -> usable items (main output) or skipped records (`skipped`).
+    """Batches of items -> usable items (main output) or skipped records
+    (`skipped`).
 
-    An image is usable when `ssl_tf.data.inspect_image_bytes` accepts it;
+    An image is usable when `ssl_tf.data.inspect_images` accepts it;
     greyscale, CMYK, palette and other kinds it accepts keep their bytes,
-    which the library's `decode_image` converts.
+    which the library's `decode_image` converts. A batch is checked in one
+    `inspect_images` call: one `tf.data` pass decodes all its images (a
+    call per image built a pass per image, ~50 ms each, measured).
     """
 
     def __init__(self):
@@ -103,31 +104,33 @@ class CheckFn(beam.DoFn):
         self.bad = beam.metrics.Metrics.counter(COUNTER_NAMESPACE, BAD_FILES)
         self.good = beam.metrics.Metrics.counter(COUNTER_NAMESPACE, EXAMPLES)
 
-    def process(self, item):
-        reason = item.get("reason")
-        if reason is None:
-            _, reason = ssl_tf.data.inspect_image_bytes(item["data"])
-        if reason is not None:
-            self.bad.inc()
-            yield beam.pvalue.TaggedOutput(
-                "skipped",
-                {
-                    "path": item["path"],
-                    "split": item["split"],
-                    "reason": reason,
-                },
+    def process(self, items):
+        readable = [item for item in items if item.get("reason") is None]
+        results = dict(
+            zip(
+                map(id, readable),
+                ssl_tf.data.inspect_images([i["data"] for i in readable]),
+                strict=True,
             )
-            return
-        self.good.inc()
-        height, width = _image_size(item["data"])
-        yield {**item, "height": height, "width": width}
-
-
-def _image_size(data: bytes) -> tuple[int, int]:
-    """`(height, width)` from the header; the check proved it decodes."""
-    with Image.open(io.BytesIO(data)) as image:
-        width, height = image.size
-    return height, width
+        )
+        for item in items:
+            _, reason, size = results.get(
+                id(item), (None, item.get("reason"), None)
+            )
+            if reason is not None:
+                self.bad.inc()
+                yield beam.pvalue.TaggedOutput(
+                    "skipped",
+                    {
+                        "path": item["path"],
+                        "split": item["split"],
+                        "reason": reason,
+                    },
+                )
+                continue
+            self.good.inc()
+            height, width = size
+            yield {**item, "height": height, "width": width}
 
 
 class SplitFn:
