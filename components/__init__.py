@@ -5,6 +5,7 @@ Each component is a function decorated with `@component` (see
 runner builds from the pipeline's `beam_pipeline_args`.
 """
 
+from components.bulk_embed import BulkEmbed
 from components.component import (
     BaseComponent,
     BeamComponentParameter,
@@ -15,36 +16,41 @@ from components.component import (
     Parameter,
     component,
 )
-from components.embed import Embed
-from components.evaluate import Evaluate
-from components.import_examples import ImportExamples
+from components.evaluator import Evaluator
+from components.example_gen import ImageExampleGen
 from components.pretrain import Pretrain
+from components.pusher import Pusher
 from components.types import (
     Artifact,
     Embeddings,
     Examples,
     Model,
+    ModelBlessing,
     ModelEvaluation,
     ModelRun,
+    PushedModel,
 )
 
 __all__ = [
     "Artifact",
     "BaseComponent",
     "BeamComponentParameter",
+    "BulkEmbed",
     "Channel",
     "ComponentSpec",
-    "Embed",
     "Embeddings",
-    "Evaluate",
+    "Evaluator",
     "Examples",
-    "ImportExamples",
+    "ImageExampleGen",
     "InputArtifact",
     "Model",
+    "ModelBlessing",
     "ModelEvaluation",
     "ModelRun",
     "OutputArtifact",
     "Parameter",
     "Pretrain",
+    "PushedModel",
+    "Pusher",
     "component",
 ]

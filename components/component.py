@@ -2,7 +2,9 @@
 
 The decorated function is the executor. Its annotations are the spec:
 
-- `InputArtifact[T]`: an artifact of type `T` that another component made.
+- `InputArtifact[T]`: an artifact of type `T` that another component made;
+  a default of None makes it optional (e.g. a baseline that may not exist
+  yet: the executor then gets None).
 - `OutputArtifact[T]`: a directory of type `T` that the runner creates and
   this component must fill (a missing or empty output is an error).
 - `Parameter[T]`: a plain JSON-able value (`str`, `int`, `float`, `bool`);
@@ -16,6 +18,12 @@ Calling the decorated name builds a pipeline node:
 >>> node = Pretrain(examples=importer.outputs["examples"], config_json="{}")
 >>> node.outputs["model"]  # a Channel that a later component takes as input
 
+`@component(input_fingerprint=fn)` names a function of the parameters that
+fingerprints data the component reads from outside the pipeline (e.g. file
+count, bytes and mtimes under `input_base`); the runner calls it before it
+looks in its cache, as TFX's ExampleGen driver does, so changed data behind
+an unchanged path runs the component again.
+
 Reference:
  - [TFX Python function components](
    https://www.tensorflow.org/tfx/guide/custom_function_component)
@@ -24,6 +32,7 @@ Reference:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import typing
 from collections.abc import Callable
@@ -136,6 +145,7 @@ class BaseComponent:
 
     SPEC: ComponentSpec
     EXECUTOR: Callable
+    INPUT_FINGERPRINT: Callable[..., str] | None = None
 
     def __init__(self, **kwargs):
         spec = self.SPEC
@@ -187,6 +197,17 @@ class BaseComponent:
         self.id = component_id
         return self
 
+    def input_fingerprint(self) -> str | None:
+        """Fingerprint of the data outside the pipeline this node reads."""
+        fingerprint = type(self).INPUT_FINGERPRINT
+        if fingerprint is None:
+            return None
+        # Only the parameters it names: it may need just `input_base`.
+        names = inspect.signature(fingerprint).parameters
+        return fingerprint(
+            **{k: v for k, v in self.exec_properties.items() if k in names}
+        )
+
     def execute(
         self,
         inputs: dict[str, types.Artifact],
@@ -197,28 +218,66 @@ class BaseComponent:
         kwargs = {**inputs, **outputs, **self.exec_properties}
         name = self.SPEC.beam_parameter
         if name:
-            # Imported here: only Beam components need Beam at run time.
-            import apache_beam as beam
-            from apache_beam.options.pipeline_options import PipelineOptions
-
-            kwargs[name] = beam.Pipeline(
-                options=PipelineOptions(list(beam_pipeline_args or []))
-            )
+            kwargs[name] = beam_pipeline(beam_pipeline_args)
         type(self).EXECUTOR(**kwargs)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={self.id!r})"
 
 
-def component(fn: Callable) -> type[BaseComponent]:
-    """Turns an annotated executor function into a component class."""
+def beam_pipeline(beam_pipeline_args: list[str] | None = None):
+    """A `beam.Pipeline` with `PipelineOptions(beam_pipeline_args)`."""
+    # Imported here: only Beam components need Beam at run time.
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    return beam.Pipeline(
+        options=PipelineOptions(list(beam_pipeline_args or []))
+    )
+
+
+def _default_beam_pipeline(fn: Callable, name: str) -> Callable:
+    """`fn` that builds a default (DirectRunner) pipeline for `name` when
+    called on its own without one, instead of failing on None."""
+
+    @functools.wraps(fn)
+    def executor(*args, **kwargs):
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+        if bound.arguments.get(name) is None:
+            bound.arguments[name] = beam_pipeline()
+        return fn(*bound.args, **bound.kwargs)
+
+    return executor
+
+
+def component(
+    fn: Callable | None = None,
+    *,
+    input_fingerprint: Callable[..., str] | None = None,
+):
+    """Turns an annotated executor function into a component class.
+
+    Args:
+        fn: the executor (when used as a bare `@component`).
+        input_fingerprint: optional function of the parameters (keyword
+            arguments) returning a string that changes when the external
+            data the component reads changes.
+    """
+    if fn is None:
+        return functools.partial(component, input_fingerprint=input_fingerprint)
     spec = ComponentSpec.from_function(fn)
+    executor = fn
+    if spec.beam_parameter:
+        executor = _default_beam_pipeline(fn, spec.beam_parameter)
     return type(
         fn.__name__,
         (BaseComponent,),
         {
             "SPEC": spec,
-            "EXECUTOR": staticmethod(fn),
+            "EXECUTOR": staticmethod(executor),
+            "INPUT_FINGERPRINT": None
+            if input_fingerprint is None
+            else staticmethod(input_fingerprint),
             "__doc__": fn.__doc__,
             "__module__": fn.__module__,
         },

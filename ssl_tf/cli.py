@@ -7,6 +7,7 @@
     ssl-tf demo     --preset cifar10-quick [--methods simclr,moco]
     ssl-tf augment preview --preset cifar10-quick [--output views.png]
     ssl-tf methods | presets
+    ssl-tf pipeline run|list|show ...   (`ssl-tf pipeline --help`)
 
 Overrides are `section.key=value` (e.g. `train.epochs=5`) or a method option
 (`temperature=0.2`). Only this module parses arguments.
@@ -15,6 +16,7 @@ Overrides are `section.key=value` (e.g. `train.epochs=5`) or a method option
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 
@@ -185,6 +187,19 @@ def cmd_augment(args):
     return 0
 
 
+def cmd_pipeline(arguments):
+    # By name, at call time: the pipelines package (Beam, components) sits
+    # above the library, which must import and run without it.
+    try:
+        pipeline_cli = importlib.import_module("pipelines.cli")
+    except ModuleNotFoundError as error:
+        raise SystemExit(
+            "error: `ssl-tf pipeline` needs the project's `pipelines` and "
+            f"`components` packages and Apache Beam ({error})."
+        ) from None
+    return pipeline_cli.main(arguments)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="ssl-tf",
@@ -198,6 +213,7 @@ def build_parser():
         _add_eval_command,
         _add_augment_command,
         _add_demo_command,
+        _add_pipeline_command,
     ):
         add_command(sub)
     sub.add_parser("methods", help="list methods").set_defaults(
@@ -313,6 +329,17 @@ def _add_demo_command(sub):
     p.set_defaults(func=cmd_demo)
 
 
+def _add_pipeline_command(sub):
+    p = sub.add_parser(
+        "pipeline",
+        help="run a pipeline file, list runs, show lineage",
+        add_help=False,  # `ssl-tf pipeline --help` is pipelines.cli's.
+    )
+    # Listed for `ssl-tf --help`; `main` hands the rest of the command line
+    # to `pipelines.cli` before parsing, since Beam flags are open-ended.
+    p.add_argument("arguments", nargs=argparse.REMAINDER)
+
+
 def main(argv=None):
     from ssl_tf.config import ConfigError
     from ssl_tf.data import DataError
@@ -325,6 +352,9 @@ def main(argv=None):
     )
     for noisy in ("absl", "tensorflow", "h5py"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["pipeline"]:
+        return cmd_pipeline(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

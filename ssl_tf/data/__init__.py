@@ -7,6 +7,7 @@ from ssl_tf.data.images import (
     ScanReport,
     decode_image,
     inspect_image_bytes,
+    inspect_images,
 )
 from ssl_tf.data.pipeline import eval_dataset, pretrain_dataset, steps_per_epoch
 
@@ -21,6 +22,7 @@ __all__ = [
     "decode_image",
     "eval_dataset",
     "inspect_image_bytes",
+    "inspect_images",
     "pipeline",
     "pretrain_dataset",
     "sources",

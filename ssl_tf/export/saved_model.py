@@ -1,7 +1,9 @@
 """Exporting the encoder: a verified SavedModel plus a `.keras` file.
 
 Layout of an export directory:
-    saved_model/   `serving_default`: uint8 images (any size) -> embedding
+    saved_model/   `serving_default`: uint8 images (any size) -> embedding;
+                   `serving_bytes`: encoded JPEG/PNG strings -> embedding
+                   (see `ssl_tf.export.signatures`)
     encoder.keras  the encoder alone, for fine-tuning
     export.json    image size, embedding size, fingerprint, config
 """
@@ -18,6 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ssl_tf.export import signatures
+
 SAVED_MODEL = "saved_model"
 KERAS_FILE = "encoder.keras"
 METADATA = "export.json"
@@ -25,21 +29,6 @@ METADATA = "export.json"
 
 class ExportError(RuntimeError):
     """An export could not be written or failed verification."""
-
-
-def _serving_fn(encoder, image_size):
-    def serve(images):
-        # Resize inside the signature so callers can send any size.
-        images = tf.image.resize(
-            tf.cast(images, tf.float32),
-            (image_size, image_size),
-            antialias=True,
-        )
-        images = tf.clip_by_value(images, 0.0, 255.0) / 255.0
-        embedding = encoder(images, training=False)
-        return {"embedding": tf.cast(embedding, tf.float32)}
-
-    return serve
 
 
 def fingerprint(directory: str) -> str:
@@ -112,11 +101,6 @@ def float32_encoder(encoder):
     return copy
 
 
-def _probe_images(image_size, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (4, image_size, image_size, 3), np.uint8)
-
-
 def export_encoder(
     encoder,
     directory: str,
@@ -150,31 +134,30 @@ def export_encoder(
     try:
         archive = keras.export.ExportArchive()
         archive.track(encoder)
-        archive.add_endpoint(
-            name="serving_default",
-            fn=_serving_fn(encoder, image_size),
-            input_signature=[
-                tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
-            ],
-        )
+        for name, fn in signatures.endpoints(encoder, image_size).items():
+            archive.add_endpoint(
+                name=name,
+                fn=fn,
+                input_signature=signatures.INPUT_SIGNATURES[name],
+            )
         archive.write_out(os.path.join(staging, SAVED_MODEL), verbose=False)
         encoder.save(os.path.join(staging, KERAS_FILE))
-        probe = _probe_images(image_size)
-        expected = _serving_fn(encoder, image_size)(tf.constant(probe))
+        probe = signatures.probe_images(image_size)
+        expected = signatures.serving_fn(encoder, image_size)(probe)
+        expected = expected[signatures.OUTPUT].numpy()
         reloaded = tf.saved_model.load(os.path.join(staging, SAVED_MODEL))
-        got = reloaded.signatures["serving_default"](images=tf.constant(probe))
-        error = float(
-            np.max(np.abs(got["embedding"].numpy() - expected["embedding"]))
-        )
-        scale = float(np.max(np.abs(expected["embedding"]))) or 1.0
-        if not np.isfinite(error) or error > tolerance * max(scale, 1.0):
-            raise ExportError(
-                f"Exported model disagrees with the in-memory encoder "
-                f"(max abs difference {error:g}); nothing was installed."
+        try:
+            error = signatures.check_signatures(
+                reloaded, probe, expected, tolerance
             )
+        except ValueError as failure:
+            raise ExportError(
+                f"Exported model disagrees with the in-memory encoder: "
+                f"{failure} Nothing was installed."
+            ) from None
         info = {
             "image_size": image_size,
-            "embedding_dim": int(expected["embedding"].shape[-1]),
+            "embedding_dim": int(expected.shape[-1]),
             "fingerprint": encoder_fingerprint(encoder, image_size),
             "verified_max_abs_difference": error,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -243,7 +226,7 @@ class LoadedEncoder:
                     f"{path}: image size unknown; pass image_size."
                 )
             self._fn = tf.function(
-                _serving_fn(self.keras_model, self.image_size)
+                signatures.serving_fn(self.keras_model, self.image_size)
             )
         elif os.path.exists(os.path.join(model_dir, "saved_model.pb")):
             loaded = tf.saved_model.load(model_dir)

@@ -39,16 +39,28 @@ def test_project_components_specs():
     assert pretrain.inputs == {"examples": Examples}
     assert pretrain.outputs == {"model": Model, "model_run": ModelRun}
     assert pretrain.parameters == {"config_json": str, "split": str}
-    importer = components.ImportExamples.SPEC
+    importer = components.ImageExampleGen.SPEC
     assert importer.inputs == {}
     assert importer.outputs == {"examples": Examples}
     assert importer.beam_parameter == "beam_pipeline"
-    assert components.Embed.SPEC.beam_parameter == "beam_pipeline"
-    assert set(components.Evaluate.SPEC.inputs) == {"examples", "model"}
+    assert components.BulkEmbed.SPEC.beam_parameter == "beam_pipeline"
+    evaluator = components.Evaluator.SPEC
+    assert set(evaluator.inputs) == {"examples", "model", "baseline"}
+    assert evaluator.defaults["baseline"] is None  # optional input
+    assert evaluator.outputs == {
+        "evaluation": components.ModelEvaluation,
+        "blessing": components.ModelBlessing,
+    }
+    pusher = components.Pusher.SPEC
+    assert pusher.inputs == {
+        "model": Model,
+        "blessing": components.ModelBlessing,
+    }
+    assert pusher.outputs == {"pushed_model": components.PushedModel}
 
 
 def test_node_outputs_are_typed_channels():
-    importer = components.ImportExamples(input_base="/data")
+    importer = components.ImageExampleGen(input_base="/data")
     channel = importer.outputs["examples"]
     assert channel.type is Examples
     assert channel.producer is importer
@@ -59,7 +71,7 @@ def test_node_outputs_are_typed_channels():
 
 
 def test_node_rejects_bad_arguments():
-    channel = components.ImportExamples(input_base="/d").outputs["examples"]
+    channel = components.ImageExampleGen(input_base="/d").outputs["examples"]
     with pytest.raises(TypeError, match="missing arguments \\['name'\\]"):
         Toy(examples=channel)
     with pytest.raises(TypeError, match="unknown arguments \\['nmae'\\]"):

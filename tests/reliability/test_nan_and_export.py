@@ -17,7 +17,7 @@ from absl.testing import parameterized
 from PIL import Image
 
 from ssl_tf import export
-from ssl_tf.export import saved_model
+from ssl_tf.export import saved_model, signatures
 from ssl_tf.testing import (
     AfterStep,
     TestCase,
@@ -229,7 +229,7 @@ class ExportTest(TestCase):
         self.assertEqual(export.read_metadata(self.target)["version"], 2)
         loaded = export.LoadedEncoder(self.target)
         embedding = loaded.embed(images)
-        expected = saved_model._serving_fn(newer, SIZE)(tf.constant(images))
+        expected = signatures.serving_fn(newer, SIZE)(tf.constant(images))
         self.assertAllClose(embedding, expected["embedding"], atol=1e-4)
         self.assertNotAllClose(embedding, old_embedding)
         # Both halves of the export hold the new weights.

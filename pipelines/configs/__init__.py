@@ -1,1 +1,0 @@
-"""Experiment configs: `<experiment>.py` with `get_config(smoke=False)`."""
