@@ -82,8 +82,7 @@ CLEAN_TREE = {
     """,
     "pipelines/__init__.py": "",
     "pipelines/pipeline.py": "import apache_beam\nimport components",
-    "pipelines/configs/__init__.py": "",
-    "pipelines/configs/quick.py": "import ssl_tf\nfrom ssl_tf import data",
+    "pipelines/quick.py": "from ssl_tf.config import DataConfig",
     "benchmarks/measure.py": "import measure_helpers\nimport ssl_tf",
 }
 
@@ -207,8 +206,8 @@ PLANTED = [
     (
         "components_import_pipelines",
         "components/embed.py",
-        "from pipelines import configs",
-        "components/embed.py:5 imports pipelines.configs: pipelines are",
+        "from pipelines import quick",
+        "components/embed.py:5 imports pipelines.quick: pipelines are",
     ),
     (
         "pipelines_import_ssl_tf",
@@ -217,10 +216,10 @@ PLANTED = [
         "pipelines/pipeline.py:3 imports ssl_tf.data: pipelines use",
     ),
     (
-        "pipeline_configs_import_deep_module",
-        "pipelines/configs/quick.py",
+        "pipeline_imports_deep_module",
+        "pipelines/quick.py",
         "from ssl_tf.training import run",
-        "pipelines/configs/quick.py:3 imports ssl_tf.training.run: not",
+        "pipelines/quick.py:2 imports ssl_tf.training.run: pipelines use",
     ),
     (
         "benchmarks_import_deep_module",

@@ -163,21 +163,34 @@ def _is_public(tree, target, name):
     return target.startswith("ssl_tf.") and target[7:] in tree.public
 
 
+def _is_experiment_config(target, name):
+    """`ssl_tf.presets` or `ssl_tf.config`, as a module or a name."""
+    if target == "ssl_tf":
+        return name in ("presets", "config")
+    return target in ("ssl_tf.presets", "ssl_tf.config")
+
+
 def _outer_problems(tree):
     problems = []
     for top in ("components", "pipelines", "benchmarks"):
         for module in tree.modules(top):
             path = tree.rel(module)
-            in_configs = module.startswith("pipelines.configs")
             for target, name, line in tree.imports(module):
                 where = f"{path}:{line} imports {target}"
                 if top == "components" and _is(target, "pipelines"):
                     problems.append(f"{where}: pipelines are above components")
                 elif _is(target, "ssl_tf") and top == "pipelines":
-                    if not in_configs:
+                    # A pipeline chooses its experiment (a preset, a
+                    # config); everything else goes through components.
+                    if not _is_experiment_config(target, name):
                         problems.append(f"{where}: pipelines use components")
                         continue
-                if _is(target, "ssl_tf") and not _is_public(tree, target, name):
+                chooses = top == "pipelines" and _is_experiment_config(
+                    target, name
+                )
+                if _is(target, "ssl_tf") and not (
+                    chooses or _is_public(tree, target, name)
+                ):
                     shown = f"{target}.{name}" if target == "ssl_tf" else target
                     problems.append(
                         f"{path}:{line} imports {shown}: not the public "
