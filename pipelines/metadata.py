@@ -56,6 +56,21 @@ def _process_alive(host: str, pid: int) -> bool:
     return True
 
 
+def _set_wal(db, timeout: float) -> None:
+    """`journal_mode = WAL`, retried: switching a new file to WAL needs it
+    alone, and SQLite answers "database is locked" at once, without its
+    busy handler, while another runner opens the same file (seen in CI)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class MetadataStore:
     """Runs, executions and artifacts of one pipeline root.
 
@@ -73,7 +88,7 @@ class MetadataStore:
         )
         self._db.row_factory = sqlite3.Row
         self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        self._db.execute("PRAGMA journal_mode = WAL")
+        _set_wal(self._db, timeout)
         with self.transaction() as db:
             # One statement at a time: `executescript` would commit first.
             for statement in records.SCHEMA.split(";")[:-1]:
