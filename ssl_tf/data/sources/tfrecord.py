@@ -140,13 +140,13 @@ def _scan_records(files, keys):
     `RecordIds`. The report's `max_shape` bounds the files' bounds.
     """
     cache = scan.open_cache(scan.cache_directory(), files, ["tfrecord", *keys])
-    found_by_path = {}
+    found_by_path, new = {}, {}
     for path in files:
         key = scan.file_key(path)
         found_by_path[path] = cache.lookup(path, key) if cache else None
-    fresh = _scan_new_files(
-        [path for path, found in found_by_path.items() if found is None], keys
-    )
+        if found_by_path[path] is None:
+            new[path] = key
+    fresh = _scan_new_files(new, keys)
     found_by_path.update({path: found for path, (_, found) in fresh.items()})
     odd_ids, odd_results, keep, max_label, shapes = [], [], [], -1, []
     for path in files:
@@ -175,12 +175,13 @@ def _scan_records(files, keys):
     )
 
 
-def _scan_new_files(paths, keys):
-    """`{path: (file key, _scan_file result)}` for `paths`, one file a
+def _scan_new_files(keys_of, keys):
+    """`{path: (file key, _scan_file result)}` for `keys_of` (path ->
+    its file key, stated once by the caller), one file a
     task in worker processes when they hold over `PARALLEL_SCAN_BYTES`:
     the main process then decodes no image, and the files are checked in
     parallel."""
-    keys_of = {path: scan.file_key(path) for path in paths}
+    paths = list(keys_of)
     size = sum(key[0] for key in keys_of.values() if key)
     workers = scan.default_workers()
     if len(paths) < 2 or size < PARALLEL_SCAN_BYTES:
