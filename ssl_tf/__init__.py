@@ -21,6 +21,10 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+from ssl_tf.startup import import_tensorflow  # noqa: E402
+
+import_tensorflow()
+
 from ssl_tf import (  # noqa: E402
     augment,
     data,
