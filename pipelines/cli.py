@@ -31,6 +31,14 @@ import time
 
 ROOT_VARIABLE = "SSL_TF_PIPELINE_ROOT"
 _NOISY_LOGGERS = ("apache_beam", "tensorflow", "absl", "keras", "h5py")
+# Beam 2.77 warns on the root logger at import when the optional GCP client
+# libraries are absent; they matter only for BigQuery, which no component
+# uses, so a quiet run drops the line.
+_IMPORT_NOTICES = ("apitools not found",)
+
+
+def _not_an_import_notice(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(_IMPORT_NOTICES)
 
 
 def load_module(path: str, attribute: str):
@@ -53,6 +61,8 @@ def quiet_logs(verbose: bool) -> None:
         # Read by TensorFlow's C++ logging at import, and by Beam workers.
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
     logging.getLogger().setLevel(level)
+    if not verbose:
+        logging.getLogger().addFilter(_not_an_import_notice)
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(level)
 

@@ -1,6 +1,7 @@
 """`ssl-tf pipeline run | list | show` on the fake pipeline."""
 
 import json
+import logging
 import re
 
 import fakes
@@ -98,3 +99,13 @@ def test_errors_name_the_problem(pipeline_file, tmp_path, capsys):
         cli.main(["pipeline", "run", path, "steps=many"])
     with pytest.raises(SystemExit):
         cli.main(["pipeline", "list", "--runner=X", "--pipeline-root", root])
+
+
+def test_quiet_logs_drop_beams_import_notice_only(caplog):
+    from pipelines import cli as pipeline_cli
+
+    pipeline_cli.quiet_logs(verbose=False)
+    root = logging.getLogger()
+    root.warning("apitools not found, and bigquery client libraries ...")
+    root.warning("a real warning")
+    assert [r.getMessage() for r in caplog.records] == ["a real warning"]
