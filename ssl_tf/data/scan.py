@@ -384,3 +384,33 @@ def open_cache(cache_dir, paths, options) -> ScanCache | None:
     if not cache_dir or not paths:
         return None
     return ScanCache(cache_dir, paths, options)
+
+
+def per_file_cached(files, options, compute_missing) -> list:
+    """Each file's result, from the cache or computed, in `files` order.
+
+    Args:
+        files: the paths.
+        options: what the results depend on (the cache's options).
+        compute_missing: `{path: file key} -> {path: result}` for the files
+            the cache lacks; called once, with all of them (it may
+            parallelise). Results of files without a key (`file_key` gave
+            None: unreadable metadata) are used but not stored.
+    """
+    cache = open_cache(cache_directory(), files, options)
+    found, missing = {}, {}
+    for path in files:
+        key = file_key(path)
+        found[path] = cache.lookup(path, key) if cache else None
+        if found[path] is None:
+            missing[path] = key
+    fresh = compute_missing(missing) if missing else {}
+    found.update(fresh)
+    storable = {
+        path: (missing[path], result)
+        for path, result in fresh.items()
+        if missing[path]
+    }
+    if cache and storable:
+        cache.store(storable)
+    return [found[path] for path in files]

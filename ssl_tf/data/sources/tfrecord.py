@@ -139,18 +139,11 @@ def _scan_records(files, keys):
     (skipped or converted) get theirs as strings, the usable ones are
     `RecordIds`. The report's `max_shape` bounds the files' bounds.
     """
-    cache = scan.open_cache(scan.cache_directory(), files, ["tfrecord", *keys])
-    found_by_path, new = {}, {}
-    for path in files:
-        key = scan.file_key(path)
-        found_by_path[path] = cache.lookup(path, key) if cache else None
-        if found_by_path[path] is None:
-            new[path] = key
-    fresh = _scan_new_files(new, keys)
-    found_by_path.update({path: found for path, (_, found) in fresh.items()})
+    results = scan.per_file_cached(
+        files, ["tfrecord", *keys], lambda new: _scan_new_files(new, keys)
+    )
     odd_ids, odd_results, keep, max_label, shapes = [], [], [], -1, []
-    for path in files:
-        found = found_by_path[path]
+    for path, found in zip(files, results, strict=True):
         flags = np.ones(found["count"], bool)
         for index, kind, reason in found["odd"]:
             odd_ids.append(f"{path}#{index}")
@@ -160,9 +153,6 @@ def _scan_records(files, keys):
         if flags.any():
             shapes.append(found["max_shape"])
         max_label = max(max_label, found["max_label"])
-    fresh = {path: entry for path, entry in fresh.items() if entry[0]}
-    if cache and fresh:
-        cache.store(fresh)
     report = scan.report_of(odd_ids, odd_results)
     return (
         dataclasses.replace(
@@ -176,8 +166,8 @@ def _scan_records(files, keys):
 
 
 def _scan_new_files(keys_of, keys):
-    """`{path: (file key, _scan_file result)}` for `keys_of` (path ->
-    its file key, stated once by the caller), one file a
+    """`{path: _scan_file result}` for `keys_of` (path -> its file key,
+    stated once by the caller), one file a
     task in worker processes when they hold over `PARALLEL_SCAN_BYTES`:
     the main process then decodes no image, and the files are checked in
     parallel."""
@@ -189,10 +179,7 @@ def _scan_new_files(keys_of, keys):
     results = scan.ordered_map(
         _scan_file, ((path, *keys) for path in paths), workers
     )
-    return {
-        path: (keys_of[path], found)
-        for path, found in zip(paths, results, strict=True)
-    }
+    return dict(zip(paths, results, strict=True))
 
 
 class RecordIds(collections.abc.Sequence):
@@ -272,20 +259,16 @@ def _shards(files, keep, counts) -> Shards:
 def _record_counts(files):
     """The number of records of each file: one read of its bytes (nothing
     parsed), cached by (path, size, mtime) like the scan."""
-    cache = scan.open_cache(scan.cache_directory(), files, ["tfrecord-count"])
-    counts, fresh = [], {}
-    for path in files:
-        key = scan.file_key(path)
-        found = cache.lookup(path, key) if cache else None
-        if found is None:
-            records = tf.data.TFRecordDataset(path)
-            found = {"count": int(records.reduce(0, lambda n, _: n + 1))}
-            if key:
-                fresh[path] = (key, found)
-        counts.append(found["count"])
-    if cache and fresh:
-        cache.store(fresh)
-    return counts
+    results = scan.per_file_cached(
+        files,
+        ["tfrecord-count"],
+        lambda new: {path: {"count": _count(path)} for path in new},
+    )
+    return [found["count"] for found in results]
+
+
+def _count(path) -> int:
+    return int(tf.data.TFRecordDataset(path).reduce(0, lambda n, _: n + 1))
 
 
 def _reported_info(report, split, label_key, description, counts):
