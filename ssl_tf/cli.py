@@ -16,7 +16,9 @@ Overrides are `section.key=value` (e.g. `train.epochs=5`) or a method option
 from __future__ import annotations
 
 import argparse
-import importlib
+import ast
+import importlib.metadata
+import importlib.util
 import logging
 import sys
 
@@ -187,17 +189,43 @@ def cmd_augment(args):
     return 0
 
 
-def cmd_pipeline(arguments):
-    # By name, at call time: the pipelines package (Beam, components) sits
-    # above the library, which must import and run without it.
+# Commands that packages above the library add, as entry points of this
+# group (the project's `pipelines` adds `pipeline`; see setup.cfg): each is
+# a `main(argv) -> int` handed the rest of the command line unparsed, since
+# Beam flags are open-ended. The library names none of them, so it imports
+# and runs without them.
+COMMAND_GROUP = "ssl_tf.commands"
+
+
+def plugin_commands() -> dict:
+    """`{name: entry point}` of the installed `ssl_tf.commands`."""
+    found = importlib.metadata.entry_points(group=COMMAND_GROUP)
+    return {entry.name: entry for entry in found}
+
+
+def _plugin_help(entry) -> str:
+    """The first line of the command module's docstring, for `--help`."""
     try:
-        pipeline_cli = importlib.import_module("pipelines.cli")
+        spec = importlib.util.find_spec(entry.module)
+    except ModuleNotFoundError:
+        spec = None
+    if spec is None or spec.origin is None:
+        return f"(not installed: {entry.value})"
+    with open(spec.origin, encoding="utf-8") as handle:
+        source = handle.read()
+    docstring = ast.get_docstring(ast.parse(source)) or ""
+    return docstring.split("\n", 1)[0].split(": ", 1)[-1].rstrip(".")
+
+
+def run_plugin(entry, arguments) -> int:
+    try:
+        command = entry.load()
     except ModuleNotFoundError as error:
         raise SystemExit(
-            "error: `ssl-tf pipeline` needs the project's `pipelines` and "
-            f"`components` packages and Apache Beam ({error})."
+            f"error: `ssl-tf {entry.name}` needs {entry.module!r} and its "
+            f"dependencies ({error})."
         ) from None
-    return pipeline_cli.main(arguments)
+    return command(arguments)
 
 
 def build_parser():
@@ -213,9 +241,13 @@ def build_parser():
         _add_eval_command,
         _add_augment_command,
         _add_demo_command,
-        _add_pipeline_command,
     ):
         add_command(sub)
+    for name, entry in sorted(plugin_commands().items()):
+        # Listed for `ssl-tf --help`; `main` hands `ssl-tf NAME ...` to
+        # the command before parsing.
+        p = sub.add_parser(name, help=_plugin_help(entry), add_help=False)
+        p.add_argument("arguments", nargs=argparse.REMAINDER)
     sub.add_parser("methods", help="list methods").set_defaults(
         func=cmd_methods
     )
@@ -329,17 +361,6 @@ def _add_demo_command(sub):
     p.set_defaults(func=cmd_demo)
 
 
-def _add_pipeline_command(sub):
-    p = sub.add_parser(
-        "pipeline",
-        help="run a pipeline file, list runs, show lineage",
-        add_help=False,  # `ssl-tf pipeline --help` is pipelines.cli's.
-    )
-    # Listed for `ssl-tf --help`; `main` hands the rest of the command line
-    # to `pipelines.cli` before parsing, since Beam flags are open-ended.
-    p.add_argument("arguments", nargs=argparse.REMAINDER)
-
-
 def main(argv=None):
     from ssl_tf.config import ConfigError
     from ssl_tf.data import DataError
@@ -353,8 +374,9 @@ def main(argv=None):
     for noisy in ("absl", "tensorflow", "h5py"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["pipeline"]:
-        return cmd_pipeline(argv[1:])
+    plugins = plugin_commands()
+    if argv[:1] and argv[0] in plugins:
+        return run_plugin(plugins[argv[0]], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

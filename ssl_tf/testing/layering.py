@@ -13,7 +13,7 @@ import pathlib
 import sys
 
 # Modules every layer of ssl_tf may import: they import only each other.
-LEAVES = ("atomic", "config", "errors", "overrides", "registry")
+LEAVES = ("atomic", "config", "errors", "overrides", "registry", "startup")
 # The layers of ssl_tf (sub-packages and top-level modules; "" is
 # `ssl_tf/__init__.py`) and what each imports directly. A layer may also
 # import whatever those may, so `training` reaches `models` via `methods`.
