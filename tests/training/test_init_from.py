@@ -8,6 +8,7 @@ import tempfile
 
 import keras
 import numpy as np
+import pytest
 from absl.testing import parameterized
 
 from ssl_tf import export, models
@@ -15,6 +16,7 @@ from ssl_tf.config import ConfigError
 from ssl_tf.testing import (
     TestCase,
     error_lines,
+    mirrored_strategy,
     run_cli,
     smoke_config,
     smoke_pretrain_argv,
@@ -148,6 +150,43 @@ class InitFromTest(TestCase):
         self.assertNotAllClose(
             random_model.encoder.weights[0].numpy(), self.export_weights[0]
         )
+
+    @pytest.mark.large  # about 2 minutes on 2 shared CPU cores
+    @pytest.mark.distributed
+    def test_two_replicas_equal_one_device(self):
+        # A 2-step run from the export on MirroredStrategy over 2 logical
+        # CPUs ends with the weights of the same run on one device.
+        tmp = self.get_temp_dir()
+        results = []
+        for strategy in (None, mirrored_strategy()):
+            replicas = strategy.num_replicas_in_sync if strategy else 1
+            config = smoke_config(
+                tmp,
+                name=f"replicas{replicas}",
+                **{"encoder.init_from": self.export_path},
+            )
+            run_plan = plan.prepare(config, ARRAYS)
+            if strategy is not None:
+                run_plan = dataclasses.replace(run_plan, strategy=strategy)
+            state = run.restore_or_build(run_plan)
+            # Every replica's copy of every encoder weight is the export's.
+            for weight, value in zip(
+                state.model.encoder.weights, self.export_weights, strict=True
+            ):
+                copies = run_plan.strategy.experimental_local_results(
+                    weight.value
+                )
+                self.assertLen(copies, replicas)
+                for copy in copies:
+                    self.assertAllEqual(copy.numpy(), value)
+            run.fit_resumable(run_plan, state, verbose=0)
+            results.append(weights(state.model))
+        # Tolerance as the every-method 2-replica test's (cross-replica BN
+        # sums round differently from the fused one-device kernel).
+        for one, two in zip(*results, strict=True):
+            self.assertAllClose(one, two, rtol=1e-4, atol=5e-5)
+        # The steps moved the encoder, so the comparison is not vacuous.
+        self.assertNotAllClose(results[0][0], self.export_weights[0])
 
     def prepare_fails(self, path, **overrides):
         """`prepare`'s error for `encoder.init_from=path`, before data."""
