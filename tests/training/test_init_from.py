@@ -97,16 +97,10 @@ class InitFromTest(TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.root = tempfile.mkdtemp()
-        cls.export_path = os.path.join(cls.root, "general")
-        cls.export_weights = warm_export(
-            cls.export_path, smoke_config(cls.root)
-        )
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.root, ignore_errors=True)
-        super().tearDownClass()
+        # One export for the class: exporting takes seconds.
+        root = cls.enterClassContext(tempfile.TemporaryDirectory())
+        cls.export_path = os.path.join(root, "general")
+        cls.export_weights = warm_export(cls.export_path, smoke_config(root))
 
     def assert_weights_equal(self, got, want):
         self.assertEqual(len(got), len(want))
