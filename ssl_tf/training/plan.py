@@ -180,8 +180,8 @@ def prepare(config: ExperimentConfig, arrays=None) -> Plan:
             or a config that drifted from the run it would resume
             (`ssl_tf.training.drift`), an `encoder.init_from` that is
             missing or does not fit the encoder (`init_from`), or
-            full-resolution crops with
-            device-side or KerasCV augmentation (`check_crop_from`).
+            full-resolution crops with device-side or KerasCV
+            augmentation (`check_crop_from`).
         DataError: for data that cannot be read.
     """
     started = time.time()
