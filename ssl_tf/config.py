@@ -183,16 +183,32 @@ class EncoderConfig:
         zero_init_residual: ResNets only: start the last BatchNormalization
             of each residual block (before the add) at gamma = 0, so every
             block starts as its shortcut, as SimCLR's ResNet does.
+        init_from: continue pretraining from an existing encoder: the path
+            of an export directory (what `pretrain` and `ssl-tf export`
+            write) or of a `.keras` encoder file. A fresh run starts its
+            encoder from those weights (BatchNorm statistics included)
+            instead of a random init; the method's heads and the optimizer
+            start fresh. A run that resumes from its checkpoint ignores
+            them (the checkpoint already holds their effect), but a changed
+            path is refused as drift. The architecture must match the
+            `name`, `stem` and `width` above weight for weight
+            (`ssl_tf.training.init_from`). `None`: random init.
     """
 
     name: str = "resnet18"
     stem: str = "cifar"
     width: float = 1.0
     zero_init_residual: bool = False
+    init_from: str | None = None
 
     def validate(self) -> None:
         check_choice("encoder.stem", self.stem, ("cifar", "imagenet"))
         _check_range("encoder.width", self.width, low=0, low_open=True)
+        if self.init_from is not None and not self.init_from.strip():
+            raise ConfigError(
+                "`encoder.init_from` must be a path or None. "
+                f"Received: encoder.init_from={self.init_from!r}"
+            )
 
 
 # `train.strategy` names besides `cpu:N` (`ssl_tf.training.strategy`).

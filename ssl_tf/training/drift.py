@@ -30,7 +30,7 @@ import numpy as np
 
 from ssl_tf import atomic, methods
 from ssl_tf.config import ConfigError, ExperimentConfig, make_method_config
-from ssl_tf.training import checkpoints, precision
+from ssl_tf.training import checkpoints, init_from, precision
 
 logger = logging.getLogger("ssl_tf.training")
 
@@ -144,6 +144,14 @@ def resolve(config: ExperimentConfig, strategy=None, arrays=None) -> dict:
     for key, item in dataclasses.asdict(options).items():
         values[f"method_options.{key}"] = item
     values.update(data_identity(config, arrays))
+    if config.encoder.init_from is not None:
+        # Two spellings of one encoder are one run, as for data paths. The
+        # path is compared, not the weights: a resumed run takes them
+        # from its checkpoint, but its record must still say where they
+        # came from.
+        values["encoder.init_from"] = init_from.identity(
+            config.encoder.init_from
+        )
     if strategy is not None:
         replicas = strategy.num_replicas_in_sync
         values["train.strategy"] = (
@@ -246,6 +254,8 @@ def check_resume(
 LEGACY_VALUES = {
     # Before full-resolution crops, every image was resized to a square.
     "data.crop_from": "square",
+    # Before `encoder.init_from`, every run started from a random init.
+    "encoder.init_from": None,
 }
 
 

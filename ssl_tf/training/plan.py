@@ -16,7 +16,7 @@ import tensorflow as tf
 from ssl_tf import data as data_lib
 from ssl_tf import methods, models
 from ssl_tf.config import ConfigError, ExperimentConfig
-from ssl_tf.training import checkpoints, drift
+from ssl_tf.training import checkpoints, drift, init_from
 from ssl_tf.training import strategy as strategy_lib
 
 
@@ -35,6 +35,9 @@ class Plan:
         started: `time.time()` when the run started.
         resolved: the resolved config (`drift.check_resume`), recorded in
             the run directory once the run has restored its checkpoint.
+        init_weights: the weights of `encoder.init_from` that a fresh run
+            starts its encoder from (`init_from.initial_weights`); `None`
+            for a random init or a run that resumes from its checkpoint.
     """
 
     config: ExperimentConfig
@@ -44,6 +47,7 @@ class Plan:
     eval_source: tf.data.Dataset | None
     started: float
     resolved: dict
+    init_weights: list | None = None
 
 
 def run_dir(config: ExperimentConfig) -> str:
@@ -174,8 +178,10 @@ def prepare(config: ExperimentConfig, arrays=None) -> Plan:
         ConfigError: for an invalid config, an unwritable directory, a
             batch that does not split over the replicas, missing labels,
             or a config that drifted from the run it would resume
-            (`ssl_tf.training.drift`), or full-resolution crops with
-            device-side or KerasCV augmentation (`check_crop_from`).
+            (`ssl_tf.training.drift`), an `encoder.init_from` that is
+            missing or does not fit the encoder (`init_from`), or
+            full-resolution crops with device-side or KerasCV
+            augmentation (`check_crop_from`).
         DataError: for data that cannot be read.
     """
     started = time.time()
@@ -185,6 +191,9 @@ def prepare(config: ExperimentConfig, arrays=None) -> Plan:
     # Before any data is read: a changed config must not resume this run.
     resolved = drift.check_resume(
         config, run_dir(config), strategy, train_arrays
+    )
+    init_weights = init_from.initial_weights(
+        config, run_dir(config), export_dir(config)
     )
     source = data_lib.open_source(config.data, arrays=train_arrays)
     info = source.info
@@ -198,4 +207,13 @@ def prepare(config: ExperimentConfig, arrays=None) -> Plan:
     steps = config.train.steps_per_epoch or data_lib.steps_per_epoch(
         info.num_examples, config.train.batch_size
     )
-    return Plan(config, strategy, source, steps, eval_source, started, resolved)
+    return Plan(
+        config,
+        strategy,
+        source,
+        steps,
+        eval_source,
+        started,
+        resolved,
+        init_weights,
+    )

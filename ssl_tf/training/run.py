@@ -89,8 +89,21 @@ class State:
     precision: str
 
 
-def build_model(config, strategy, steps_per_epoch, num_classes=None):
-    """The SSL model and its optimizer, created inside `strategy.scope()`."""
+def build_model(
+    config, strategy, steps_per_epoch, num_classes=None, init_weights=None
+):
+    """The SSL model and its optimizer, created inside `strategy.scope()`.
+
+    Args:
+        config: the experiment.
+        strategy: the run's `tf.distribute.Strategy`.
+        steps_per_epoch: for the learning-rate schedule.
+        num_classes: for methods that train on labels.
+        init_weights: the encoder's starting weights (`Plan.init_weights`),
+            set before the method is built, so copies it makes of the
+            encoder (MoCo's key encoder) start from them too; `None`: the
+            seeded random init.
+    """
     method_cls = methods.get_method(config.method)
     method_config = methods.make_method_config(
         config.method, config.method_options
@@ -104,6 +117,8 @@ def build_model(config, strategy, steps_per_epoch, num_classes=None):
         encoder = models.build_encoder(
             config.encoder, size, seed=config.train.seed
         )
+        if init_weights is not None:
+            encoder.set_weights(init_weights)
         kwargs = {"num_classes": num_classes} if method_cls.needs_labels else {}
         model = method_cls(
             encoder,
@@ -142,7 +157,11 @@ def restore_or_build(plan: Plan) -> State:
     config, strategy = plan.config, plan.strategy
     chosen = precision.set_policy(config.train.mixed_precision, strategy)
     model, optimizer = build_model(
-        config, strategy, plan.steps, plan.source.info.num_classes
+        config,
+        strategy,
+        plan.steps,
+        plan.source.info.num_classes,
+        plan.init_weights,
     )
     directory = run_dir(config)
     writes = strategy_lib.writes_files(strategy)
