@@ -13,9 +13,9 @@ from ssl_tf.config import ConfigError, check_choice
 from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
 from ssl_tf.models import vit
 from ssl_tf.models.transformer import (
-    TransformerBlock,
-    offset_seed,
+    add_token,
     seeded_glorot,
+    transformer_blocks,
 )
 
 # Colour jitter would change the reconstruction target: MAE crops and flips.
@@ -155,28 +155,14 @@ class MAEDecoder(keras.layers.Layer):
         self.embed = keras.layers.Dense(
             dim, kernel_initializer=seeded_glorot(seed, 0), name="embed"
         )
-        self.blocks = [
-            TransformerBlock(
-                dim,
-                heads,
-                seed=offset_seed(seed, 10 * (i + 1)),
-                name=f"block{i}",
-            )
-            for i in range(depth)
-        ]
+        self.blocks = transformer_blocks(dim, depth, heads, seed)
         self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="norm")
         self.head = keras.layers.Dense(
             patch_pixels, kernel_initializer=seeded_glorot(seed, 1), name="head"
         )
 
     def build(self, input_shape):
-        self.mask_token = self.add_weight(
-            shape=(1, 1, self.dim),
-            initializer=keras.initializers.RandomNormal(
-                stddev=0.02, seed=self.seed
-            ),
-            name="mask_token",
-        )
+        self.mask_token = add_token(self, "mask_token", self.dim, self.seed)
         self.embed.build(input_shape)
         for layer in (*self.blocks, self.norm, self.head):
             layer.build((None, None, self.dim))

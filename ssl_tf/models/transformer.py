@@ -136,6 +136,28 @@ class TransformerBlock(keras.layers.Layer):
         }
 
 
+def transformer_blocks(dim, depth, heads, seed=None):
+    """`depth` `TransformerBlock`s named `block0`, ..., seeded apart."""
+    return [
+        TransformerBlock(
+            dim, heads, seed=offset_seed(seed, 10 * (i + 1)), name=f"block{i}"
+        )
+        for i in range(depth)
+    ]
+
+
+def add_token(layer, name, dim, seed=None):
+    """A learned `(1, 1, dim)` token of `layer`, drawn from N(0, 0.02²).
+
+    MAE's initialisation of its CLS and mask tokens.
+    """
+    return layer.add_weight(
+        shape=(1, 1, dim),
+        initializer=keras.initializers.RandomNormal(stddev=0.02, seed=seed),
+        name=name,
+    )
+
+
 @keras.saving.register_keras_serializable(package="ssl_tf")
 class TransformerEncoder(keras.layers.Layer):
     """Prepends a CLS token, runs `depth` blocks and a final LayerNorm.
@@ -157,25 +179,11 @@ class TransformerEncoder(keras.layers.Layer):
         self.depth = depth
         self.heads = heads
         self.seed = seed
-        self.blocks = [
-            TransformerBlock(
-                dim,
-                heads,
-                seed=offset_seed(seed, 10 * (i + 1)),
-                name=f"block{i}",
-            )
-            for i in range(depth)
-        ]
+        self.blocks = transformer_blocks(dim, depth, heads, seed)
         self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="norm")
 
     def build(self, input_shape):
-        self.cls_token = self.add_weight(
-            shape=(1, 1, self.dim),
-            initializer=keras.initializers.RandomNormal(
-                stddev=0.02, seed=self.seed
-            ),
-            name="cls_token",
-        )
+        self.cls_token = add_token(self, "cls_token", self.dim, self.seed)
         for layer in (*self.blocks, self.norm):
             layer.build((None, None, self.dim))
         self.built = True
