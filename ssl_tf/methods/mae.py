@@ -228,12 +228,13 @@ class MAEConfig(MethodConfig):
                 f"Received: encoder.name={name!r}"
             )
         size = experiment.data.image_size
-        if size % vit.PATCH_SIZE:
+        patch = vit.patch_size_for(size)
+        if size % patch:
             raise ConfigError(
                 f"MAE needs `data.image_size` divisible by the patch size "
-                f"{vit.PATCH_SIZE}. Received: data.image_size={size}"
+                f"{patch}. Received: data.image_size={size}"
             )
-        patches = (size // vit.PATCH_SIZE) ** 2
+        patches = (size // patch) ** 2
         if not 0 < num_masked(patches, self.mask_ratio) < patches:
             raise ConfigError(
                 "`mask_ratio` must mask at least one of the "
@@ -258,12 +259,13 @@ class MAEConfig(MethodConfig):
 class MAE(SSLModel):
     """Masked autoencoder: reconstruct the masked patches of each image.
 
-    Each image is cut into 4-pixel patches, `mask_ratio` of them are hidden
-    (`MaskedView`: a random mask per image, seeded by the global row), the
-    ViT encoder (`ssl_tf.models.vit`) sees only the visible ones, and
-    `MAEDecoder` predicts every patch; the loss is the mean squared error
-    against the normalised pixels (`normalized_patches`) of the masked
-    patches only. The exported encoder is the ViT on the whole image.
+    Each image is cut into patches (4 pixels at 32 px) and `mask_ratio`
+    of them are hidden (`MaskedView`: a random mask per image, seeded by
+    the global row). The ViT encoder (`ssl_tf.models.vit`) sees only the
+    visible ones, and `MAEDecoder` predicts every patch; the loss is the
+    mean squared error against the normalised pixels
+    (`normalized_patches`) of the masked patches only. The exported
+    encoder is the ViT on the whole image.
 
     Metrics: `loss` and `learning_rate`.
 
@@ -294,7 +296,7 @@ class MAE(SSLModel):
             augment.make_recipe(
                 method_config.recipe, augment_config, image_size, seed
             ),
-            num_patches=(image_size // vit.PATCH_SIZE) ** 2,
+            num_patches=(image_size // vit.patch_size_for(image_size)) ** 2,
             mask_ratio=method_config.mask_ratio,
             seed=seed,
         )

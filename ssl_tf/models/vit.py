@@ -24,7 +24,10 @@ from ssl_tf.models.transformer import (
     seeded_glorot,
 )
 
+# 4-pixel patches at up to 64 px (an 8 x 8 grid at 32 px); above, ViT's
+# 16-pixel ImageNet patches (14 x 14 at 224 px).
 PATCH_SIZE = 4
+LARGE_PATCH_SIZE = 16
 # Width, depth and heads of DeiT-Ti, ViT-S and ViT-B (Touvron et al.,
 # 2021; Dosovitskiy et al., 2021): every size has 64-dim heads.
 VIT_SIZES = {
@@ -63,6 +66,11 @@ def sincos_position_embedding(grid_size, dim, cls_token=False):
     if cls_token:
         embedding = np.concatenate([np.zeros((1, dim)), embedding], axis=0)
     return embedding.astype(np.float32)
+
+
+def patch_size_for(image_size):
+    """The patch side of a ViT on `image_size` images: 4, or 16 above 64 px."""
+    return PATCH_SIZE if image_size <= 64 else LARGE_PATCH_SIZE
 
 
 def patchify(images, patch_size=PATCH_SIZE):
@@ -175,22 +183,26 @@ def vit_dims(name, width=1.0):
 def build_vit(config, image_size, name="encoder", seed=None):
     """The ViT encoder of `config`: float32 images in [0, 1] -> `(B, D)`.
 
-    Patch 4 (an 8 x 8 grid at 32 px), fixed 2-D sine-cosine position
-    embedding, a CLS token, pre-norm blocks (see `VIT_SIZES`; `vit_dims`
-    for `config.width`). The embedding is the mean of the patch tokens
-    (after the final LayerNorm) by default: MAE never trains the CLS token
-    for a task of its own, and its authors pool patch tokens when they fine
-    -tune. Names ending in `_cls` return the CLS token instead. `stem` and
-    `zero_init_residual` are ignored.
+    Patch 4 (an 8 x 8 grid at 32 px; 16 above 64 px), fixed 2-D
+    sine-cosine position embedding, a CLS token, pre-norm blocks (see
+    `VIT_SIZES`; `vit_dims` for `config.width`). The embedding is the mean
+    of the patch tokens (after the final LayerNorm) by default: MAE never
+    trains the CLS token for a task of its own, and its authors pool patch
+    tokens when they fine-tune. Names ending in `_cls` return the CLS
+    token instead. `stem` and `zero_init_residual` are ignored.
 
     Raises:
         ValueError: if `image_size` is not a multiple of the patch size.
     """
     dim, depth, heads = vit_dims(config.name, config.width)
     inputs = keras.Input((image_size, image_size, 3), name="images")
-    tokens = PatchEmbedding(dim, image_size, seed=seed, name="patch_embed")(
-        inputs
-    )
+    tokens = PatchEmbedding(
+        dim,
+        image_size,
+        patch_size_for(image_size),
+        seed=seed,
+        name="patch_embed",
+    )(inputs)
     tokens = TransformerEncoder(
         dim, depth, heads, seed=offset_seed(seed, 1), name="transformer"
     )(tokens)

@@ -65,6 +65,13 @@ class ViTTest(TestCase):
         )
         self.assertEqual(backbones.min_image_size(EncoderConfig("vit_base")), 4)
 
+    def test_large_images_get_16_pixel_patches(self):
+        # ViT's ImageNet patch above 64 px: 128 px is an 8 x 8 grid too.
+        self.assertEqual([vit.patch_size_for(s) for s in (64, 224)], [4, 16])
+        encoder = _encoder(size=128)
+        tokens = encoder.get_layer("patch_embed")(_images(1, 128))
+        self.assertEqual(tuple(tokens.shape), (1, 64, DIM))
+
     def test_patchify_matches_numpy(self):
         images = np.random.default_rng(0).uniform(size=(2, 8, 12, 3))
         expected = _numpy_patchify(images, 4)
