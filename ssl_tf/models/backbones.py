@@ -1,7 +1,8 @@
-"""Encoder factory: ResNets, the CBR family and `keras.applications` models.
+"""Encoder factory: ResNets, the CBR family, ViTs and `keras.applications`.
 
 Every encoder is a functional `keras.Model` that takes float32 images in
-`[0, 1]` and returns a `(batch, D)` embedding after global average pooling.
+`[0, 1]` and returns a `(batch, D)` embedding (global average pooling; a
+ViT's pooled patch tokens or CLS token).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import difflib
 
 import keras
 
+from ssl_tf.models import vit
 from ssl_tf.models.batch_norm import BatchNormalization
 
 # ResNet: blocks per stage and whether the stage uses bottleneck blocks.
@@ -26,6 +28,8 @@ _CBRS = {
     "cbr_large_t": ((32, 64, 128, 256, 512), 7, False),
     "cbr_large_w": ((64, 128, 256, 512), 7, True),
 }
+# The convolutional encoders, which accept any input size; the ViTs'
+# names are `vit.VIT_NAMES`.
 ENCODER_NAMES = tuple(_RESNETS) + tuple(_CBRS)
 
 # How `keras.applications` models want their inputs, given ours in [0, 1].
@@ -66,14 +70,13 @@ def application_names() -> list[str]:
 
 
 def _check_name(name: str) -> None:
-    if name in ENCODER_NAMES or name in application_names():
+    own = list(ENCODER_NAMES + vit.VIT_NAMES)
+    if name in own or name in application_names():
         return
-    close = difflib.get_close_matches(
-        name, list(ENCODER_NAMES) + application_names(), n=1
-    )
+    close = difflib.get_close_matches(name, own + application_names(), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(
-        f"Unknown encoder {name!r}.{hint} Available: {list(ENCODER_NAMES)} "
+        f"Unknown encoder {name!r}.{hint} Available: {own} "
         "or any keras.applications name (e.g. 'MobileNetV2')."
     )
 
@@ -106,6 +109,8 @@ def min_image_size(config) -> int:
         return 8 if config.stem == "cifar" else 32
     if config.name in _CBRS:
         return 16
+    if config.name in vit.VIT_NAMES:
+        return vit.PATCH_SIZE
     return _APPLICATION_MIN_SIZES.get(config.name, 32)
 
 
@@ -130,6 +135,8 @@ def embedding_dim(config) -> int:
         return _scaled(64, config.width) * 8 * expansion
     if config.name in _CBRS:
         return _scaled(_CBRS[config.name][0][-1], config.width)
+    if config.name in vit.VIT_NAMES:
+        return vit.vit_dims(config.name, config.width)[0]
     encoder = build_encoder(config, min_image_size(config))
     return int(encoder.output.shape[-1])
 
@@ -310,6 +317,11 @@ def build_encoder(
       32-64-128-256-512, 7x7, with no max-pool after the last block.
       `width` scales the filters; `stem` and `zero_init_residual` are
       ignored.
+    - `vit_tiny`, `vit_small`, `vit_base` (DeiT-Ti, ViT-S, ViT-B widths,
+      depth 12) with 4-pixel patches, and their `_cls` variants, which
+      embed by the CLS token instead of the mean patch token
+      (`ssl_tf.models.vit.build_vit`). `width` scales the head width;
+      the input side is fixed to `image_size`, a multiple of 4.
     - Any `keras.applications` function name (`MobileNetV2`,
       `EfficientNetB0`, ...), built with `weights=None`, `include_top=False`,
       `pooling="avg"` and a fixed `(image_size, image_size, 3)` input. A
@@ -327,19 +339,20 @@ def build_encoder(
     Args:
         config: An `ssl_tf.config.EncoderConfig` (`name`, `stem`, `width`,
             `zero_init_residual`).
-        image_size: Training image side. Fixes the input shape of
-            `keras.applications` models; unused by the others.
+        image_size: Training image side. Fixes the input shape of ViTs
+            and `keras.applications` models; unused by the others.
         name: Name of the returned model.
-        seed: Integer seed for the weight initializers of ResNet and CBR
-            encoders: two builds with the same seed have equal weights.
+        seed: Integer seed for the weight initializers of ResNet, CBR and
+            ViT encoders: two builds with the same seed have equal weights.
 
     Returns:
         A functional `keras.Model` from float32 images in `[0, 1]` to
         `(batch, D)` embeddings.
 
     Raises:
-        ValueError: If `config.name` is not a known encoder, or if
-            `image_size` is too small for a `keras.applications` model.
+        ValueError: If `config.name` is not a known encoder, if
+            `image_size` is too small for a `keras.applications` model, or
+            not a multiple of a ViT's patch size.
 
     Reference:
      - [He et al., 2015](https://arxiv.org/abs/1512.03385)
@@ -351,6 +364,8 @@ def build_encoder(
     TensorShape([2, 64])
     """
     _check_name(config.name)
+    if config.name in vit.VIT_NAMES:
+        return vit.build_vit(config, image_size, name=name, seed=seed)
     if config.name in ENCODER_NAMES:
         inputs = keras.Input((None, None, 3), dtype="float32", name="images")
         init = _Initializers(seed)

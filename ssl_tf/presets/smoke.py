@@ -1,7 +1,7 @@
 """`smoke`: a tiny run (16 px, batch 8, 2 steps) used by tests and CI.
 
 `ssl_tf.testing.smoke_config` builds on it. No method tunes it: every
-method runs its defaults.
+method runs its defaults, on a ViT where it needs one (MAE).
 """
 
 from ssl_tf import config
@@ -23,4 +23,9 @@ BASE = config.ExperimentConfig(
     ),
 )
 
-register_preset("smoke", base=BASE)
+PER_METHOD = {
+    # MAE masks ViT patches: the smallest ViT at width 1/8 (24-dim tokens).
+    "mae": {"encoder.name": "vit_tiny", "encoder.width": 0.125},
+}
+
+register_preset("smoke", base=BASE, per_method=PER_METHOD)
