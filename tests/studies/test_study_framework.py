@@ -2,21 +2,19 @@
 
 import json
 import os
-import struct
 import textwrap
-import types
 from unittest import mock
 
 import pytest
 
 from ssl_tf import registry, studies
 from ssl_tf.config import ConfigError
-from ssl_tf.testing import (
-    TestCase,
-    colour_classes,
-    run_cli,
-    tiny_encoder,
-    write_image_folder,
+from ssl_tf.testing import TestCase, run_cli
+from ssl_tf.testing.studies import (
+    fake_pretrain,
+    fast_evaluation,
+    png_size,
+    tiny_study_options,
 )
 from ssl_tf.training import run
 
@@ -50,53 +48,6 @@ TOY_STUDY = textwrap.dedent(
     )
     '''
 )
-
-
-def tiny_data(root):
-    """Labelled 16 px train (24) and test (12) folders under `root`."""
-    write_image_folder(os.path.join(root, "train"), *colour_classes(24, 0, 2))
-    write_image_folder(os.path.join(root, "test"), *colour_classes(12, 1, 2))
-    return root
-
-
-def png_size(path):
-    """`(width, height)` from a PNG's IHDR chunk; raises if not a PNG."""
-    with open(path, "rb") as handle:
-        header = handle.read(24)
-    if header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
-        raise ValueError(f"{path} is not a PNG file")
-    return struct.unpack(">II", header[16:24])
-
-
-def fake_pretrain(config, **kwargs):
-    """`run.pretrain` at once: a fixed tiny encoder, loss = learning rate."""
-    del kwargs
-    return run.PretrainResult(
-        model=types.SimpleNamespace(encoder=tiny_encoder(seed=0)),
-        history={"loss": [config.train.learning_rate]},
-        run_dir="",
-        export_dir=None,
-        resumed_from=(0, 0),
-        seconds=0.0,
-    )
-
-
-# A short probe: the tiny features are separable, so L-BFGS would run to
-# its 300-iteration limit at every strength.
-FAST = studies.Evaluation(max_iter=20)
-
-
-def tiny_options(tmp, **fields):
-    """`StudyOptions` of the smoke preset on tiny folders under `tmp`."""
-    data = tiny_data(os.path.join(tmp, "data"))
-    overrides = {"data.source": "folder", "data.name": data}
-    overrides.update(fields.pop("overrides", {}))
-    return studies.StudyOptions(
-        preset="smoke",
-        results_dir=os.path.join(tmp, "results"),
-        overrides=overrides,
-        **fields,
-    )
 
 
 class StudyRegistryTest(TestCase):
@@ -158,13 +109,13 @@ class StudyRunTest(TestCase):
     def setUp(self):
         super().setUp()
         self.add_module_file(studies, TOY_STUDY, registry.STUDIES, "toy-study")
-        self.options = tiny_options(self.get_temp_dir(), points=2)
+        self.options = tiny_study_options(self.get_temp_dir(), points=2)
 
     def run_counting(self, options):
         with mock.patch.object(
             run, "pretrain", side_effect=fake_pretrain
         ) as spy:
-            report = studies.run_study("toy-study", options, FAST)
+            report = studies.run_study("toy-study", options, fast_evaluation())
         return report, spy.call_count
 
     def test_table_plot_and_resume(self):
