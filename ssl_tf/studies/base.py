@@ -99,9 +99,11 @@ class Study:
         points: `StudyOptions -> list[Point]`, the grid in order.
         columns: row keys shown in the table, in order.
         plot: `(rows, path)`: draws the rows into the PNG at `path`.
-        measure: `(point, config, result, evaluation) -> list[dict]`, the
-            rows of one point (`result` is `None` without pretraining);
-            `None`: the linear probe and kNN of the encoder.
+        measure: `(point, config, result, evaluation, options) ->
+            list[dict]`, the rows of one point (`result`: its
+            `PretrainResult`, `None` without pretraining; `evaluation`: an
+            `Evaluation`; `options`: the `StudyOptions`); `None`: the
+            linear probe and kNN of the encoder.
         uses_target: whether `--target` applies.
         exports: export each pretrained encoder (`measure` reads the
             trained model in process, so only a study that loads
@@ -155,10 +157,15 @@ def point_config(
     the epochs are in the name, so `--epochs 5` starts new runs.
 
     Raises:
-        ConfigError: if an override sets a key the study sweeps.
+        ConfigError: if an override gives a key the point sets another
+            value (it would be ignored).
     """
     swept = dict(point.overrides)
-    clash = sorted(set(options.overrides) & set(swept))
+    clash = sorted(
+        key
+        for key in set(options.overrides) & set(swept)
+        if str(options.overrides[key]) != str(swept[key])
+    )
     if clash:
         raise ConfigError(
             f"Study {study.name!r} sets {clash} itself (point "

@@ -70,9 +70,9 @@ class Evaluation:
         return {"linear_top1": probe["top1"], "knn_top1": float(neighbours)}
 
 
-def measure_encoder(point, config, result, evaluation) -> list[dict]:
+def measure_encoder(point, config, result, evaluation, options) -> list[dict]:
     """The default `Study.measure`: one row, the pretrained encoder."""
-    del point  # every point is measured alike
+    del point, options  # every point is measured alike
     return [evaluation.score(result.model.encoder, config.data)]
 
 

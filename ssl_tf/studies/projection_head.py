@@ -58,8 +58,9 @@ def feature_model(model, depth: int) -> keras.Model:
     return keras.Model(encoder.inputs[0], outputs[depth - 1])
 
 
-def measure(point, config, result, evaluation) -> list[dict]:
+def measure(point, config, result, evaluation, options) -> list[dict]:
     """One row per layer: `h` and each head layer's output."""
+    del options  # every budget is measured alike
     depths = range(len(HEADS[point.labels["head"]]) + 1)
     return [
         {

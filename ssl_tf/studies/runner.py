@@ -81,8 +81,9 @@ def _recorded_rows(path: str, config_record: dict):
     return record["rows"] if record.get("config") == config_record else None
 
 
-def point_rows(study, point, config, evaluation, directory) -> list[dict]:
+def point_rows(study, point, config, evaluation, options) -> list[dict]:
     """The rows of `point`: read back if finished, else run and recorded."""
+    directory = os.path.join(options.results_dir, study.name)
     path = point_path(directory, point)
     config_record = json.loads(config.to_json())
     rows = _recorded_rows(path, config_record)
@@ -98,7 +99,7 @@ def point_rows(study, point, config, evaluation, directory) -> list[dict]:
     loss = final_loss(result)
     rows = [
         {"point": point.name, **point.labels, **row, "loss": loss}
-        for row in measure(point, config, result, evaluation)
+        for row in measure(point, config, result, evaluation, options)
     ]
     record = {
         "study": study.name,
@@ -147,7 +148,7 @@ def run_study(
     evaluation = evaluation or Evaluation()
     rows = []
     for point, config in points:
-        rows += point_rows(study, point, config, evaluation, directory)
+        rows += point_rows(study, point, config, evaluation, options)
     table = markdown_table(rows, study.columns)
     table_path = atomic.write_text(os.path.join(directory, TABLE), table + "\n")
     plot_path = os.path.join(directory, PLOT)
