@@ -89,8 +89,7 @@ def plot(rows, path) -> None:
 
 register_study(
     "augmentations",
-    summary="SimCLR with one or two of crop, colour, blur, grayscale, flip "
-    "(SimCLR Fig. 5 heat-map).",
+    summary="SimCLR with 1-2 of crop/colour/blur/grayscale/flip (Fig. 5).",
     points=points,
     columns=("first", "second", "linear_top1", "knn_top1", "loss"),
     plot=plot,

@@ -97,8 +97,7 @@ def plot(rows, path) -> None:
 
 register_study(
     "projection-head",
-    summary="SimCLR with no/linear/2-/3-layer head, scored at h and each "
-    "head layer (SimCLR Fig. 8).",
+    summary="SimCLR heads (none to 3 layers) scored at each layer (Fig. 8).",
     points=points,
     columns=("head", "layer", "linear_top1", "knn_top1", "loss"),
     plot=plot,

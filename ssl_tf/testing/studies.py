@@ -8,6 +8,7 @@ only counts calls.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
 import types
@@ -47,6 +48,29 @@ def tiny_study_options(directory, train=24, **fields):
         overrides=overrides,
         **fields,
     )
+
+
+def run_tiny_study(name, directory, train=24, points=2):
+    """`run_study(name)`'s first `points` points on tiny folders.
+
+    With a 20-iteration probe (`fast_evaluation`); a study with a target
+    dataset fine-tunes on the same tiny folders.
+    """
+    options = tiny_study_options(directory, train, points=points)
+    if studies.get_study(name).uses_target:
+        options = dataclasses.replace(
+            options,
+            target_source="folder",
+            target=options.overrides["data.name"],
+        )
+    return studies.run_study(name, options, fast_evaluation())
+
+
+def plot_size(plot, rows, directory):
+    """Draws `rows` with a study's `plot` into `directory`; the PNG's size."""
+    path = os.path.join(directory, "plot.png")
+    plot(rows, path)
+    return png_size(path)
 
 
 def fast_evaluation():

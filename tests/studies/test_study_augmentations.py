@@ -1,18 +1,11 @@
 """The `augmentations` study: one or two augmentations on, as a heat-map."""
 
-import os
-
 import numpy as np
-import pytest
 
 from ssl_tf import augment, studies
 from ssl_tf.studies import augmentations
 from ssl_tf.testing import TestCase
-from ssl_tf.testing.studies import (
-    fast_evaluation,
-    png_size,
-    tiny_study_options,
-)
+from ssl_tf.testing.studies import plot_size
 
 # The recipe step each augmentation adds (crop is always a step; off, it
 # crops the whole image).
@@ -51,17 +44,5 @@ class AugmentationGridTest(TestCase):
             {"first": "crop", "second": n, "linear_top1": 0.5, "knn_top1": 0.4}
             for n in augmentations.NAMES
         ]
-        path = os.path.join(self.get_temp_dir(), "plot.png")
-        augmentations.plot(rows, path)
-        self.assertEqual(png_size(path), (800, 400))
-
-
-@pytest.mark.large
-class AugmentationRunTest(TestCase):
-    def test_two_points(self):
-        options = tiny_study_options(self.get_temp_dir(), points=2)
-        report = studies.run_study("augmentations", options, fast_evaluation())
-        self.assertEqual(
-            [row["point"] for row in report.rows], ["crop", "crop+colour"]
-        )
-        self.assertEqual(png_size(report.plot_path), (800, 400))
+        size = plot_size(augmentations.plot, rows, self.get_temp_dir())
+        self.assertEqual(size, (800, 400))

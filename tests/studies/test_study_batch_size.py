@@ -1,17 +1,9 @@
 """The `batch-size` study: SimCLR and MoCo from batch 64 to 512."""
 
-import os
-
-import pytest
-
 from ssl_tf import methods, studies
 from ssl_tf.studies import batch_size
 from ssl_tf.testing import TestCase
-from ssl_tf.testing.studies import (
-    fast_evaluation,
-    png_size,
-    tiny_study_options,
-)
+from ssl_tf.testing.studies import plot_size
 
 
 class BatchSizeGridTest(TestCase):
@@ -44,19 +36,5 @@ class BatchSizeGridTest(TestCase):
             for m in ("simclr", "moco")
             for b in (64, 128)
         ]
-        path = os.path.join(self.get_temp_dir(), "plot.png")
-        batch_size.plot(rows, path)
-        self.assertEqual(png_size(path), (800, 400))
-
-
-@pytest.mark.large
-class BatchSizeRunTest(TestCase):
-    def test_two_points(self):
-        # 64 images: one batch of the smallest size.
-        options = tiny_study_options(self.get_temp_dir(), train=64, points=2)
-        report = studies.run_study("batch-size", options, fast_evaluation())
-        self.assertEqual(
-            [(row["method"], row["batch_size"]) for row in report.rows],
-            [("simclr", 64), ("moco", 64)],
-        )
-        self.assertEqual(png_size(report.plot_path), (800, 400))
+        size = plot_size(batch_size.plot, rows, self.get_temp_dir())
+        self.assertEqual(size, (800, 400))

@@ -4,18 +4,12 @@ import types
 
 import keras
 import numpy as np
-import pytest
 
 from ssl_tf import methods, studies
 from ssl_tf.config import apply_overrides
 from ssl_tf.models.heads import ProjectionHead
 from ssl_tf.studies import projection_head
 from ssl_tf.testing import TestCase, smoke_config, tiny_encoder
-from ssl_tf.testing.studies import (
-    fast_evaluation,
-    png_size,
-    tiny_study_options,
-)
 
 
 def batch_norm(x, layer, epsilon=1e-5):
@@ -85,17 +79,3 @@ class NoHeadTest(TestCase):
         )
         features = keras.random.normal((4, 4), seed=0)
         self.assertAllEqual(model.projector(features), features)
-
-
-@pytest.mark.large
-class ProjectionHeadRunTest(TestCase):
-    def test_two_points(self):
-        options = tiny_study_options(self.get_temp_dir(), points=2)
-        report = studies.run_study(
-            "projection-head", options, fast_evaluation()
-        )
-        self.assertEqual(
-            [(row["head"], row["layer"]) for row in report.rows],
-            [("none", "h"), ("linear", "h"), ("linear", "z1")],
-        )
-        self.assertEqual(png_size(report.plot_path), (800, 400))

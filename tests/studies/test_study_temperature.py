@@ -1,17 +1,9 @@
 """The `temperature` study: τ for NT-Xent beside the triplet margin c."""
 
-import os
-
-import pytest
-
 from ssl_tf import methods, studies
 from ssl_tf.studies import temperature
 from ssl_tf.testing import TestCase
-from ssl_tf.testing.studies import (
-    fast_evaluation,
-    png_size,
-    tiny_study_options,
-)
+from ssl_tf.testing.studies import plot_size
 
 
 class TemperatureGridTest(TestCase):
@@ -49,20 +41,5 @@ class TemperatureGridTest(TestCase):
             for method in ("simclr", "triplet")
             for value in (0.1, 1.0)
         ]
-        path = os.path.join(self.get_temp_dir(), "plot.png")
-        temperature.plot(rows, path)
-        self.assertEqual(png_size(path), (800, 400))
-
-
-@pytest.mark.large
-class TemperatureRunTest(TestCase):
-    def test_two_points(self):
-        options = tiny_study_options(self.get_temp_dir(), points=2)
-        report = studies.run_study("temperature", options, fast_evaluation())
-        self.assertEqual(
-            [(row["method"], row["value"]) for row in report.rows],
-            [("simclr", 0.01), ("triplet", 0.01)],
-        )
-        for row in report.rows:
-            self.assertGreater(row["loss"], 0)
-        self.assertEqual(png_size(report.plot_path), (800, 400))
+        size = plot_size(temperature.plot, rows, self.get_temp_dir())
+        self.assertEqual(size, (800, 400))

@@ -1,18 +1,10 @@
 """The `transfer` study: CBR and ResNet-18 fine-tuned on a target."""
 
-import os
-
-import pytest
-
 from ssl_tf import studies
 from ssl_tf.config import ConfigError
 from ssl_tf.studies import transfer
 from ssl_tf.testing import TestCase
-from ssl_tf.testing.studies import (
-    fast_evaluation,
-    png_size,
-    tiny_study_options,
-)
+from ssl_tf.testing.studies import plot_size
 
 
 class TransferGridTest(TestCase):
@@ -80,24 +72,5 @@ class TransferGridTest(TestCase):
             for i in ("random", "simclr-cifar10")
             for f in transfer.FRACTIONS
         ]
-        path = os.path.join(self.get_temp_dir(), "plot.png")
-        transfer.plot(rows, path)
-        self.assertEqual(png_size(path), (800, 400))
-
-
-@pytest.mark.large
-class TransferRunTest(TestCase):
-    def test_two_points(self):
-        options = tiny_study_options(self.get_temp_dir(), points=2)
-        # The tiny folders are both the pretraining data and the target.
-        data = options.overrides["data.name"]
-        options = studies.StudyOptions(
-            **{**vars(options), "target_source": "folder", "target": data}
-        )
-        report = studies.run_study("transfer", options, fast_evaluation())
-        self.assertEqual(
-            [(r["init"], r["label_fraction"]) for r in report.rows],
-            [("random", f) for f in transfer.FRACTIONS]
-            + [("supervised-cifar10", f) for f in transfer.FRACTIONS],
-        )
-        self.assertEqual(png_size(report.plot_path), (800, 400))
+        size = plot_size(transfer.plot, rows, self.get_temp_dir())
+        self.assertEqual(size, (800, 400))
