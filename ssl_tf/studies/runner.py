@@ -1,10 +1,11 @@
 """`run_study(name, options)`: every point, then the table and the plot.
 
-Each point's rows are written atomically to
-`<results_dir>/<study>/points/<point>.json` once it is measured. A rerun
-reads the rows of every point whose recorded config equals the current one
-and runs only the rest, and an interrupted pretraining resumes from its
-checkpoint, so a study stopped at any moment resumes where it was.
+Each point's rows and wall times (pretraining and in all) are written
+atomically to `<results_dir>/<study>/points/<point>.json` once it is
+measured. A rerun reads the rows of every point whose recorded config
+equals the current one and runs only the rest, and an interrupted
+pretraining resumes from its checkpoint, so a study stopped at any moment
+resumes where it was.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ def point_rows(study, point, config, evaluation, options) -> list[dict]:
         "config": config_record,
         "rows": rows,
         "seconds": time.time() - started,
+        "pretrain_seconds": result.seconds if result else 0.0,
     }
     atomic.write_text(path, json.dumps(record, indent=2, sort_keys=True))
     return rows
