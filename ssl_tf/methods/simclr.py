@@ -52,7 +52,8 @@ class SimCLR(SSLModel):
         self.projector = (
             ProjectionHead(config.projection_dims)
             if config.projection_dims
-            else keras.layers.Identity()
+            # float32 as the head would be: the logits need the precision.
+            else keras.layers.Identity(dtype="float32")
         )
         self.contrastive_accuracy = keras.metrics.Mean("contrastive_accuracy")
 

@@ -105,9 +105,9 @@ class ProjectionHead(keras.layers.Layer):
     def layer_outputs(self, inputs, training=None):
         """The output of every layer (after its ReLU); the last is `call`'s.
 
-        Works on symbolic inputs too, so `keras.Model(encoder.input,
-        head.layer_outputs(encoder.outputs[0])[k])` embeds with the first
-        `k + 1` layers (SimCLR's Figure 8 evaluates each of them).
+        Works on symbolic inputs too: `keras.Model(features,
+        head.layer_outputs(features)[k])` is the first `k + 1` layers
+        (SimCLR's Figure 8 evaluates each of them).
         """
         x, outputs = inputs, []
         last = len(self.dense_layers) - 1

@@ -37,20 +37,29 @@ class Evaluation:
             self._images[key] = features.source_arrays(source)
         return self._images[key]
 
-    def score(self, model, data_config) -> dict:
-        """`{"linear_top1", "knn_top1"}` of `model`'s features.
+    def embed(self, model, data_config):
+        """`(train, test)` features of `model` for the splits of `score`.
 
         Args:
             model: a Keras model taking `[0, 1]` float images.
             data_config: the `DataConfig` whose `split` trains the probe
                 (and is the kNN memory) and whose `eval_split` is scored.
         """
-        train_images, train_labels = self.images(data_config, data_config.split)
-        test_images, test_labels = self.images(
-            data_config, data_config.eval_split
+        return tuple(
+            features.embed_images(
+                model, self.images(data_config, split)[0], self.batch_size
+            )
+            for split in (data_config.split, data_config.eval_split)
         )
-        train_x = features.embed_images(model, train_images, self.batch_size)
-        test_x = features.embed_images(model, test_images, self.batch_size)
+
+    def score(self, model, data_config) -> dict:
+        """`{"linear_top1", "knn_top1"}` of `model`'s features (`embed`)."""
+        return self.score_features(*self.embed(model, data_config), data_config)
+
+    def score_features(self, train_x, test_x, data_config) -> dict:
+        """`{"linear_top1", "knn_top1"}` of features of the `embed` splits."""
+        train_labels = self.images(data_config, data_config.split)[1]
+        test_labels = self.images(data_config, data_config.eval_split)[1]
         classes = int(max(train_labels.max(), test_labels.max())) + 1
         probe = linear.linear_probe(
             *(train_x, train_labels, test_x, test_labels),
@@ -59,10 +68,7 @@ class Evaluation:
         )
         options = knn.KNNOptions()
         neighbours = knn.knn_accuracy(
-            train_x,
-            train_labels,
-            test_x,
-            test_labels,
+            *(train_x, train_labels, test_x, test_labels),
             num_classes=classes,
             k=options.k,
             temperature=options.temperature,

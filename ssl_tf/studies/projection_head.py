@@ -44,31 +44,39 @@ def layer_name(depth: int) -> str:
     return "h" if depth == 0 else f"z{depth}"
 
 
-def feature_model(model, depth: int) -> keras.Model:
-    """The encoder followed by the first `depth` layers of `model.projector`.
+def head_prefix(head, depth: int, dim: int) -> keras.Model:
+    """The first `depth` layers of a `ProjectionHead`, as a Keras model.
 
-    Args:
-        model: a trained SimCLR model (`encoder` and `projector`).
-        depth: 0 for the encoder alone, k for the output of head layer k.
+    Applied to the encoder's features `h` (of size `dim`) it gives the
+    output of head layer `depth`, as `keras.Model(encoder.input,
+    head.layer_outputs(encoder.output)[depth - 1])` would from images; the
+    study embeds the images once and runs every prefix on `h`.
     """
-    encoder = model.encoder
-    if depth == 0:
-        return encoder
-    outputs = model.projector.layer_outputs(encoder.outputs[0], training=False)
-    return keras.Model(encoder.inputs[0], outputs[depth - 1])
+    inputs = keras.Input((dim,))
+    outputs = head.layer_outputs(inputs, training=False)[depth - 1]
+    return keras.Model(inputs, outputs)
 
 
 def measure(point, config, result, evaluation, options) -> list[dict]:
     """One row per layer: `h` and each head layer's output."""
     del options  # every budget is measured alike
-    depths = range(len(HEADS[point.labels["head"]]) + 1)
-    return [
-        {
-            "layer": layer_name(depth),
-            **evaluation.score(feature_model(result.model, depth), config.data),
-        }
-        for depth in depths
-    ]
+    embedded = evaluation.embed(result.model.encoder, config.data)
+    rows = [{"layer": "h", **evaluation.score_features(*embedded, config.data)}]
+    for depth in range(1, len(HEADS[point.labels["head"]]) + 1):
+        prefix = head_prefix(
+            result.model.projector, depth, embedded[0].shape[-1]
+        )
+        projected = [
+            np.asarray(prefix.predict(h, batch_size=1024, verbose=0))
+            for h in embedded
+        ]
+        rows.append(
+            {
+                "layer": layer_name(depth),
+                **evaluation.score_features(*projected, config.data),
+            }
+        )
+    return rows
 
 
 def plot(rows, path) -> None:

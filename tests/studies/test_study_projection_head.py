@@ -36,21 +36,19 @@ class FeatureModelTest(TestCase):
         self.model = types.SimpleNamespace(encoder=encoder, projector=head)
         self.images = rng.uniform(size=(3, 8, 8, 3)).astype("float32")
 
-    def test_each_depth_matches_numpy(self):
+    def test_each_prefix_matches_numpy(self):
         head = self.model.projector
         h = self.model.encoder(self.images, training=False).numpy()
         kernels = [dense.kernel.numpy() for dense in head.dense_layers]
         z1 = np.maximum(batch_norm(h @ kernels[0], head.batch_norms[0]), 0)
         z2 = batch_norm(z1 @ kernels[1], head.batch_norms[1])
-        for depth, expected in enumerate((h, z1, z2)):
-            model = projection_head.feature_model(self.model, depth)
+        for depth, expected in ((1, z1), (2, z2)):
+            prefix = projection_head.head_prefix(head, depth, h.shape[-1])
             self.assertAllClose(
-                model(self.images, training=False), expected, atol=1e-5
+                prefix.predict(h, verbose=0), expected, atol=1e-5
             )
-
-    def test_depth_zero_is_the_encoder(self):
-        model = projection_head.feature_model(self.model, 0)
-        self.assertIs(model, self.model.encoder)
+        # The whole head is the method's projector.
+        self.assertAllClose(head(h, training=False), z2, atol=1e-5)
 
     def test_grid_is_figure_8s(self):
         grid = projection_head.points(studies.StudyOptions())
