@@ -82,7 +82,7 @@ def plot(rows, path) -> None:
                 axis.text(j, i, f"{value:.1f}", ha="center", va="center")
         axis.set_xticks(range(len(NAMES)), NAMES, rotation=45)
         axis.set_yticks(range(len(NAMES)), NAMES)
-        axis.set_title(f"{name} top-1 (%): one or two augmentations")
+        axis.set_title(f"{name} top-1 (%)")
         fig.colorbar(image, ax=axis, shrink=0.8)
     plots.save(fig, path)
 

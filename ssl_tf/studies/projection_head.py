@@ -98,7 +98,7 @@ def plot(rows, path) -> None:
         axis.set_xticks(range(len(heads)), heads)
         axis.set_xlabel("projection head")
         axis.set_ylabel(f"{name} top-1 accuracy (%)")
-        axis.set_title(f"{name}: features before (h) and after each layer")
+        axis.set_title(f"{name}: h and each head layer")
         axis.legend(title="features", fontsize="small")
     plots.save(fig, path)
 
