@@ -5,6 +5,7 @@
     ssl-tf eval PROTOCOL --model PATH    (`ssl-tf eval --help` lists them)
     ssl-tf eval report results/*.json
     ssl-tf demo     --preset cifar10-quick [--methods simclr,moco]
+    ssl-tf study NAME [--epochs E] [--points N] [key=value ...] | --list
     ssl-tf augment preview --preset cifar10-quick [--output views.png]
     ssl-tf methods | presets
     ssl-tf pipeline run|list|show ...   (`ssl-tf pipeline --help`)
@@ -149,6 +150,31 @@ def cmd_demo(args):
     return 0
 
 
+def cmd_study(args):
+    from ssl_tf import studies
+
+    if args.list:
+        for name in studies.list_studies():
+            print(f"{name:16s} {studies.get_study(name).summary}")
+        return 0
+    if not args.arguments or "=" in args.arguments[0]:
+        raise SystemExit("error: `ssl-tf study` needs NAME (or --list)")
+    options = studies.StudyOptions(
+        preset=args.preset,
+        epochs=args.epochs,
+        points=args.points,
+        results_dir=args.results_dir,
+        overrides=_parse_overrides(args.arguments[1:]),
+        target_source=args.target_source,
+        target=args.target,
+    )
+    report = studies.run_study(args.arguments[0], options)
+    print(report.table)
+    print(f"Wrote {report.table_path} and {report.plot_path} ", end="")
+    print(f"({report.seconds / 60:.1f} min)")
+    return 0
+
+
 def cmd_methods(args):
     from ssl_tf import methods
 
@@ -241,6 +267,7 @@ def build_parser():
         _add_eval_command,
         _add_augment_command,
         _add_demo_command,
+        _add_study_command,
     ):
         add_command(sub)
     for name, entry in sorted(plugin_commands().items()):
@@ -361,6 +388,53 @@ def _add_demo_command(sub):
     p.set_defaults(func=cmd_demo)
 
 
+def _add_study_command(sub):
+    p = sub.add_parser(
+        "study",
+        help="run one of the lecture's studies: a grid, a table and a plot",
+        add_help=False,  # `ssl-tf study --help` is `study_parser`'s.
+    )
+    # Listed for `ssl-tf --help`; `main` parses the rest with
+    # `study_parser`, whose NAME, options and overrides may come in any
+    # order (argparse's sub-commands cannot parse them intermixed).
+    p.add_argument("arguments", nargs=argparse.REMAINDER)
+
+
+def study_parser():
+    """The parser of `ssl-tf study`."""
+    from ssl_tf import data, studies
+
+    p = argparse.ArgumentParser(
+        prog="ssl-tf study",
+        description="Pretrain a study's grid; write its table and plot.",
+        # Study names come from the registry, so a new study shows up here.
+        epilog=f"studies: {', '.join(studies.list_studies())}",
+    )
+    p.add_argument("--list", action="store_true", help="list the studies")
+    p.add_argument("--preset", default="cifar10-quick")
+    p.add_argument(
+        "--epochs", type=int, default=1, help="pretraining epochs a point"
+    )
+    p.add_argument(
+        "--points", type=int, default=None, help="run only the first N points"
+    )
+    p.add_argument("--results-dir", default=studies.StudyOptions.results_dir)
+    p.add_argument(
+        "--target-source", default="tfds", choices=data.command_line_sources()
+    )
+    p.add_argument(
+        "--target", default=None, help="transfer: the dataset fine-tuned on"
+    )
+    p.add_argument(
+        "arguments",
+        nargs="*",
+        metavar="NAME [key=value ...]",
+        help="the study, then config overrides for every point",
+    )
+    p.set_defaults(func=cmd_study)
+    return p
+
+
 def main(argv=None):
     from ssl_tf.config import ConfigError
     from ssl_tf.data import DataError
@@ -377,8 +451,10 @@ def main(argv=None):
     plugins = plugin_commands()
     if argv[:1] and argv[0] in plugins:
         return run_plugin(plugins[argv[0]], argv[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    if argv[:1] == ["study"]:
+        args = study_parser().parse_intermixed_args(argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (ConfigError, DataError, NoUsableImagesError, ExportError) as error:

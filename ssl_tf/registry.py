@@ -1,4 +1,4 @@
-"""Named extension points: methods, protocols, presets and data sources.
+"""Named extension points: methods, protocols, presets, data sources, studies.
 
 Every extension point has the method registry's shape (big_vision's
 `registry.Registry`, KerasHub's presets): a user adds a method, a protocol
@@ -99,3 +99,4 @@ METHODS = Registry("method")
 PROTOCOLS = Registry("protocol")
 PRESETS = Registry("preset")
 SOURCES = Registry("data source")
+STUDIES = Registry("study")

@@ -18,7 +18,8 @@ class SimCLRConfig(MethodConfig):
     Args:
         temperature: NT-Xent temperature (> 0).
         projection_dims: units of the projection MLP; 2 entries = SimCLR v1,
-            3 = SimCLR v2.
+            3 = SimCLR v2, `()` = no head (the loss on the encoder's
+            features, SimCLR's Figure 8 "none").
         concat_views: run both views through the encoder as one batch (as
             SimCLR's code does: BatchNorm sees 2N images); faster on CPU.
     """
@@ -29,7 +30,8 @@ class SimCLRConfig(MethodConfig):
 
     def validate(self, experiment):
         base.check_temperature(self.temperature)
-        base.check_projection_dims(self.projection_dims)
+        if self.projection_dims:
+            base.check_projection_dims(self.projection_dims)
         if experiment.train.batch_size < 2:
             raise ConfigError("SimCLR needs `train.batch_size` >= 2.")
 
@@ -47,7 +49,12 @@ class SimCLR(SSLModel):
 
     def __init__(self, encoder, config, **kwargs):
         super().__init__(encoder=encoder, config=config, **kwargs)
-        self.projector = ProjectionHead(config.projection_dims)
+        self.projector = (
+            ProjectionHead(config.projection_dims)
+            if config.projection_dims
+            # float32 as the head would be: the logits need the precision.
+            else keras.layers.Identity(dtype="float32")
+        )
         self.contrastive_accuracy = keras.metrics.Mean("contrastive_accuracy")
 
     make_views = staticmethod(base.simclr_views)

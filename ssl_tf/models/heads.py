@@ -100,7 +100,16 @@ class ProjectionHead(keras.layers.Layer):
                 batch_norm.build(shape)
 
     def call(self, inputs, training=None):
-        x = inputs
+        return self.layer_outputs(inputs, training=training)[-1]
+
+    def layer_outputs(self, inputs, training=None):
+        """The output of every layer (after its ReLU); the last is `call`'s.
+
+        Works on symbolic inputs too: `keras.Model(features,
+        head.layer_outputs(features)[k])` is the first `k + 1` layers
+        (SimCLR's Figure 8 evaluates each of them).
+        """
+        x, outputs = inputs, []
         last = len(self.dense_layers) - 1
         for index, (dense, batch_norm) in enumerate(
             zip(self.dense_layers, self.batch_norms, strict=True)
@@ -110,7 +119,8 @@ class ProjectionHead(keras.layers.Layer):
                 x = batch_norm(x, training=training)
             if index < last:
                 x = keras.activations.relu(x)
-        return x
+            outputs.append(x)
+        return outputs
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)[:-1] + (self.units[-1],)

@@ -28,7 +28,8 @@ LAYERS = {
     "presets": ("methods",),
     "evaluation": ("training",),
     "demo": ("evaluation", "presets"),
-    "cli": ("demo",),
+    "studies": ("evaluation", "presets"),
+    "cli": ("demo", "studies"),
     "": ("evaluation", "presets"),
     "testing": ("cli", ""),
 }
