@@ -2,7 +2,10 @@
 
 Each run pretrains its points for 2 steps of 8 images of 16 px, measures
 them (a 20-iteration probe, or fine-tuning for `transfer`) and writes the
-table and the plot; minutes on a shared CPU, so `large`.
+table and the plot. `batch-size`, `augmentations` and `transfer` run in
+the default suite (15-30 s each here): their full grids do not run on this
+machine. `projection-head` and `temperature` run in full here (README), so
+their tiny runs are `large`.
 """
 
 import pytest
@@ -43,12 +46,17 @@ CASES = {
 }
 
 
-@pytest.mark.large
-class StudyRunTest(TestCase):
-    @parameterized.named_parameters(
-        (name.replace("-", "_"), name) for name in CASES
-    )
-    def test_first_two_points(self, name):
+FULL_RUNS_HERE = ("projection-head", "temperature")
+
+
+def _named(names):
+    return [(name.replace("-", "_"), name) for name in names]
+
+
+class StudyRunCase(TestCase):
+    """Checks one study's tiny run (a base: it holds no test)."""
+
+    def check_first_two_points(self, name):
         keys, expected, train = CASES[name]
         report = run_tiny_study(name, self.get_temp_dir(), train)
         self.assertEqual(
@@ -60,3 +68,18 @@ class StudyRunTest(TestCase):
             if row["point"] != "cbr_tiny-random":  # pretrained points
                 self.assertGreater(row["loss"], 0)
         self.assertEqual(png_size(report.plot_path), (800, 400))
+
+
+class StudyRunTest(StudyRunCase):
+    @parameterized.named_parameters(
+        _named(name for name in CASES if name not in FULL_RUNS_HERE)
+    )
+    def test_first_two_points(self, name):
+        self.check_first_two_points(name)
+
+
+@pytest.mark.large
+class LargeStudyRunTest(StudyRunCase):
+    @parameterized.named_parameters(_named(FULL_RUNS_HERE))
+    def test_first_two_points_large(self, name):
+        self.check_first_two_points(name)
