@@ -1,0 +1,89 @@
+"""SimSiam: a predictor and a stop-gradient, no negatives, no momentum."""
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from ssl_tf import losses
+from ssl_tf.config import ConfigError
+from ssl_tf.methods import base
+from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
+from ssl_tf.models.heads import ProjectionHead
+
+
+@dataclasses.dataclass(frozen=True)
+class SimSiamConfig(MethodConfig):
+    """SimSiam options.
+
+    Args:
+        projection_dims: units of the projector MLP; every layer is Dense
+            and BN, the hidden ones with ReLU. SimSiam: (2048, 2048, 2048)
+            on ImageNet, 2 layers on CIFAR.
+        predictor_hidden: the predictor's bottleneck (Dense, BN, ReLU, then
+            a Dense back to the projection size); SimSiam: a quarter of
+            the projection size (512 for 2048).
+        concat_views: run both views through the encoder as one batch (BN
+            sees 2N images), as SimCLR's option of the same name.
+    """
+
+    projection_dims: tuple[int, ...] = (512, 512)
+    predictor_hidden: int = 128
+    concat_views: bool = True
+
+    def validate(self, experiment):
+        base.check_projection_dims(self.projection_dims)
+        if self.predictor_hidden < 1:
+            raise ConfigError(
+                "`predictor_hidden` must be a positive size. "
+                f"Received: predictor_hidden={self.predictor_hidden}"
+            )
+        if experiment.train.batch_size < 2:
+            raise ConfigError("SimSiam needs `train.batch_size` >= 2 (BN).")
+
+
+@register_method("simsiam", config_cls=SimSiamConfig)
+class SimSiam(SSLModel):
+    """SimSiam: each view's prediction regresses the other's projection.
+
+    One network (`encoder`, `projector`) projects both views to z_1, z_2;
+    the `predictor` maps them to p_1, p_2. The loss of one image is
+    `-cos(p_1, sg(z_2)) / 2 - cos(p_2, sg(z_1)) / 2` (in [-1, 1]): the
+    stop-gradient on the targets is what keeps SimSiam from collapsing
+    (SimSiam, section 4.1).
+
+    Metrics: `loss`, `collapse_std` (`base.collapse_std` of z: ~1/sqrt(d)
+    healthy, 0 collapsed) and `learning_rate`.
+
+    Reference:
+     - [Chen & He, 2021](https://arxiv.org/abs/2011.10566)
+    """
+
+    def __init__(self, encoder, config, **kwargs):
+        kwargs.setdefault("name", "simsiam")
+        super().__init__(encoder=encoder, config=config, **kwargs)
+        units = tuple(config.projection_dims)
+        self.projector = ProjectionHead(units, seed=self.seed, name="projector")
+        self.predictor = ProjectionHead(
+            (config.predictor_hidden, units[-1]),
+            final_batch_norm=False,
+            # Offset: the projector's layers use seeds from seed up.
+            seed=self.seed + len(units),
+            name="predictor",
+        )
+        self.collapse_tracker = keras.metrics.Mean("collapse_std")
+
+    make_views = staticmethod(base.simclr_views)
+
+    def compute_ssl_loss(self, inputs, training):
+        z_1, z_2 = self.project_views(
+            inputs, self.projector, training, self.method_config.concat_views
+        )
+        p_1, p_2 = (self.predictor(z, training=training) for z in (z_1, z_2))
+        per_image = -0.5 * (
+            base.cosine_to_targets(p_1, z_2) + base.cosine_to_targets(p_2, z_1)
+        )
+        self.collapse_tracker.update_state(
+            base.collapse_std(tf.concat([z_1, z_2], axis=0))
+        )
+        return losses.global_batch_mean(per_image)
