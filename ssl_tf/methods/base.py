@@ -2,10 +2,9 @@
 
 The blocks several methods share live here: `SSLModel.project_views`
 (SimCLR, triplet), `simclr_views` (SimCLR, MoCo, triplet),
-`ClassifierMethod` (rotation, supervised), `cosine_to_targets` and the
-identity-collapse metric `collapse_std` (BYOL, SimSiam) and the checks of
-common options (`check_temperature`, `check_projection_dims`). MoCo's and
-BYOL's momentum target is in `ema`.
+`ClassifierMethod` (rotation, supervised) and the checks of common options
+(`check_temperature`, `check_projection_dims`). MoCo's and BYOL's momentum
+target is in `ema`, what BYOL and SimSiam share in `siamese`.
 """
 
 from __future__ import annotations
@@ -54,40 +53,6 @@ def simclr_views(augment_config, image_size, seed=None, method_config=None):
     return augment.TwoViews(
         augment.simclr_recipe(augment_config, image_size, seed)
     )
-
-
-def cosine_to_targets(predictions, targets):
-    """Per-row cosine of each prediction with its target, under stop-gradient.
-
-    BYOL's and SimSiam's similarity: the target branch gets no gradient
-    (`stop_gradient`), only the predicting branch learns.
-
-    Args:
-        predictions: `(n, d)` outputs of the predictor.
-        targets: `(n, d)` projections of the other view.
-
-    Returns:
-        float32 `(n,)`: `cos(predictions_i, stop_gradient(targets_i))`.
-    """
-    predictions = tf.math.l2_normalize(tf.cast(predictions, tf.float32), 1)
-    targets = tf.math.l2_normalize(tf.cast(targets, tf.float32), 1)
-    return tf.reduce_sum(predictions * tf.stop_gradient(targets), axis=1)
-
-
-def collapse_std(projections):
-    """Identity-collapse metric: mean per-dimension std of unit projections.
-
-    The std over the global batch of each dimension of the L2-normalised
-    projections, averaged over the d dimensions (SimSiam, section 4.1):
-    about `1 / sqrt(d)` for projections spread over the sphere, 0 when
-    every image maps to one vector. No gradient flows through it.
-    """
-    units = tf.math.l2_normalize(
-        tf.stop_gradient(tf.cast(projections, tf.float32)), axis=1
-    )
-    # The global batch on every replica: the same value everywhere.
-    units, _ = losses.gather_across_replicas(units)
-    return tf.reduce_mean(tf.math.reduce_std(units, axis=0))
 
 
 def register_method(name: str, config_cls: type):

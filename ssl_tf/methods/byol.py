@@ -3,13 +3,10 @@
 import dataclasses
 
 import keras
-import tensorflow as tf
 
 from ssl_tf import losses
-from ssl_tf.config import ConfigError
-from ssl_tf.methods import base, ema
+from ssl_tf.methods import base, ema, siamese
 from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
-from ssl_tf.models.heads import ProjectionHead
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,14 +41,7 @@ class BYOLConfig(MethodConfig):
 
     def validate(self, experiment):
         ema.check_momentum(self, total_steps_required=False)
-        base.check_projection_dims(self.projection_dims)
-        if self.predictor_hidden < 1:
-            raise ConfigError(
-                "`predictor_hidden` must be a positive size. "
-                f"Received: predictor_hidden={self.predictor_hidden}"
-            )
-        if experiment.train.batch_size < 2:
-            raise ConfigError("BYOL needs `train.batch_size` >= 2 (BN).")
+        siamese.check_predictor_heads(self, experiment, "BYOL")
 
 
 @register_method("byol", config_cls=BYOLConfig)
@@ -69,7 +59,7 @@ class BYOL(ema.MomentumTarget, SSLModel):
     are under `stop_gradient` and its weights are not trainable. It runs
     in training mode (batch statistics in BN), as in BYOL's code.
 
-    Metrics: `loss`, `collapse_std` (`base.collapse_std` of the online
+    Metrics: `loss`, `collapse_std` (`siamese.collapse_std` of the online
     projections: ~1/sqrt(d) healthy, 0 collapsed), `momentum` (tau of the
     step) and `learning_rate`.
 
@@ -86,25 +76,10 @@ class BYOL(ema.MomentumTarget, SSLModel):
         kwargs.setdefault("name", "byol")
         super().__init__(encoder=encoder, config=config, **kwargs)
         units = tuple(config.projection_dims)
-        embedding = (None, int(encoder.outputs[0].shape[-1]))
-        self.projector = ProjectionHead(
-            units, final_batch_norm=False, seed=self.seed, name="projector"
+        self.build_projector_and_target(units)
+        self.predictor = siamese.predictor(
+            units, config.predictor_hidden, self.seed
         )
-        self.projector.build(embedding)
-        self.predictor = ProjectionHead(
-            (config.predictor_hidden, units[-1]),
-            final_batch_norm=False,
-            # Offset: the projector's layers use seed and seed + 1.
-            seed=self.seed + len(units),
-            name="predictor",
-        )
-        self.predictor.build((None, units[-1]))
-        self.target_encoder = keras.models.clone_model(encoder)
-        self.target_projector = ProjectionHead(
-            units, final_batch_norm=False, name="target_projector"
-        )
-        self.target_projector.build(embedding)
-        self.init_momentum_target()
         self.collapse_tracker = keras.metrics.Mean("collapse_std")
         self.momentum_tracker = keras.metrics.Mean("momentum")
 
@@ -122,13 +97,10 @@ class BYOL(ema.MomentumTarget, SSLModel):
             encoder=self.target_encoder,
         )
         # 2 - 2 cos = the squared distance of the unit vectors, per order.
-        per_image = 4.0 - 2.0 * (
-            base.cosine_to_targets(p_1, target_2)
-            + base.cosine_to_targets(p_2, target_1)
+        per_image = 4.0 - 2.0 * siamese.symmetric_cosine(
+            p_1, p_2, target_1, target_2
         )
-        self.collapse_tracker.update_state(
-            base.collapse_std(tf.concat([z_1, z_2], axis=0))
-        )
+        self.collapse_tracker.update_state(siamese.collapse_std(z_1, z_2))
         return losses.global_batch_mean(per_image)
 
     def after_train_step(self, inputs):

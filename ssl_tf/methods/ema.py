@@ -8,9 +8,11 @@ no method.
 
 import math
 
+import keras
 import tensorflow as tf
 
 from ssl_tf.config import ConfigError, check_choice
+from ssl_tf.models.heads import ProjectionHead
 
 MOMENTUM_SCHEDULES = ("constant", "cosine")
 
@@ -68,9 +70,10 @@ class MomentumTarget:
     """Mixin for an `SSLModel` with an EMA copy of some of its layers.
 
     The subclass names its pairs of layers in `momentum_pairs` (online
-    attribute, target attribute), builds the target layers with the
-    online ones' shapes and calls `init_momentum_target()`: the target
-    starts as a copy and is out of the optimizer's reach. Its config has
+    attribute, target attribute): `(("encoder", target encoder),
+    ("projector", target projector))`. `build_projector_and_target`
+    creates the projector and the target, which starts as a copy and is
+    out of the optimizer's reach. Its config has
     `momentum` (the EMA coefficient m, or BYOL's tau_base),
     `momentum_schedule` and `total_steps` (`None`: the learning-rate
     schedule's length). After each step, `update_target(
@@ -96,6 +99,31 @@ class MomentumTarget:
                 f"network {len(online)}."
             )
         return list(zip(online, target, strict=True))
+
+    def build_projector_and_target(self, units):
+        """Creates `projector` and the target encoder and projector.
+
+        The projector is MoCo v2's and BYOL's MLP (hidden layers with BN
+        and ReLU, a plain Dense last); the target encoder is a clone of
+        `encoder`, the target projector a projector of the same shape. The
+        target attributes are the names in `momentum_pairs`.
+
+        Args:
+            units: the projector's layer sizes.
+        """
+        (_, encoder_name), (_, projector_name) = self.momentum_pairs
+        embedding = (None, int(self.encoder.outputs[0].shape[-1]))
+        self.projector = ProjectionHead(
+            units, final_batch_norm=False, seed=self.seed, name="projector"
+        )
+        self.projector.build(embedding)
+        setattr(self, encoder_name, keras.models.clone_model(self.encoder))
+        target = ProjectionHead(
+            units, final_batch_norm=False, name=projector_name
+        )
+        target.build(embedding)
+        setattr(self, projector_name, target)
+        self.init_momentum_target()
 
     def init_momentum_target(self):
         """Copies the online weights into the target; freezes the target."""

@@ -11,7 +11,6 @@ from ssl_tf.config import ConfigError, check_choice
 from ssl_tf.methods import base, ema, shuffle_bn
 from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
 from ssl_tf.methods.key_queue import enqueue, random_unit_rows
-from ssl_tf.models.heads import ProjectionHead
 
 BN_MODES = ("shuffle", "sync")
 
@@ -135,17 +134,7 @@ class MoCo(ema.MomentumTarget, SSLModel):
         kwargs.setdefault("name", "moco")
         super().__init__(encoder=encoder, config=config, **kwargs)
         units = tuple(config.projection_dims)
-        embedding = (None, int(encoder.outputs[0].shape[-1]))
-        self.projector = ProjectionHead(
-            units, final_batch_norm=False, seed=self.seed, name="projector"
-        )
-        self.projector.build(embedding)
-        self.key_encoder = keras.models.clone_model(encoder)
-        self.key_projector = ProjectionHead(
-            units, final_batch_norm=False, name="key_projector"
-        )
-        self.key_projector.build(embedding)
-        self.init_momentum_target()
+        self.build_projector_and_target(units)
         self.queue = self.add_weight(
             shape=(config.queue_size, units[-1]),
             initializer=random_unit_rows(self.seed),

@@ -3,11 +3,9 @@
 import dataclasses
 
 import keras
-import tensorflow as tf
 
 from ssl_tf import losses
-from ssl_tf.config import ConfigError
-from ssl_tf.methods import base
+from ssl_tf.methods import base, siamese
 from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
 from ssl_tf.models.heads import ProjectionHead
 
@@ -32,14 +30,7 @@ class SimSiamConfig(MethodConfig):
     concat_views: bool = True
 
     def validate(self, experiment):
-        base.check_projection_dims(self.projection_dims)
-        if self.predictor_hidden < 1:
-            raise ConfigError(
-                "`predictor_hidden` must be a positive size. "
-                f"Received: predictor_hidden={self.predictor_hidden}"
-            )
-        if experiment.train.batch_size < 2:
-            raise ConfigError("SimSiam needs `train.batch_size` >= 2 (BN).")
+        siamese.check_predictor_heads(self, experiment, "SimSiam")
 
 
 @register_method("simsiam", config_cls=SimSiamConfig)
@@ -52,7 +43,7 @@ class SimSiam(SSLModel):
     stop-gradient on the targets is what keeps SimSiam from collapsing
     (SimSiam, section 4.1).
 
-    Metrics: `loss`, `collapse_std` (`base.collapse_std` of z: ~1/sqrt(d)
+    Metrics: `loss`, `collapse_std` (`siamese.collapse_std` of z: ~1/sqrt(d)
     healthy, 0 collapsed) and `learning_rate`.
 
     Reference:
@@ -64,12 +55,8 @@ class SimSiam(SSLModel):
         super().__init__(encoder=encoder, config=config, **kwargs)
         units = tuple(config.projection_dims)
         self.projector = ProjectionHead(units, seed=self.seed, name="projector")
-        self.predictor = ProjectionHead(
-            (config.predictor_hidden, units[-1]),
-            final_batch_norm=False,
-            # Offset: the projector's layers use seeds from seed up.
-            seed=self.seed + len(units),
-            name="predictor",
+        self.predictor = siamese.predictor(
+            units, config.predictor_hidden, self.seed
         )
         self.collapse_tracker = keras.metrics.Mean("collapse_std")
 
@@ -80,10 +67,6 @@ class SimSiam(SSLModel):
             inputs, self.projector, training, self.method_config.concat_views
         )
         p_1, p_2 = (self.predictor(z, training=training) for z in (z_1, z_2))
-        per_image = -0.5 * (
-            base.cosine_to_targets(p_1, z_2) + base.cosine_to_targets(p_2, z_1)
-        )
-        self.collapse_tracker.update_state(
-            base.collapse_std(tf.concat([z_1, z_2], axis=0))
-        )
+        per_image = -0.5 * siamese.symmetric_cosine(p_1, p_2, z_1, z_2)
+        self.collapse_tracker.update_state(siamese.collapse_std(z_1, z_2))
         return losses.global_batch_mean(per_image)

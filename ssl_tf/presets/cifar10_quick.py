@@ -31,8 +31,9 @@ PER_METHOD = {
     # tau_base 0.99 rising to 1 over the run; the heads at the quick width
     # (BYOL's 4096-256 projector and 4096 predictor scaled to the
     # defaults, 512-128 and 512). A BYOL step adds the target's forward
-    # pass of both views (no backward) to SimCLR's step, ~1.33x its
-    # cost, so 3 epochs keep SimCLR's 4-epoch budget.
+    # pass of both views (no backward) to SimCLR's step: ~1.33x its cost
+    # by FLOPs, 1.29x measured (`benchmarks/bench.py --stages step`:
+    # 5.4 s vs 4.2 s), so 3 epochs keep SimCLR's 4-epoch budget.
     "byol": {"train.epochs": 3, "train.weight_decay": 1e-5},
     # solo-learn's CIFAR MoCo v2+ optimizer (SGD 0.3, wd 1e-4) with
     # T = 0.1, measured best of three at 4 epochs (README): the peer's
