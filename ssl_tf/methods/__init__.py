@@ -2,8 +2,9 @@
 
 Importing the package imports each sibling module, so a new method needs only
 its own file. `base` holds what methods share, `ema` the momentum target of
-MoCo and BYOL; `key_queue` and `shuffle_bn` are MoCo's building blocks
-(these register nothing).
+MoCo and BYOL, `siamese` the predictor, loss and collapse metric of BYOL and
+SimSiam; `key_queue` and `shuffle_bn` are MoCo's building blocks (these
+register nothing).
 """
 
 from ssl_tf import registry
