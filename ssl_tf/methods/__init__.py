@@ -1,8 +1,10 @@
 """SSL methods. Every module in this package registers one method.
 
 Importing the package imports each sibling module, so a new method needs only
-its own file. `base` holds what methods share; `key_queue` and `shuffle_bn`
-are MoCo's building blocks (they register nothing).
+its own file. `base` holds what methods share, `ema` the momentum target of
+MoCo and BYOL, `siamese` the predictor, loss and collapse metric of BYOL and
+SimSiam; `key_queue` and `shuffle_bn` are MoCo's building blocks (these
+register nothing).
 """
 
 from ssl_tf import registry

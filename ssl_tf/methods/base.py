@@ -3,7 +3,8 @@
 The blocks several methods share live here: `SSLModel.project_views`
 (SimCLR, triplet), `simclr_views` (SimCLR, MoCo, triplet),
 `ClassifierMethod` (rotation, supervised) and the checks of common options
-(`check_temperature`, `check_projection_dims`).
+(`check_temperature`, `check_projection_dims`). MoCo's and BYOL's momentum
+target is in `ema`, what BYOL and SimSiam share in `siamese`.
 """
 
 from __future__ import annotations
@@ -140,7 +141,9 @@ class SSLModel(keras.Model):
         """The scalar loss of one (per-replica) batch of views."""
         raise NotImplementedError
 
-    def project_views(self, inputs, projector, training, concat_views=True):
+    def project_views(
+        self, inputs, projector, training, concat_views=True, encoder=None
+    ):
         """`(z_1, z_2)`: `projector(encoder(view))` of both views.
 
         Args:
@@ -150,17 +153,18 @@ class SSLModel(keras.Model):
             concat_views: run both views through the encoder as one batch,
                 as SimCLR's code does (BatchNorm sees 2N images); faster on
                 CPU. `False` runs each view on its own.
+            encoder: the encoder to use (BYOL's target); `None`: the
+                model's `encoder`.
         """
+        encoder = self.encoder if encoder is None else encoder
         views = (inputs["view_1"], inputs["view_2"])
         if concat_views:
             both = tf.concat(views, axis=0)
-            z = projector(
-                self.encoder(both, training=training), training=training
-            )
+            z = projector(encoder(both, training=training), training=training)
             z_1, z_2 = tf.split(z, 2, axis=0)
             return z_1, z_2
         z_1, z_2 = (
-            projector(self.encoder(v, training=training), training=training)
+            projector(encoder(v, training=training), training=training)
             for v in views
         )
         return z_1, z_2

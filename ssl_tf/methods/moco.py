@@ -1,7 +1,6 @@
 """MoCo v2: momentum contrast with a queue of negative keys."""
 
 import dataclasses
-import math
 import threading
 
 import keras
@@ -9,13 +8,11 @@ import tensorflow as tf
 
 from ssl_tf import losses
 from ssl_tf.config import ConfigError, check_choice
-from ssl_tf.methods import base, shuffle_bn
+from ssl_tf.methods import base, ema, shuffle_bn
 from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
 from ssl_tf.methods.key_queue import enqueue, random_unit_rows
-from ssl_tf.models.heads import ProjectionHead
 
 BN_MODES = ("shuffle", "sync")
-MOMENTUM_SCHEDULES = ("constant", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,27 +51,12 @@ class MoCoConfig(MethodConfig):
     def validate(self, experiment):
         batch_size = experiment.train.batch_size
         base.check_temperature(self.temperature)
-        if not 0 <= self.momentum <= 1:
-            raise ConfigError(
-                "`momentum` must be in [0, 1]. "
-                f"Received: momentum={self.momentum}"
-            )
+        ema.check_momentum(self)
         if self.queue_size < 1 or self.queue_size % batch_size:
             raise ConfigError(
                 "`queue_size` must be a positive multiple of "
                 f"`train.batch_size` ({batch_size}). "
                 f"Received: queue_size={self.queue_size}"
-            )
-        check_choice(
-            "momentum_schedule", self.momentum_schedule, MOMENTUM_SCHEDULES
-        )
-        if self.momentum_schedule == "cosine" and (
-            self.total_steps is None or self.total_steps < 1
-        ):
-            raise ConfigError(
-                "`total_steps` must be a positive number of optimizer steps "
-                "when momentum_schedule='cosine'. "
-                f"Received: total_steps={self.total_steps}"
             )
         base.check_projection_dims(self.projection_dims)
         check_choice("bn_mode", self.bn_mode, BN_MODES)
@@ -93,7 +75,7 @@ class MoCoConfig(MethodConfig):
 
 
 @register_method("moco", config_cls=MoCoConfig)
-class MoCo(SSLModel):
+class MoCo(ema.MomentumTarget, SSLModel):
     """MoCo v2: a momentum key encoder and a queue of negatives.
 
     The query encoder is `encoder` followed by the MoCo v2 MLP head; the
@@ -143,32 +125,16 @@ class MoCo(SSLModel):
     # float rounding into differences above the test's tolerance (and made
     # oneDNN abort on CPU). 2 groups test the same code path.
     replica_equivalence_options = {"bn_splits": 2}
+    momentum_pairs = (
+        ("encoder", "key_encoder"),
+        ("projector", "key_projector"),
+    )
 
     def __init__(self, encoder, config, **kwargs):
         kwargs.setdefault("name", "moco")
         super().__init__(encoder=encoder, config=config, **kwargs)
         units = tuple(config.projection_dims)
-        embedding = (None, int(encoder.outputs[0].shape[-1]))
-        self.projector = ProjectionHead(
-            units, final_batch_norm=False, seed=self.seed, name="projector"
-        )
-        self.projector.build(embedding)
-        self.key_encoder = keras.models.clone_model(encoder)
-        self.key_projector = ProjectionHead(
-            units, final_batch_norm=False, name="key_projector"
-        )
-        self.key_projector.build(embedding)
-        for query, key in self._weight_pairs():
-            if tuple(query.shape) != tuple(key.shape):
-                raise ValueError(
-                    "The cloned key encoder does not match the encoder: "
-                    f"{query.path} has shape {query.shape}, {key.path} has "
-                    f"shape {key.shape}."
-                )
-            key.assign(query)
-            # Out of the optimizer's reach; the layers stay trainable so
-            # BN still normalizes with batch statistics in training.
-            key.trainable = False
+        self.build_projector_and_target(units)
         self.queue = self.add_weight(
             shape=(config.queue_size, units[-1]),
             initializer=random_unit_rows(self.seed),
@@ -193,22 +159,6 @@ class MoCo(SSLModel):
         self._pending = threading.local()
 
     make_views = staticmethod(base.simclr_views)
-
-    def _weight_pairs(self):
-        query = self.encoder.weights + self.projector.weights
-        key = self.key_encoder.weights + self.key_projector.weights
-        if len(query) != len(key):
-            raise ValueError(
-                f"The key encoder has {len(key)} weights, the encoder "
-                f"{len(query)}."
-            )
-        return list(zip(query, key, strict=True))
-
-    def _step(self):
-        optimizer = getattr(self, "optimizer", None)
-        if optimizer is None:  # not compiled yet
-            return tf.constant(0, tf.int64)
-        return tf.cast(optimizer.iterations, tf.int64)
 
     def shuffled_groups(self, total):
         """BN group of each global key row: a seeded shuffle of the batch.
@@ -276,27 +226,12 @@ class MoCo(SSLModel):
         self.contrastive_accuracy.update_state(losses.top1_hits(logits, labels))
         return losses.global_batch_mean(per_query)
 
-    def current_momentum(self):
-        """The EMA coefficient m for the step just taken."""
-        config = self.method_config
-        start = tf.constant(config.momentum, tf.float32)
-        if config.momentum_schedule == "constant":
-            return start
-        progress = tf.minimum(
-            tf.cast(self._step(), tf.float32) / float(config.total_steps), 1.0
-        )
-        return 1.0 - (1.0 - start) * (tf.cos(math.pi * progress) + 1.0) / 2.0
-
-    def update_key_encoder(self, momentum):
-        """`key <- m * key + (1 - m) * query` for every trainable weight."""
-        for query, key in self._weight_pairs():
-            if query.trainable:
-                m = tf.cast(momentum, key.dtype)
-                key.assign(m * key + (1.0 - m) * query)
+    # MoCo's name for the shared EMA update.
+    update_key_encoder = ema.MomentumTarget.update_target
 
     def after_train_step(self, inputs):
         momentum = self.current_momentum()
-        self.update_key_encoder(momentum)
+        self.update_target(momentum)
         self.momentum_tracker.update_state(momentum)
         keys = getattr(self._pending, "keys", None)
         if keys is None:  # called without `compute_ssl_loss` first

@@ -27,6 +27,14 @@ BASE = config.ExperimentConfig(
 )
 
 PER_METHOD = {
+    # solo-learn's CIFAR BYOL: LARS (the base's lr 1.0) with wd 1e-5 and
+    # tau_base 0.99 rising to 1 over the run; the heads at the quick width
+    # (BYOL's 4096-256 projector and 4096 predictor scaled to the
+    # defaults, 512-128 and 512). A BYOL step adds the target's forward
+    # pass of both views (no backward) to SimCLR's step: ~1.33x its cost
+    # by FLOPs, 1.29x measured (`benchmarks/bench.py --stages step`:
+    # 5.4 s vs 4.2 s), so 3 epochs keep SimCLR's 4-epoch budget.
+    "byol": {"train.epochs": 3, "train.weight_decay": 1e-5},
     # MAE's recipe (AdamW, base rate 1.5e-4 per 256 images, wd 0.05) on a
     # half-width ViT-Tiny (96-dim tokens, 12 blocks, 3 heads): at 32 px the
     # full width would make every evaluation pass 4x dearer. A step at batch
@@ -64,6 +72,12 @@ PER_METHOD = {
     # SimCLR's defaults: T = 0.1 gave 51.2 / 49.8 linear / kNN top-1 at 3
     # epochs, T = 0.5 gave 48.6 / 44.9.
     "simclr": {},
+    # SimSiam's recipe: SGD at 0.05 x batch / 256, wd 5e-4; the heads at
+    # the quick width (projector 512-512 with BN on the output, predictor
+    # bottleneck 128 = a quarter, as SimSiam's 2048 -> 512). Its step
+    # costs about SimCLR's (same two views, a small predictor), so it
+    # gets SimCLR's 4 epochs.
+    "simsiam": sgd(0.05, 5e-4),
     "supervised": sgd(0.2, 5e-4),
     # Same encoder, views and LARS budget as SimCLR: LARS scales each
     # update to the weight norm, so its rate carries over.
