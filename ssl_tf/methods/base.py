@@ -2,7 +2,8 @@
 
 The blocks several methods share live here: `SSLModel.project_views`
 (SimCLR, triplet), `simclr_views` (SimCLR, MoCo, triplet),
-`ClassifierMethod` (rotation, supervised) and the checks of common options
+`ClassifierMethod` (rotation, supervised), the identity-collapse metric
+`collapse_std` (BYOL, SimSiam, MAE) and the checks of common options
 (`check_temperature`, `check_projection_dims`). MoCo's and BYOL's momentum
 target is in `ema`, what BYOL and SimSiam share in `siamese`.
 """
@@ -45,6 +46,24 @@ def check_projection_dims(projection_dims) -> None:
             "`projection_dims` must be positive sizes. "
             f"Received: projection_dims={projection_dims}"
         )
+
+
+def collapse_std(*projections):
+    """Identity-collapse metric: mean per-dimension std of unit projections.
+
+    The std over the global batch of each dimension of the L2-normalised
+    projections, averaged over the d dimensions (SimSiam, section 4.1):
+    about `1 / sqrt(d)` for projections spread over the sphere, 0 when
+    every image maps to one vector. No gradient flows through it.
+
+    Args:
+        *projections: `(n, d)` batches (e.g. of both views), taken as one.
+    """
+    rows = tf.concat([tf.cast(p, tf.float32) for p in projections], 0)
+    units = tf.math.l2_normalize(tf.stop_gradient(rows), axis=1)
+    # The global batch on every replica: the same value everywhere.
+    units, _ = losses.gather_across_replicas(units)
+    return tf.reduce_mean(tf.math.reduce_std(units, axis=0))
 
 
 def simclr_views(augment_config, image_size, seed=None, method_config=None):

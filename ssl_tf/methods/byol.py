@@ -59,7 +59,7 @@ class BYOL(ema.MomentumTarget, SSLModel):
     are under `stop_gradient` and its weights are not trainable. It runs
     in training mode (batch statistics in BN), as in BYOL's code.
 
-    Metrics: `loss`, `collapse_std` (`siamese.collapse_std` of the online
+    Metrics: `loss`, `collapse_std` (`base.collapse_std` of the online
     projections: ~1/sqrt(d) healthy, 0 collapsed), `momentum` (tau of the
     step) and `learning_rate`.
 
@@ -100,7 +100,7 @@ class BYOL(ema.MomentumTarget, SSLModel):
         per_image = 4.0 - 2.0 * siamese.symmetric_cosine(
             p_1, p_2, target_1, target_2
         )
-        self.collapse_tracker.update_state(siamese.collapse_std(z_1, z_2))
+        self.collapse_tracker.update_state(base.collapse_std(z_1, z_2))
         return losses.global_batch_mean(per_image)
 
     def after_train_step(self, inputs):

@@ -10,6 +10,7 @@ from ssl_tf import augment, losses
 from ssl_tf.augment import seeding
 from ssl_tf.augment.views import ViewLayer, images_and_sizes
 from ssl_tf.config import ConfigError, check_choice
+from ssl_tf.methods import base
 from ssl_tf.methods.base import MethodConfig, SSLModel, register_method
 from ssl_tf.models import vit
 from ssl_tf.models.transformer import (
@@ -267,7 +268,8 @@ class MAE(SSLModel):
     (`normalized_patches`) of the masked patches only. The exported
     encoder is the ViT on the whole image.
 
-    Metrics: `loss` and `learning_rate`.
+    Metrics: `loss`, `collapse_std` (`base.collapse_std` of the mean
+    visible token: ~1/sqrt(d) healthy, 0 collapsed) and `learning_rate`.
 
     Reference:
      - [He et al., 2022](https://arxiv.org/abs/2111.06377)
@@ -288,6 +290,7 @@ class MAE(SSLModel):
             name="decoder",
         )
         self.decoder.build((None, None, self.patch_embed.dim))
+        self.collapse_tracker = keras.metrics.Mean("collapse_std")
 
     @staticmethod
     def make_views(augment_config, image_size, seed=None, method_config=None):
@@ -301,16 +304,26 @@ class MAE(SSLModel):
             seed=seed,
         )
 
-    def reconstruct(self, images, visible, training=False):
-        """Decoded patches `(B, N, p * p * 3)` from the visible patches."""
+    def encode_visible(self, images, visible, training=False):
+        """The encoder's output tokens on the `visible` patches only."""
         tokens = self.patch_embed(images)
         kept = tf.gather(tokens, visible, batch_dims=1)
-        latent = self.transformer(kept, training=training)
+        return self.transformer(kept, training=training)
+
+    def reconstruct(self, images, visible, training=False):
+        """Decoded patches `(B, N, p * p * 3)` from the visible patches."""
+        latent = self.encode_visible(images, visible, training)
         return self.decoder(latent, visible, training=training)
 
     def compute_ssl_loss(self, inputs, training):
         images = inputs["images"]
-        prediction = self.reconstruct(images, inputs["visible"], training)
+        latent = self.encode_visible(images, inputs["visible"], training)
+        # The mean token stands for the image's embedding (the export
+        # mean-pools all patches); its spread shows a collapse.
+        self.collapse_tracker.update_state(
+            base.collapse_std(tf.reduce_mean(latent, axis=1))
+        )
+        prediction = self.decoder(latent, inputs["visible"], training=training)
         target = vit.patchify(images, self.patch_embed.patch_size)
         if self.method_config.norm_pix_loss:
             target = normalized_patches(target)

@@ -1,12 +1,12 @@
-"""What BYOL and SimSiam share: the predictor, its loss and collapse check.
+"""What BYOL and SimSiam share: the predictor and its loss.
 
 Both regress a stop-gradient target with a predictor MLP and log the
-identity-collapse metric `collapse_std`. This module registers no method.
+identity-collapse metric `base.collapse_std`. This module registers no
+method.
 """
 
 import tensorflow as tf
 
-from ssl_tf import losses
 from ssl_tf.errors import ConfigError
 from ssl_tf.methods.base import check_projection_dims
 from ssl_tf.models.heads import ProjectionHead
@@ -73,21 +73,3 @@ def symmetric_cosine(p_1, p_2, target_1, target_2):
     symmetrized similarity of BYOL's and SimSiam's losses.
     """
     return cosine_to_targets(p_1, target_2) + cosine_to_targets(p_2, target_1)
-
-
-def collapse_std(*projections):
-    """Identity-collapse metric: mean per-dimension std of unit projections.
-
-    The std over the global batch of each dimension of the L2-normalised
-    projections, averaged over the d dimensions (SimSiam, section 4.1):
-    about `1 / sqrt(d)` for projections spread over the sphere, 0 when
-    every image maps to one vector. No gradient flows through it.
-
-    Args:
-        *projections: `(n, d)` batches (e.g. of both views), taken as one.
-    """
-    rows = tf.concat([tf.cast(p, tf.float32) for p in projections], 0)
-    units = tf.math.l2_normalize(tf.stop_gradient(rows), axis=1)
-    # The global batch on every replica: the same value everywhere.
-    units, _ = losses.gather_across_replicas(units)
-    return tf.reduce_mean(tf.math.reduce_std(units, axis=0))

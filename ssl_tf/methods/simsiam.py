@@ -43,7 +43,7 @@ class SimSiam(SSLModel):
     stop-gradient on the targets is what keeps SimSiam from collapsing
     (SimSiam, section 4.1).
 
-    Metrics: `loss`, `collapse_std` (`siamese.collapse_std` of z: ~1/sqrt(d)
+    Metrics: `loss`, `collapse_std` (`base.collapse_std` of z: ~1/sqrt(d)
     healthy, 0 collapsed) and `learning_rate`.
 
     Reference:
@@ -68,5 +68,5 @@ class SimSiam(SSLModel):
         )
         p_1, p_2 = (self.predictor(z, training=training) for z in (z_1, z_2))
         per_image = -0.5 * siamese.symmetric_cosine(p_1, p_2, z_1, z_2)
-        self.collapse_tracker.update_state(siamese.collapse_std(z_1, z_2))
+        self.collapse_tracker.update_state(base.collapse_std(z_1, z_2))
         return losses.global_batch_mean(per_image)

@@ -97,6 +97,24 @@ class LossTest(TestCase):
             self.model.compute_ssl_loss(everything, training=False), loss
         )
 
+    def test_collapse_std_of_the_mean_visible_token(self):
+        inputs = self.inputs
+        self.model.collapse_tracker.reset_state()
+        self.model.compute_ssl_loss(inputs, training=False)
+        latent = self.model.encode_visible(inputs["images"], inputs["visible"])
+        pooled = latent.numpy().astype(np.float64).mean(axis=1)
+        units = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+        expected = units.std(axis=0).mean()
+        self.assertAllClose(self.model.collapse_tracker.result(), expected)
+        # Every image the same: no spread left, the collapsed value.
+        same = dict(inputs, images=tf.repeat(inputs["images"][:1], 8, 0))
+        same["visible"] = tf.repeat(inputs["visible"][:1], 8, 0)
+        self.model.collapse_tracker.reset_state()
+        self.model.compute_ssl_loss(same, training=False)
+        self.assertAllClose(
+            self.model.collapse_tracker.result(), 0.0, atol=1e-6
+        )
+
     def test_unmasked_reconstruction_is_ignored(self):
         mask = self.inputs["mask"]
         rng = np.random.default_rng(0)

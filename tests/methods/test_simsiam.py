@@ -6,7 +6,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from ssl_tf.config import ConfigError, ExperimentConfig, TrainConfig
-from ssl_tf.methods import siamese, simsiam
+from ssl_tf.methods import base, siamese, simsiam
 from ssl_tf.testing import TestCase, tiny_encoder
 
 
@@ -118,14 +118,14 @@ class CollapseMetricTest(TestCase):
     def test_healthy_random_batch_gives_one_over_sqrt_d(self, dims):
         rows = np.random.default_rng(dims).normal(size=(512, dims))
         rows = rows.astype("float32")
-        value = float(siamese.collapse_std(rows))
+        value = float(base.collapse_std(rows))
         self.assertAllClose(value, numpy_collapse_std(rows), atol=1e-6)
         # Unit vectors spread over the sphere: std 1/sqrt(d) per dimension.
         self.assertAllClose(value, 1.0 / np.sqrt(dims), rtol=0.05)
 
     def test_one_vector_for_every_image_gives_zero(self):
         rows = np.tile([[0.3, -1.0, 2.0, 0.5]], (8, 1)).astype("float32")
-        self.assertAllClose(siamese.collapse_std(rows), 0.0, atol=1e-7)
+        self.assertAllClose(base.collapse_std(rows), 0.0, atol=1e-7)
 
     def test_broken_encoder_drops_the_logged_metric_to_zero(self):
         # An encoder whose features are constant (a zero conv kernel) maps
