@@ -91,6 +91,23 @@ def sgd(learning_rate: float, weight_decay: float) -> dict[str, Any]:
     }
 
 
+def mae_recipe(encoder: str, warmup_epochs: float, **fields) -> dict:
+    """Overrides for MAE's recipe (He et al., 2022) on a ViT `encoder`.
+
+    AdamW, base rate 1.5e-4 per 256 images scaled linearly with the batch,
+    weight decay 0.05; `fields` add or replace dotted keys.
+    """
+    return {
+        "encoder.name": encoder,
+        "train.optimizer": "adamw",
+        "train.learning_rate": 1.5e-4,
+        "train.lr_scaling": "linear",
+        "train.weight_decay": 0.05,
+        "train.warmup_epochs": warmup_epochs,
+        **fields,
+    }
+
+
 def register_preset(
     name: str,
     base: ExperimentConfig,

@@ -5,7 +5,7 @@ differs from a method's recipe says which measurement chose it.
 """
 
 from ssl_tf import config
-from ssl_tf.presets import register_preset, sgd, simclr_train
+from ssl_tf.presets import mae_recipe, register_preset, sgd, simclr_train
 
 BASE = config.ExperimentConfig(
     method="simclr",
@@ -41,16 +41,11 @@ PER_METHOD = {
     # 256 costs 1.03x SimCLR's (`benchmarks/measure.py` step stage: 3.50 s
     # vs 3.39 s, both on a loaded machine), so SimCLR's 4 epochs are the
     # same budget. Keras's AdamW keeps beta_2 = 0.999 (MAE: 0.95).
-    "mae": {
-        "encoder.name": "vit_tiny",
-        "encoder.width": 0.5,
-        "train.optimizer": "adamw",
-        "train.learning_rate": 1.5e-4,
-        "train.lr_scaling": "linear",
-        "train.weight_decay": 0.05,
-        "train.warmup_epochs": 0.5,
-        "train.epochs": 4,
-    },
+    "mae": mae_recipe(
+        "vit_tiny",
+        warmup_epochs=0.5,
+        **{"encoder.width": 0.5, "train.epochs": 4},
+    ),
     # solo-learn's CIFAR MoCo v2+ optimizer (SGD 0.3, wd 1e-4) with
     # T = 0.1, measured best of three at 4 epochs (README): the peer's
     # SGD 0.06 / wd 5e-4 / T 0.2 gave 48.3 / 46.3, this 49.2 / 47.4.

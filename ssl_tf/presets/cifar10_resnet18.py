@@ -4,7 +4,7 @@
 """
 
 from ssl_tf import config
-from ssl_tf.presets import register_preset, sgd, simclr_train
+from ssl_tf.presets import mae_recipe, register_preset, sgd, simclr_train
 
 BASE = config.ExperimentConfig(
     method="simclr",
@@ -17,14 +17,7 @@ BASE = config.ExperimentConfig(
 PER_METHOD = {
     # MAE's recipe (He et al., 2022): AdamW, base rate 1.5e-4 per 256
     # images, wd 0.05, 40 warm-up epochs; ViT-S (not measured here).
-    "mae": {
-        "encoder.name": "vit_small",
-        "train.optimizer": "adamw",
-        "train.learning_rate": 1.5e-4,
-        "train.lr_scaling": "linear",
-        "train.weight_decay": 0.05,
-        "train.warmup_epochs": 40.0,
-    },
+    "mae": mae_recipe("vit_small", warmup_epochs=40.0),
     # lightly's CIFAR MoCo v2: MoCo's defaults (T = 0.2, a 4096-key queue,
     # m = 0.99) with SGD 0.06 and wd 5e-4.
     "moco": sgd(0.06, 5e-4),

@@ -4,7 +4,7 @@ Data from TFDS `imagenet2012`.
 """
 
 from ssl_tf import config
-from ssl_tf.presets import register_preset, sgd, simclr_train
+from ssl_tf.presets import mae_recipe, register_preset, sgd, simclr_train
 
 BASE = config.ExperimentConfig(
     method="simclr",
@@ -18,14 +18,7 @@ PER_METHOD = {
     # MAE's recipe (He et al., 2022): AdamW, base rate 1.5e-4 per 256
     # images, wd 0.05, 40 warm-up epochs; ViT-B with 16-pixel patches
     # (not measured here).
-    "mae": {
-        "encoder.name": "vit_base",
-        "train.optimizer": "adamw",
-        "train.learning_rate": 1.5e-4,
-        "train.lr_scaling": "linear",
-        "train.weight_decay": 0.05,
-        "train.warmup_epochs": 40.0,
-    },
+    "mae": mae_recipe("vit_base", warmup_epochs=40.0),
     # MoCo v2's ImageNet recipe: batch 256, lr 0.03, 200 epochs,
     # 8 GPUs (here 8 BN groups), crops of 20-100% area.
     "moco": {
