@@ -99,7 +99,15 @@ def plot(rows, path) -> None:
         axis.set_xlabel("projection head")
         axis.set_ylabel(f"{name} top-1 accuracy (%)")
         axis.set_title(f"{name}: h and each head layer")
-        axis.legend(title="features", fontsize="small")
+        # Headroom above the bars for a one-row legend that hides none.
+        top = np.nanmax(plots.percent(rows, key))
+        axis.set_ylim(0, 1.3 * top)
+        axis.legend(
+            title="features",
+            fontsize="small",
+            loc="upper center",
+            ncols=len(layers),
+        )
     plots.save(fig, path)
 
 
