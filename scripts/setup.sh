@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-if ! "$PYTHON" -c "import tensorflow, keras, keras_cv, tensorflow_datasets, apache_beam, google_crc32c, pytest, PIL, matplotlib" 2>/dev/null; then
+if ! "$PYTHON" -c "import tensorflow, keras, keras_cv, tensorflow_datasets, apache_beam, google_crc32c, pytest, xdist, PIL, matplotlib" 2>/dev/null; then
   echo "Installing ssl_tf and its dependencies (a few minutes on a fresh machine)..."
   "$PYTHON" -m pip install -q --upgrade pip
   "$PYTHON" -m pip install -q -e ".[dev]"

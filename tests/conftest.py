@@ -1,4 +1,5 @@
-"""Pytest setup: 2 logical CPU devices, the `large` marker, quiet logs."""
+"""Pytest setup: 2 logical CPU devices, the `large` marker, quiet logs,
+xdist workers."""
 
 import os
 
@@ -15,6 +16,18 @@ tf.config.set_logical_device_configuration(
     _cpus[0],
     [tf.config.LogicalDeviceConfiguration()] * 2,
 )
+
+
+# `pytest -n auto` (pytest-xdist, as CI runs): one worker per CPU, at most
+# four. Most of a test's time is single-threaded Python (tracing, building
+# models), so two workers on two cores nearly halve the suite; each worker
+# holds its own TensorFlow (1-2 GiB), hence the cap.
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config):
+    del config
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
 def pytest_addoption(parser):
