@@ -1,4 +1,5 @@
-"""The main job: pretrain -> export -> linear probe and kNN vs random init.
+"""The main job: pretrain -> export -> linear probe and kNN vs random init
+(and vs the `encoder.init_from` encoder a continued run starts from).
 
 `ssl-tf demo --preset cifar10-quick` runs every step, resuming whatever an
 earlier (interrupted) run already did, and prints one Markdown table.
@@ -47,6 +48,9 @@ def main(
     )
     print("== Exporting the random-init baseline", flush=True)
     models.append(export_run.export_random_encoder(baseline))
+    if baseline.encoder.init_from is not None:
+        print("== Exporting the encoder.init_from baseline", flush=True)
+        models.append(export_run.export_start_encoder(baseline))
 
     results = []
     os.makedirs(results_dir, exist_ok=True)

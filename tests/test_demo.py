@@ -3,9 +3,15 @@
 import glob
 import os
 
-from ssl_tf import demo
+from ssl_tf import demo, export
 from ssl_tf.evaluation import report
-from ssl_tf.testing import TestCase, colour_classes, write_image_folder
+from ssl_tf.testing import (
+    TestCase,
+    colour_classes,
+    smoke_config,
+    write_image_folder,
+)
+from ssl_tf.training import export_run
 
 
 def write_split(root, n, seed):
@@ -25,6 +31,11 @@ class DemoTest(TestCase):
             "data.name": data,
             "output_dir": os.path.join(tmp, "runs"),
             "export_dir": os.path.join(tmp, "saved"),
+            # Continued pretraining: the runs start from another encoder,
+            # which the table scores beside the random init.
+            "encoder.init_from": export_run.export_random_encoder(
+                smoke_config(os.path.join(tmp, "general"), **{"train.seed": 1})
+            ),
         }
 
         def run():
@@ -36,16 +47,30 @@ class DemoTest(TestCase):
             )
 
         table = run()
-        for row in ("smoke-rotation (rotation)", "smoke-random (random)"):
+        for row in (
+            "smoke-rotation (rotation)",
+            "smoke-random (random)",
+            "smoke-start (init_from)",
+        ):
             self.assertIn(row, table)
-        # The random-init baseline is named after the preset: it is the
-        # same untrained encoder for every method.
+        # The baselines are named after the preset: they are the same
+        # encoders for every method.
+        saved = os.path.join(tmp, "saved")
         self.assertEqual(
-            sorted(os.listdir(os.path.join(tmp, "saved"))),
-            ["smoke-random", "smoke-rotation"],
+            sorted(os.listdir(saved)),
+            ["smoke-random", "smoke-rotation", "smoke-start"],
         )
+        start, general = (
+            export.load_keras_encoder(os.path.join(d, "encoder.keras"))
+            for d in (
+                os.path.join(saved, "smoke-start"),
+                overrides["encoder.init_from"],
+            )
+        )
+        for one, two in zip(start.weights, general.weights, strict=True):
+            self.assertAllEqual(one.numpy(), two.numpy())
         files = sorted(glob.glob(os.path.join(results, "*.json")))
-        self.assertLen(files, 4)  # (linear, kNN) x 2 models
+        self.assertLen(files, 6)  # (linear, kNN) x 3 models
         created = [report.read_result(f)["created"] for f in files]
         # A rerun re-exports the finished runs with the same weights, so
         # their fingerprints match and no protocol runs again.

@@ -1,4 +1,5 @@
-"""Exporting a run's encoder from its latest checkpoint, or a random init."""
+"""Exporting a run's encoder from its latest checkpoint, a random init, or
+the encoder a continued run starts from."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import tensorflow as tf
 
 from ssl_tf import export, models
 from ssl_tf.config import ConfigError, ExperimentConfig
-from ssl_tf.training import checkpoints, run
+from ssl_tf.training import checkpoints, init_from, run
 
 
 def random_export_dir(config: ExperimentConfig) -> str:
@@ -23,6 +24,22 @@ def export_random_encoder(config: ExperimentConfig) -> str:
     return export.export_experiment(
         encoder, config, random_export_dir(config), method="random"
     )
+
+
+def export_start_encoder(config: ExperimentConfig) -> str:
+    """Exports the encoder `encoder.init_from` names (a baseline row).
+
+    Continued pretraining should beat where it started, not only a random
+    init, so the demo scores both. The export is checked against `config`'s
+    encoder as `pretrain` checks it.
+    """
+    path = config.encoder.init_from
+    if path is None:
+        raise ConfigError("encoder.init_from is not set: no start encoder.")
+    start = init_from.load(path)
+    init_from.check_matches(config, start, path)
+    directory = os.path.join(config.export_dir, f"{config.name}-start")
+    return export.export_experiment(start, config, directory, "init_from")
 
 
 def export_from_run(config: ExperimentConfig, random_init=False) -> str:
