@@ -12,8 +12,9 @@ from ssl_tf.config import ConfigError, ExperimentConfig
 from ssl_tf.training import checkpoints, init_from, run
 
 
-def random_export_dir(config: ExperimentConfig) -> str:
-    return os.path.join(config.export_dir, f"{config.name}-random")
+def baseline_export_dir(config: ExperimentConfig, kind: str) -> str:
+    """Where a baseline encoder of `config` (`random`, `start`) exports."""
+    return os.path.join(config.export_dir, f"{config.name}-{kind}")
 
 
 def export_random_encoder(config: ExperimentConfig) -> str:
@@ -22,7 +23,7 @@ def export_random_encoder(config: ExperimentConfig) -> str:
         config.encoder, config.data.image_size, seed=config.train.seed
     )
     return export.export_experiment(
-        encoder, config, random_export_dir(config), method="random"
+        encoder, config, baseline_export_dir(config, "random"), method="random"
     )
 
 
@@ -38,7 +39,7 @@ def export_start_encoder(config: ExperimentConfig) -> str:
         raise ConfigError("encoder.init_from is not set: no start encoder.")
     start = init_from.load(path)
     init_from.check_matches(config, start, path)
-    directory = os.path.join(config.export_dir, f"{config.name}-start")
+    directory = baseline_export_dir(config, "start")
     return export.export_experiment(start, config, directory, "init_from")
 
 
